@@ -1,0 +1,229 @@
+//! Release aliases (numbers, git tags, `<branch>-<n>`) and resolution of user-given release ids.
+
+use crate::digest::Digest;
+
+/// How git tags become aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagStrategy {
+    /// `<project>/v1.2.3` becomes `v1.2.3`; tags of other projects are ignored.
+    #[default]
+    Monorepo,
+    /// Every tag on the commit becomes an alias.
+    TagAll,
+}
+
+/// Whether `tag` matches the OCI tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_valid_oci_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+}
+
+/// Whether `tag` is a full commit SHA (SHA-1 or SHA-256 object name).
+pub fn is_commit_sha(tag: &str) -> bool {
+    matches!(tag.len(), 40 | 64) && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The release number a tag stands for, if it is a numeric alias.
+pub fn release_number(tag: &str) -> Option<u64> {
+    if tag.len() > 18 || tag.starts_with('0') {
+        return None;
+    }
+    tag.parse().ok()
+}
+
+/// The next free release number given the existing tags.
+pub fn next_number<'a>(tags: impl IntoIterator<Item = &'a str>) -> u64 {
+    tags.into_iter().filter_map(release_number).max().unwrap_or(0) + 1
+}
+
+/// A git tag or branch that cannot become an alias, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The git name.
+    pub name: String,
+    /// Why it was not used.
+    pub reason: String,
+}
+
+/// The branch alias `<branch>-<number>`: `/` becomes `-`; anything else outside the OCI tag
+/// grammar is rejected, not mangled.
+pub fn branch_alias(branch: &str, number: u64) -> Result<String, Rejected> {
+    let alias = format!("{}-{number}", branch.replace('/', "-"));
+    if is_valid_oci_tag(&alias) {
+        Ok(alias)
+    } else {
+        Err(Rejected {
+            name: branch.to_owned(),
+            reason: format!(
+                "`{alias}` is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"
+            ),
+        })
+    }
+}
+
+/// Aliases from the git tags on a commit under `strategy`, and the tags that could not be used.
+pub fn tag_aliases(
+    strategy: TagStrategy,
+    project: &str,
+    tags: &[String],
+) -> (Vec<String>, Vec<Rejected>) {
+    let mut aliases = Vec::new();
+    let mut rejected = Vec::new();
+    for tag in tags {
+        let candidate = match strategy {
+            TagStrategy::Monorepo => {
+                match tag.strip_prefix(project).and_then(|t| t.strip_prefix('/')) {
+                    Some(version) => version,
+                    None => continue,
+                }
+            }
+            TagStrategy::TagAll => tag.as_str(),
+        };
+        if !is_valid_oci_tag(candidate) {
+            rejected.push(Rejected {
+                name: tag.clone(),
+                reason: format!(
+                    "`{candidate}` is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"
+                ),
+            });
+        } else if is_commit_sha(candidate) || release_number(candidate).is_some() {
+            rejected.push(Rejected {
+                name: tag.clone(),
+                reason: format!("`{candidate}` would be read as a commit SHA or release number"),
+            });
+        } else if !aliases.iter().any(|a| a == candidate) {
+            aliases.push(candidate.to_owned());
+        }
+    }
+    (aliases, rejected)
+}
+
+/// Why a release id did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// Nothing matched.
+    #[error("no release `{id}` in {location}")]
+    NotFound {
+        /// The id given.
+        id: String,
+        /// The store searched.
+        location: String,
+    },
+    /// A SHA prefix matched several commits.
+    #[error("release id `{id}` is ambiguous: it matches commits {}", candidates.join(", "))]
+    Ambiguous {
+        /// The id given.
+        id: String,
+        /// The matching commit SHAs.
+        candidates: Vec<String>,
+    },
+}
+
+/// Resolves a release id against a store's tags: exact alias or commit tag, then release
+/// number, then a unique commit-SHA prefix of at least 7 hex characters.
+pub fn resolve(
+    id: &str,
+    tags: &[(String, Digest)],
+    location: &str,
+) -> Result<(String, Digest), ResolveError> {
+    if let Some((tag, digest)) = tags.iter().find(|(tag, _)| tag == id) {
+        return Ok((tag.clone(), digest.clone()));
+    }
+    // Numeric ids are tags too; this also accepts `#42` and `042` forms people type.
+    let numeric = id.trim_start_matches('#').trim_start_matches('0');
+    if release_number(numeric).is_some()
+        && let Some((tag, digest)) = tags.iter().find(|(tag, _)| tag == numeric)
+    {
+        return Ok((tag.clone(), digest.clone()));
+    }
+    let prefix = id.to_ascii_lowercase();
+    if prefix.len() >= 7 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let matches: Vec<&(String, Digest)> =
+            tags.iter().filter(|(tag, _)| is_commit_sha(tag) && tag.starts_with(&prefix)).collect();
+        match matches.as_slice() {
+            [one] => return Ok((one.0.clone(), one.1.clone())),
+            [] => {}
+            many => {
+                return Err(ResolveError::Ambiguous {
+                    id: id.to_owned(),
+                    candidates: many.iter().map(|(t, _)| t.clone()).collect(),
+                });
+            }
+        }
+    }
+    Err(ResolveError::NotFound { id: id.to_owned(), location: location.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(n: u8) -> Digest {
+        Digest::of(&[n])
+    }
+
+    #[test]
+    fn branch_aliases_replace_slashes_and_reject_other_characters() {
+        assert_eq!(branch_alias("release/1.2", 7).ok().as_deref(), Some("release-1.2-7"));
+        assert_eq!(branch_alias("main", 42).ok().as_deref(), Some("main-42"));
+        assert!(branch_alias("feat@x", 1).is_err());
+        assert!(branch_alias(".hidden", 1).is_err());
+    }
+
+    #[test]
+    fn monorepo_strategy_keeps_only_this_projects_tags() {
+        let tags = vec![
+            "auth/v1.2.3".to_owned(),
+            "billing/v9".to_owned(),
+            "v0".to_owned(),
+            "auth/v+bad".to_owned(),
+        ];
+        let (aliases, rejected) = tag_aliases(TagStrategy::Monorepo, "auth", &tags);
+        assert_eq!(aliases, ["v1.2.3"]);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].name, "auth/v+bad");
+        let (all, rejected) = tag_aliases(TagStrategy::TagAll, "auth", &tags);
+        assert_eq!(all, ["v0"]);
+        assert_eq!(rejected.len(), 3);
+    }
+
+    #[test]
+    fn next_number_ignores_non_numeric_and_leading_zero_tags() {
+        assert_eq!(next_number(["1", "2", "main-9", "010", "v3"]), 3);
+        assert_eq!(next_number([]), 1);
+    }
+
+    #[test]
+    fn resolution_prefers_alias_then_number_then_sha_prefix() {
+        let sha_a = "abcdef1".to_owned() + &"0".repeat(33);
+        let sha_b = "abcdef2".to_owned() + &"0".repeat(33);
+        let tags = vec![
+            ("1".to_owned(), d(1)),
+            ("2".to_owned(), d(2)),
+            ("v1.0".to_owned(), d(1)),
+            (sha_a.clone(), d(1)),
+            (sha_b.clone(), d(2)),
+        ];
+        assert_eq!(resolve("v1.0", &tags, "s").map(|r| r.1), Ok(d(1)));
+        assert_eq!(resolve("#2", &tags, "s").map(|r| r.1), Ok(d(2)));
+        assert_eq!(resolve("abcdef2", &tags, "s").map(|r| r.1), Ok(d(2)));
+        assert!(matches!(resolve("abcdef", &tags, "s"), Err(ResolveError::NotFound { .. })));
+        match resolve("abcdef", &tags, "s") {
+            Err(ResolveError::NotFound { id, .. }) => assert_eq!(id, "abcdef"),
+            other => panic!("short prefix must not resolve: {other:?}"),
+        }
+        let ambiguous = tags
+            .iter()
+            .cloned()
+            .chain([("abcdef10".to_owned() + &"1".repeat(32), d(3))])
+            .collect::<Vec<_>>();
+        match resolve("abcdef1", &ambiguous, "s") {
+            Err(ResolveError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 2),
+            other => panic!("expected ambiguity, got {other:?}"),
+        }
+    }
+}

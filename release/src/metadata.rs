@@ -1,0 +1,231 @@
+//! The release config blob and the release metadata document (layer 1), schema version 1.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+
+/// The newest major version of the config and metadata documents this build reads and writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The small config blob: enough to tell what a manifest is without reading a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseConfig {
+    /// Major format version; readers refuse versions newer than [`SCHEMA_VERSION`].
+    pub format_version: u64,
+    /// Release repository, e.g. `company/monorepo`.
+    pub repository: String,
+    /// Project name, e.g. `auth-service`.
+    pub project: String,
+    /// Full commit SHA.
+    pub commit: String,
+}
+
+impl ReleaseConfig {
+    /// Parses a config blob and refuses unknown major versions.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        check_version(bytes, "formatVersion", "release config")?;
+        serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Json { what: "release config", source: e })
+    }
+}
+
+/// The release metadata document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseMetadata {
+    /// Major schema version; readers refuse versions newer than [`SCHEMA_VERSION`].
+    pub schema_version: u64,
+    /// Identity of the release.
+    pub release: ReleaseInfo,
+    /// Where the release came from.
+    pub source: SourceInfo,
+    /// Every resolved artifact, sorted by name.
+    pub artifacts: Vec<Artifact>,
+    /// What the release deploys.
+    pub resources: ResourcesInfo,
+    /// The tool that made it.
+    pub tool: ToolInfo,
+}
+
+impl ReleaseMetadata {
+    /// Parses the metadata blob and refuses unknown major versions.
+    pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
+        check_version(bytes, "schemaVersion", "release metadata")?;
+        serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Json { what: "release metadata", source: e })
+    }
+
+    /// Serialised bytes (pretty, so `oras pull` gives a readable file).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("metadata always serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// Reads only the version field first so a future format fails with a version message rather
+/// than a confusing "missing field" one.
+fn check_version(bytes: &[u8], field: &str, what: &'static str) -> Result<(), FormatError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| FormatError::Json { what, source: e })?;
+    let version = value.get(field).and_then(serde_json::Value::as_u64).ok_or_else(|| {
+        FormatError::NotARelease { reason: format!("{what} has no numeric `{field}`") }
+    })?;
+    if version > SCHEMA_VERSION {
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Identity of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseInfo {
+    /// Canonical id `<repository>/<project>/<commit-sha>`.
+    pub id: String,
+    /// Release repository, e.g. `company/monorepo`.
+    pub repository: String,
+    /// Project name.
+    pub project: String,
+    /// Per-project release number, from 1.
+    pub number: u64,
+    /// Aliases given at creation (numeric, tag and branch aliases).
+    pub aliases: Vec<String>,
+    /// What caused the release.
+    pub trigger: Trigger,
+    /// Creation time, RFC 3339 UTC (the commit time, so rebuilding gives the same bytes).
+    pub created: String,
+}
+
+/// What caused a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    /// The kind of trigger.
+    #[serde(rename = "type")]
+    pub kind: TriggerKind,
+    /// Branch, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Tag, for tag releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// The kinds of release trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A push to a branch.
+    BranchPush,
+    /// A pushed git tag.
+    Tag,
+    /// A person asked for it.
+    Manual,
+}
+
+impl TriggerKind {
+    /// The wire name (`branch_push`, `tag`, `manual`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::BranchPush => "branch_push",
+            TriggerKind::Tag => "tag",
+            TriggerKind::Manual => "manual",
+        }
+    }
+}
+
+/// A person in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+}
+
+/// Source commit of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceInfo {
+    /// Repository URL, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_url: Option<String>,
+    /// Full commit SHA.
+    pub commit: String,
+    /// Commit author.
+    pub author: Person,
+    /// Committer.
+    pub committer: Person,
+    /// Commit time, RFC 3339 UTC.
+    pub commit_time: String,
+    /// Full commit message.
+    pub message: String,
+    /// Branch, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Git tags on the commit.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// One resolved artifact (typically a container image) and where its values came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Artifact name as referenced in templates (`api-server`).
+    pub name: String,
+    /// Field name → value (`uri`, `digest`, `tag`, `sha`, ...).
+    pub fields: BTreeMap<String, String>,
+    /// Field name → source of the value (artifacts file path, `--artifact`, `derived`).
+    pub sources: BTreeMap<String, String>,
+}
+
+/// What a release deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesInfo {
+    /// Number of objects.
+    pub count: u64,
+    /// Object count per kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Digest of the uncompressed tar.
+    pub tar_sha256: Digest,
+    /// Every object, in tarball order.
+    pub objects: Vec<ObjectInfo>,
+}
+
+/// One Kubernetes object in the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectInfo {
+    /// `apiVersion` of the object.
+    pub api_version: String,
+    /// `kind` of the object.
+    pub kind: String,
+    /// `metadata.namespace`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `metadata.name`.
+    pub name: String,
+    /// Path of its file in the tarball.
+    pub path: String,
+    /// Digest of the file.
+    pub sha256: Digest,
+}
+
+/// The tool that built the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// Tool name.
+    pub name: String,
+    /// Tool version.
+    pub version: String,
+}

@@ -1,0 +1,235 @@
+//! Release references as users write them.
+//!
+//! - `oci:<dir>[:<id>]` — one project's OCI image layout directory (skopeo's syntax);
+//! - `<host>/<repository>/<project>[:<id>]` — a registry (the first component has a `.` or
+//!   `:` or is `localhost`, as docker decides);
+//! - `<repository>/<project>[:<id>]` — the default store: the configured registry, else the
+//!   embedded layout store.
+//!
+//! `<id>` is any release id (alias, number, SHA or SHA prefix) or `@sha256:<hex>`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreRoot {
+    /// A directory holding one layout per project at `<root>/<repository>/<project>`.
+    Layouts(PathBuf),
+    /// An OCI registry host (with optional path prefix).
+    Registry(String),
+}
+
+impl StoreRoot {
+    /// Parses `oci:<dir>` or a registry host such as `registry.example.com[/prefix]`.
+    pub fn parse(text: &str) -> Result<Self, ReferenceError> {
+        if let Some(dir) = text.strip_prefix("oci:") {
+            if dir.is_empty() {
+                return Err(ReferenceError::new(
+                    text,
+                    "`oci:` needs a directory, e.g. `oci:./releases`",
+                ));
+            }
+            return Ok(StoreRoot::Layouts(PathBuf::from(dir)));
+        }
+        let host = text.split('/').next().unwrap_or_default();
+        if host.is_empty() || text.ends_with('/') || text.contains("://") {
+            return Err(ReferenceError::new(
+                text,
+                "expected a registry host like `registry.example.com` or `oci:<dir>`",
+            ));
+        }
+        Ok(StoreRoot::Registry(text.to_owned()))
+    }
+}
+
+impl fmt::Display for StoreRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreRoot::Layouts(dir) => write!(f, "oci:{}", dir.display()),
+            StoreRoot::Registry(host) => f.write_str(host),
+        }
+    }
+}
+
+/// One project's release stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectLocation {
+    /// A single layout directory given as `oci:<dir>`.
+    LayoutDir(PathBuf),
+    /// `<repository>/<project>` inside a store root.
+    InRoot {
+        /// The store.
+        root: StoreRoot,
+        /// `<repository>/<project>`.
+        path: String,
+    },
+}
+
+impl fmt::Display for ProjectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProjectLocation::LayoutDir(dir) => write!(f, "oci:{}", dir.display()),
+            ProjectLocation::InRoot { root: StoreRoot::Layouts(dir), path } => {
+                write!(f, "oci:{}", dir.join(path).display())
+            }
+            ProjectLocation::InRoot { root: StoreRoot::Registry(host), path } => {
+                write!(f, "{host}/{path}")
+            }
+        }
+    }
+}
+
+/// Which release of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseSelector {
+    /// A release id to resolve (alias, number, SHA, SHA prefix).
+    Id(String),
+    /// An exact manifest digest.
+    Digest(Digest),
+}
+
+impl fmt::Display for ReleaseSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReleaseSelector::Id(id) => f.write_str(id),
+            ReleaseSelector::Digest(d) => write!(f, "@{d}"),
+        }
+    }
+}
+
+/// A parsed reference: a project and optionally which release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRef {
+    /// The project's release stream.
+    pub project: ProjectLocation,
+    /// The release, when given.
+    pub release: Option<ReleaseSelector>,
+}
+
+/// A reference that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid reference `{text}`: {reason}")]
+pub struct ReferenceError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong, with the expected form.
+    pub reason: String,
+}
+
+impl ReferenceError {
+    fn new(text: &str, reason: &str) -> Self {
+        ReferenceError { text: text.to_owned(), reason: reason.to_owned() }
+    }
+}
+
+impl ReleaseRef {
+    /// Parses `text`; references without a store use `default_root`.
+    pub fn parse(text: &str, default_root: &StoreRoot) -> Result<Self, ReferenceError> {
+        let (name, release) = split_release(text)?;
+        if let Some(dir) = name.strip_prefix("oci:") {
+            if dir.is_empty() {
+                return Err(ReferenceError::new(
+                    text,
+                    "`oci:` needs a layout directory, e.g. `oci:./store/app:1`",
+                ));
+            }
+            return Ok(ReleaseRef {
+                project: ProjectLocation::LayoutDir(PathBuf::from(dir)),
+                release,
+            });
+        }
+        let (first, rest) = name.split_once('/').unwrap_or(("", name));
+        let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+        let (root, path) = if is_host {
+            (StoreRoot::Registry(first.to_owned()), rest)
+        } else {
+            (default_root.clone(), name)
+        };
+        check_path(text, path)?;
+        Ok(ReleaseRef { project: ProjectLocation::InRoot { root, path: path.to_owned() }, release })
+    }
+}
+
+fn split_release(text: &str) -> Result<(&str, Option<ReleaseSelector>), ReferenceError> {
+    if let Some((name, digest)) = text.split_once('@') {
+        let digest = digest.parse().map_err(|_| {
+            ReferenceError::new(text, "the part after `@` must be `sha256:<64 hex>`")
+        })?;
+        return Ok((name, Some(ReleaseSelector::Digest(digest))));
+    }
+    let last_slash = text.rfind('/').map_or(0, |i| i + 1);
+    // `oci:dir` has its colon before any slash-free tail; only a colon in the last path
+    // component separates a release id.
+    match text[last_slash..].rfind(':') {
+        Some(i) if !(last_slash == 0 && text.starts_with("oci:") && i == 3) => {
+            let at = last_slash + i;
+            let id = &text[at + 1..];
+            if id.is_empty() {
+                return Err(ReferenceError::new(text, "empty release id after `:`"));
+            }
+            Ok((&text[..at], Some(ReleaseSelector::Id(id.to_owned()))))
+        }
+        _ => Ok((text, None)),
+    }
+}
+
+fn check_path(text: &str, path: &str) -> Result<(), ReferenceError> {
+    let valid_component = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+    };
+    if !path.contains('/') || !path.split('/').all(valid_component) {
+        return Err(ReferenceError::new(
+            text,
+            "expected `<repository>/<project>` in lowercase letters, digits, `.`, `_`, `-` (e.g. `company/app/api:42`)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> StoreRoot {
+        StoreRoot::Layouts("/store".into())
+    }
+
+    #[test]
+    fn parses_default_registry_and_layout_forms() {
+        let r = ReleaseRef::parse("company/mono/auth:42", &root()).expect("valid");
+        assert_eq!(
+            r.project,
+            ProjectLocation::InRoot { root: root(), path: "company/mono/auth".into() }
+        );
+        assert_eq!(r.release, Some(ReleaseSelector::Id("42".into())));
+
+        let r = ReleaseRef::parse("127.0.0.1:5000/company/auth:v1.2", &root()).expect("valid");
+        assert_eq!(r.project.to_string(), "127.0.0.1:5000/company/auth");
+        assert_eq!(r.release, Some(ReleaseSelector::Id("v1.2".into())));
+
+        let r = ReleaseRef::parse("oci:./out/auth:main-3", &root()).expect("valid");
+        assert_eq!(r.project, ProjectLocation::LayoutDir("./out/auth".into()));
+        let r = ReleaseRef::parse("oci:out", &root()).expect("valid");
+        assert_eq!((r.project, r.release), (ProjectLocation::LayoutDir("out".into()), None));
+
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let r = ReleaseRef::parse(&format!("company/auth@{digest}"), &root()).expect("valid");
+        assert_eq!(r.release, Some(ReleaseSelector::Digest(digest.parse().expect("digest"))));
+    }
+
+    #[test]
+    fn rejects_malformed_references_with_the_expected_form() {
+        for bad in
+            ["auth", "Company/Auth:1", "company/auth:", "oci:", "a//b", "company/auth@sha256:zz"]
+        {
+            let err = ReleaseRef::parse(bad, &root()).expect_err(bad);
+            assert_eq!(err.text, bad);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! A release stream kept as an OCI image layout directory (`oci-layout`, `index.json`,
+//! `blobs/sha256/`), readable by `skopeo copy oci:<dir>:<tag> ...`.
+//!
+//! Crash safety: blobs are written to a temp file, synced and renamed into place before any
+//! index entry names them, and `index.json` is replaced by rename under an exclusive lock,
+//! so a reader never sees a tag that points at a missing blob.
+
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, MANIFEST_MEDIA_TYPE, annotations};
+use crate::store::{StoreError, TagClaim};
+
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+
+/// One project's releases in an OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct LayoutStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+impl LayoutStore {
+    /// A store at `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LayoutStore { dir: dir.into() }
+    }
+
+    /// The layout directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    fn io_error(&self, path: &Path, source: io::Error) -> StoreError {
+        StoreError::Io { path: path.to_owned(), source }
+    }
+
+    fn read_index(&self) -> Result<Option<Index>, StoreError> {
+        let path = self.dir.join("index.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_error(&path, e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            location: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every tag and the manifest digest it names, sorted by tag.
+    pub fn list_tags(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+        let Some(index) = self.read_index()? else { return Ok(Vec::new()) };
+        let mut tags: Vec<(String, Digest)> = index
+            .manifests
+            .into_iter()
+            .filter_map(|d| d.annotations.get(annotations::REF_NAME).map(|t| (t.clone(), d.digest)))
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Reads a blob (or manifest) and checks that it hashes to `digest`.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::BlobNotFound {
+                digest: digest.clone(),
+                location: self.dir.display().to_string(),
+            },
+            _ => self.io_error(&path, e),
+        })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Tampered {
+                digest: digest.clone(),
+                actual,
+                location: path.display().to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether a blob is present.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Writes a blob atomically; a blob already present is left alone.
+    pub fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let actual = Digest::of(bytes);
+        if &actual != digest {
+            return Err(StoreError::Tampered {
+                digest: digest.clone(),
+                actual,
+                location: "upload".into(),
+            });
+        }
+        self.ensure_layout()?;
+        let path = self.blob_path(digest);
+        if path.is_file() {
+            return Ok(());
+        }
+        self.write_atomically(&path, bytes)
+    }
+
+    /// Points `tag` at the manifest `digest` unless the tag already names another manifest.
+    pub fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+        self.ensure_layout()?;
+        let size = std::fs::metadata(self.blob_path(digest))
+            .map_err(|e| self.io_error(&self.blob_path(digest), e))?
+            .len();
+        let lock_path = self.dir.join("index.json.lock");
+        let lock = std::fs::File::create(&lock_path).map_err(|e| self.io_error(&lock_path, e))?;
+        lock.lock().map_err(|e| self.io_error(&lock_path, e))?;
+        let mut index = self.read_index()?.unwrap_or_else(empty_index);
+        let existing = index
+            .manifests
+            .iter()
+            .find(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag));
+        if let Some(existing) = existing {
+            return Ok(if &existing.digest == digest {
+                TagClaim::AlreadyOurs
+            } else {
+                TagClaim::Taken(existing.digest.clone())
+            });
+        }
+        let mut descriptor = Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: digest.clone(),
+            size,
+            annotations: Default::default(),
+        };
+        descriptor.annotations.insert(annotations::REF_NAME.into(), tag.into());
+        index.manifests.push(descriptor);
+        let mut bytes = serde_json::to_vec_pretty(&index).expect("index always serialises");
+        bytes.push(b'\n');
+        self.write_atomically(&self.dir.join("index.json"), &bytes)?;
+        Ok(TagClaim::Claimed)
+    }
+
+    fn ensure_layout(&self) -> Result<(), StoreError> {
+        let blobs = self.dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(|e| self.io_error(&blobs, e))?;
+        let marker = self.dir.join("oci-layout");
+        if !marker.is_file() {
+            self.write_atomically(&marker, LAYOUT_FILE.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let parent = path.parent().unwrap_or(&self.dir);
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(parent)
+            .map_err(|e| self.io_error(parent, e))?;
+        // Blobs are content-addressed and public within the store: readable like any file.
+        temp.write_all(bytes)
+            .and_then(|()| temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)))
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| self.io_error(temp.path(), e))?;
+        temp.persist(path).map_err(|e| self.io_error(path, e.error))?;
+        Ok(())
+    }
+}
+
+fn empty_index() -> Index {
+    Index { schema_version: 2, media_type: Some(INDEX_MEDIA_TYPE.into()), manifests: Vec::new() }
+}

@@ -1,0 +1,169 @@
+//! Release stores: where one project's releases live. An OCI image layout directory today;
+//! the same interface fronts OCI registries.
+
+mod layout;
+
+use std::path::PathBuf;
+
+pub use layout::LayoutStore;
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::manifest::{Descriptor, Manifest};
+use crate::tarball::Limits;
+use crate::verify::{self, ReleaseHead, VerifiedRelease};
+
+/// Failures of a release store; each names the location, digest or tag concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Filesystem I/O failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A blob is missing.
+    #[error("blob {digest} not found in {location}")]
+    BlobNotFound {
+        /// The missing digest.
+        digest: Digest,
+        /// The store.
+        location: String,
+    },
+    /// Stored content does not match its digest.
+    #[error(
+        "content of {digest} in {location} hashes to {actual}: the store is corrupt or was tampered with"
+    )]
+    Tampered {
+        /// The digest the content is stored under.
+        digest: Digest,
+        /// What it hashes to.
+        actual: Digest,
+        /// Where.
+        location: String,
+    },
+    /// Store bookkeeping could not be read.
+    #[error("corrupt store at {location}: {reason}")]
+    Corrupt {
+        /// The file or address.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Content is not a valid release.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// The outcome of asking for a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagClaim {
+    /// The tag now names our manifest.
+    Claimed,
+    /// The tag already named our manifest.
+    AlreadyOurs,
+    /// The tag names another manifest.
+    Taken(Digest),
+}
+
+/// One project's release stream in some store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// An OCI image layout directory.
+    Layout(LayoutStore),
+}
+
+impl Store {
+    /// Where this store is, for messages.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Layout(layout) => format!("oci:{}", layout.dir().display()),
+        }
+    }
+
+    /// Every tag and the manifest digest it names, sorted by tag.
+    pub async fn list_tags(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+        match self {
+            Store::Layout(layout) => layout.list_tags(),
+        }
+    }
+
+    /// The manifest digest a tag names, if the tag exists.
+    pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self.list_tags().await?.into_iter().find(|(t, _)| t == tag).map(|(_, d)| d))
+    }
+
+    /// Fetches raw manifest bytes, verified against `digest`.
+    pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Layout(layout) => layout.read_blob(digest),
+        }
+    }
+
+    /// Fetches a blob, verified against its descriptor (digest and size).
+    pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        let bytes = match self {
+            Store::Layout(layout) => layout.read_blob(&descriptor.digest)?,
+        };
+        descriptor.verify(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Whether the store has a blob.
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match self {
+            Store::Layout(layout) => Ok(layout.has_blob(digest)),
+        }
+    }
+
+    /// Stores a blob (or untagged manifest) under its digest.
+    pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        match self {
+            Store::Layout(layout) => layout.write_blob(digest, bytes),
+        }
+    }
+
+    /// Stores manifest bytes under their digest, without a tag.
+    pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        match self {
+            Store::Layout(layout) => layout.write_blob(digest, bytes),
+        }
+    }
+
+    /// Points `tag` at manifest `digest` unless it already names another manifest.
+    pub async fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+        match self {
+            Store::Layout(layout) => layout.claim_tag(tag, digest),
+        }
+    }
+
+    /// Fetches and checks a release's manifest, config and metadata (never the resources).
+    pub async fn fetch_head(&self, digest: &Digest) -> Result<ReleaseHead, StoreError> {
+        let bytes = self.fetch_manifest(digest).await?;
+        let manifest = Manifest::parse_release(&bytes, Some(digest))?;
+        let config = self.fetch_blob(&manifest.config).await?;
+        let metadata = self.fetch_blob(manifest.metadata()).await?;
+        Ok(verify::verify_head(digest.clone(), manifest, &config, &metadata)?)
+    }
+
+    /// Fetches and fully verifies a release.
+    pub async fn fetch_release(
+        &self,
+        digest: &Digest,
+        limits: &Limits,
+    ) -> Result<VerifiedRelease, StoreError> {
+        let head = self.fetch_head(digest).await?;
+        let resources = head.manifest.resources();
+        if resources.size > limits.max_layer_bytes {
+            return Err(FormatError::LimitExceeded {
+                what: "compressed bytes",
+                limit: limits.max_layer_bytes,
+            }
+            .into());
+        }
+        let layer = self.fetch_blob(resources).await?;
+        Ok(verify::verify_resources(head, &layer, limits)?)
+    }
+}

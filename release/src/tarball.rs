@@ -1,0 +1,136 @@
+//! Reading a resources layer safely: size and count limits, and nothing but plain,
+//! well-named, unique files.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Component, Path};
+
+use flate2::read::GzDecoder;
+
+use crate::digest::{Digest, HashingReader};
+use crate::error::FormatError;
+
+/// Bounds on what a release may contain; a release over them is refused, never truncated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest compressed resources layer, in bytes.
+    pub max_layer_bytes: u64,
+    /// Largest total uncompressed tar, in bytes.
+    pub max_unpacked_bytes: u64,
+    /// Most files.
+    pub max_files: u64,
+}
+
+impl Default for Limits {
+    /// Generous for real releases (Argo CD caps one generate's output at 100 MiB) while
+    /// stopping decompression bombs early.
+    fn default() -> Self {
+        Limits { max_layer_bytes: 64 << 20, max_unpacked_bytes: 256 << 20, max_files: 20_000 }
+    }
+}
+
+/// A file read from the resources layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarFile {
+    /// Path inside the tarball.
+    pub path: String,
+    /// Content.
+    pub content: Vec<u8>,
+}
+
+/// The files of a resources layer and the digest of the uncompressed tar.
+#[derive(Debug, Clone)]
+pub struct Unpacked {
+    /// Files in tarball order.
+    pub files: Vec<TarFile>,
+    /// Digest of the uncompressed tar stream.
+    pub tar_sha256: Digest,
+}
+
+/// Decompresses and reads `layer`, enforcing `limits` and the safety rules.
+pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
+    if layer.len() as u64 > limits.max_layer_bytes {
+        return Err(FormatError::LimitExceeded {
+            what: "compressed bytes",
+            limit: limits.max_layer_bytes,
+        });
+    }
+    // One byte over the limit is enough to know it was exceeded.
+    let bounded = GzDecoder::new(layer).take(limits.max_unpacked_bytes + 1);
+    let mut archive = tar::Archive::new(HashingReader::new(bounded));
+    let mut files = Vec::new();
+    let mut seen = BTreeSet::new();
+    let over_size = || FormatError::LimitExceeded {
+        what: "uncompressed bytes",
+        limit: limits.max_unpacked_bytes,
+    };
+    let read_error = |e: io::Error| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            over_size()
+        } else {
+            FormatError::CorruptTarball(e)
+        }
+    };
+    for entry in archive.entries().map_err(FormatError::CorruptTarball)? {
+        let mut entry = entry.map_err(read_error)?;
+        if files.len() as u64 >= limits.max_files {
+            return Err(FormatError::LimitExceeded { what: "files", limit: limits.max_files });
+        }
+        let path = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+            FormatError::UnsafeTarball {
+                path: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                reason: "path is not UTF-8".into(),
+            }
+        })?;
+        check_entry(&path, entry.header().entry_type())?;
+        if !seen.insert(path.clone()) {
+            return Err(FormatError::UnsafeTarball { path, reason: "duplicate path".into() });
+        }
+        let mut content =
+            Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 20));
+        entry.read_to_end(&mut content).map_err(read_error)?;
+        files.push(TarFile { path, content });
+    }
+    // Drain the end-of-archive padding so the digest covers the whole tar stream.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(read_error)?;
+    let (tar_sha256, total) = rest.finish();
+    if total > limits.max_unpacked_bytes {
+        return Err(over_size());
+    }
+    Ok(Unpacked { files, tar_sha256 })
+}
+
+fn check_entry(path: &str, kind: tar::EntryType) -> Result<(), FormatError> {
+    let unsafe_entry = |reason: &str| {
+        Err(FormatError::UnsafeTarball { path: path.to_owned(), reason: reason.into() })
+    };
+    match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous => {}
+        tar::EntryType::Symlink => return unsafe_entry("symbolic links are not allowed"),
+        tar::EntryType::Link => return unsafe_entry("hard links are not allowed"),
+        tar::EntryType::Char | tar::EntryType::Block => {
+            return unsafe_entry("device files are not allowed");
+        }
+        tar::EntryType::Fifo => return unsafe_entry("FIFOs are not allowed"),
+        tar::EntryType::Directory => return unsafe_entry("directory entries are not allowed"),
+        _ => return unsafe_entry("only regular files are allowed"),
+    }
+    if path.is_empty() || path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+        return unsafe_entry("path must be relative, with `/` separators");
+    }
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(_) => {}
+            Component::ParentDir => return unsafe_entry("path contains `..`"),
+            _ => return unsafe_entry("path must be a plain relative path"),
+        }
+    }
+    if path.split('/').any(|part| part.is_empty() || part == ".") {
+        return unsafe_entry("path has empty or `.` components");
+    }
+    if !path.ends_with(".yaml") {
+        return unsafe_entry("only .yaml files are allowed");
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Verification of a fetched release: every digest, size, media type, version and file.
+
+use std::collections::BTreeMap;
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::manifest::Manifest;
+use crate::metadata::{ReleaseConfig, ReleaseMetadata};
+use crate::tarball::{self, Limits, TarFile};
+
+/// The manifest, config and metadata of a release, checked; enough for `inspect` and `list`.
+#[derive(Debug, Clone)]
+pub struct ReleaseHead {
+    /// Manifest digest.
+    pub digest: Digest,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The config blob.
+    pub config: ReleaseConfig,
+    /// The metadata.
+    pub metadata: ReleaseMetadata,
+}
+
+/// A fully verified release: its head and its files, each checked against the metadata.
+#[derive(Debug, Clone)]
+pub struct VerifiedRelease {
+    /// Manifest, config and metadata.
+    pub head: ReleaseHead,
+    /// Files in tarball (path) order.
+    pub files: Vec<TarFile>,
+}
+
+/// Checks the config and metadata blobs against `manifest` and parses them.
+pub fn verify_head(
+    digest: Digest,
+    manifest: Manifest,
+    config: &[u8],
+    metadata: &[u8],
+) -> Result<ReleaseHead, FormatError> {
+    manifest.config.verify(config)?;
+    manifest.metadata().verify(metadata)?;
+    let config = ReleaseConfig::parse(config)?;
+    let metadata = ReleaseMetadata::parse(metadata)?;
+    if metadata.source.commit != config.commit || metadata.release.project != config.project {
+        return Err(FormatError::NotARelease {
+            reason: "config and metadata disagree on project or commit".into(),
+        });
+    }
+    Ok(ReleaseHead { digest, manifest, config, metadata })
+}
+
+/// Checks the resources layer against the manifest and every file against the metadata.
+pub fn verify_resources(
+    head: ReleaseHead,
+    layer: &[u8],
+    limits: &Limits,
+) -> Result<VerifiedRelease, FormatError> {
+    head.manifest.resources().verify(layer)?;
+    let unpacked = tarball::unpack(layer, limits)?;
+    let recorded = &head.metadata.resources;
+    if unpacked.tar_sha256 != recorded.tar_sha256 {
+        return Err(FormatError::ContentMismatch {
+            path: "resources.tar".into(),
+            reason: format!(
+                "tar digest {} but metadata records {}",
+                unpacked.tar_sha256, recorded.tar_sha256
+            ),
+        });
+    }
+    let mut expected: BTreeMap<&str, &Digest> =
+        recorded.objects.iter().map(|o| (o.path.as_str(), &o.sha256)).collect();
+    for file in &unpacked.files {
+        let Some(sha) = expected.remove(file.path.as_str()) else {
+            return Err(FormatError::ContentMismatch {
+                path: file.path.clone(),
+                reason: "file is not listed in the metadata".into(),
+            });
+        };
+        let actual = Digest::of(&file.content);
+        if &actual != sha {
+            return Err(FormatError::ContentMismatch {
+                path: file.path.clone(),
+                reason: format!("content hashes to {actual}, metadata records {sha}"),
+            });
+        }
+    }
+    if let Some((path, _)) = expected.into_iter().next() {
+        return Err(FormatError::ContentMismatch {
+            path: path.to_owned(),
+            reason: "listed in the metadata but missing from the tarball".into(),
+        });
+    }
+    if unpacked.files.is_empty() {
+        return Err(FormatError::NotARelease { reason: "the release has no objects".into() });
+    }
+    Ok(VerifiedRelease { head, files: unpacked.files })
+}
