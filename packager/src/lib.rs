@@ -1,1 +1,14 @@
-//! forge-pack
+//! forge-pack: render a project's Kubernetes templates, package them as an immutable release,
+//! and inspect, list and pull releases.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod fsutil;
+pub mod git;
+pub mod output;
+pub mod render;
+pub mod stores;
+pub mod yaml;

@@ -1,0 +1,138 @@
+//! Command-line definitions (clap derive). Flags shared by commands are defined once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::context::SourceFlags;
+
+/// Build, store, inspect and deploy immutable Kubernetes releases for Argo CD.
+#[derive(Debug, Parser)]
+#[command(name = "forge-pack", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Output format: text for people, json for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No progress display.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Release store for references without a registry host: a registry (`host[/prefix]`) or
+    /// `oci:<dir>` (default: the project's `registry:`, else the embedded store).
+    #[arg(long, global = true, env = "FORGE_REGISTRY", value_name = "REGISTRY")]
+    pub registry: Option<String>,
+}
+
+/// `--output` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON on stdout.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the project's templates and print the objects as a YAML stream.
+    Render(RenderArgs),
+    /// Render and package a release into the local release store.
+    Build(BuildArgs),
+    /// Show what a release is, where it came from and what it deploys.
+    Inspect(InspectArgs),
+    /// List a project's releases, newest first.
+    List(ListArgs),
+    /// Extract a release's verified manifests into a directory.
+    Pull(PullArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+/// Where the project is.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
+    /// Project directory holding forge.yaml.
+    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+}
+
+/// `render` arguments.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Write one file per object into this directory (the release tarball's layout) instead
+    /// of printing a stream.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `build` arguments.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Source facts overriding CI variables and git.
+    #[command(flatten)]
+    pub source: SourceFlags,
+    /// Build even if templates or forge.yaml have uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Release reference: `[<registry>/]<repository>/<project>:<id>` or `oci:<dir>:<id>`;
+    /// `<id>` is a number, alias, commit SHA or SHA prefix.
+    pub reference: String,
+    /// List every object.
+    #[arg(long)]
+    pub resources: bool,
+    /// Print one object, as `<kind>/<name>` or `<namespace>/<kind>/<name>`.
+    #[arg(long, value_name = "KIND/NAME")]
+    pub show: Option<String>,
+}
+
+/// `list` arguments.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Project: `[<registry>/]<repository>/<project>` or `oci:<dir>`.
+    pub project: String,
+}
+
+/// `pull` arguments.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Release reference.
+    pub reference: String,
+    /// Directory to create with the release's files.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    pub shell: clap_complete::Shell,
+}

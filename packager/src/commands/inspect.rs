@@ -1,0 +1,154 @@
+//! `forge-pack inspect`: a release's identity, source, artifacts and resources. Reads only the
+//! manifest and metadata unless one object's content is asked for.
+
+use forge_release::metadata::{ObjectInfo, ReleaseMetadata};
+use forge_release::tarball::Limits;
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, InspectArgs};
+use crate::commands::stdout_result;
+use crate::error::{Error, exit};
+use crate::output::{Output, table};
+use crate::stores;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InspectReport<'a> {
+    digest: String,
+    tags: Vec<String>,
+    metadata: &'a ReleaseMetadata,
+}
+
+/// Runs `inspect`.
+pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let root = stores::default_root(global.registry.as_deref(), None)?;
+    let resolved = stores::resolve(&args.reference, &root).await?;
+    let head = resolved.store.fetch_head(&resolved.digest).await?;
+    let metadata = &head.metadata;
+
+    if let Some(selector) = &args.show {
+        let object = find_object(&metadata.resources.objects, selector)?;
+        let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
+        let file = release.files.iter().find(|f| f.path == object.path).ok_or_else(|| {
+            Error::new(exit::VERIFY, format!("{} is listed in the metadata but missing", object.path))
+        })?;
+        let text = String::from_utf8_lossy(&file.content);
+        if output.json() {
+            let value: serde_json::Value = crate::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
+            stdout_result(output.print_json(&value))?;
+        } else {
+            stdout_result(output.print(&text))?;
+        }
+        return Ok(exit::OK);
+    }
+
+    let mut tags: Vec<String> = resolved
+        .store
+        .list_tags()
+        .await?
+        .into_iter()
+        .filter(|(_, d)| *d == resolved.digest)
+        .map(|(t, _)| t)
+        .collect();
+    tags.sort();
+    if output.json() {
+        let report = InspectReport { digest: resolved.digest.to_string(), tags, metadata };
+        stdout_result(output.print_json(&report))?;
+    } else {
+        let mut text = summary(metadata, &resolved.digest.to_string(), &tags);
+        if args.resources {
+            text.push_str("\nObjects\n");
+            let mut rows = vec![vec!["NAMESPACE".into(), "KIND".into(), "NAME".into(), "API VERSION".into()]];
+            for object in &metadata.resources.objects {
+                rows.push(vec![
+                    object.namespace.clone().unwrap_or_else(|| "-".into()),
+                    object.kind.clone(),
+                    object.name.clone(),
+                    object.api_version.clone(),
+                ]);
+            }
+            text.push_str(&indent(&table(&rows)));
+        }
+        stdout_result(output.print(&text))?;
+    }
+    Ok(exit::OK)
+}
+
+fn summary(m: &ReleaseMetadata, digest: &str, tags: &[String]) -> String {
+    let source = &m.source;
+    let trigger = &m.release.trigger;
+    let mut trigger_text = trigger.kind.as_str().to_owned();
+    if let Some(tag) = &trigger.tag {
+        trigger_text.push_str(&format!(" (tag {tag})"));
+    } else if let Some(branch) = &trigger.branch {
+        trigger_text.push_str(&format!(" (branch {branch})"));
+    }
+    let subject = source.message.lines().next().unwrap_or_default().to_owned();
+    let aliases: Vec<&String> = tags.iter().filter(|t| **t != source.commit).collect();
+    let mut rows = vec![
+        vec!["Release".into(), m.release.id.clone()],
+        vec!["Number".into(), m.release.number.to_string()],
+        vec!["Aliases".into(), aliases.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")],
+        vec!["Trigger".into(), trigger_text],
+        vec!["Created".into(), m.release.created.clone()],
+        vec!["Digest".into(), digest.to_owned()],
+        vec!["Commit".into(), source.commit.clone()],
+        vec!["Author".into(), format!("{} <{}>", source.author.name, source.author.email)],
+        vec!["Message".into(), subject],
+    ];
+    if let Some(url) = &source.repository_url {
+        rows.push(vec!["Source".into(), url.clone()]);
+    }
+    if !source.tags.is_empty() {
+        rows.push(vec!["Git tags".into(), source.tags.join(", ")]);
+    }
+    rows.push(vec!["Built by".into(), format!("{} {}", m.tool.name, m.tool.version)]);
+    let mut text = table(&rows);
+    text.push_str("\nArtifacts\n");
+    if m.artifacts.is_empty() {
+        text.push_str("  (none)\n");
+    } else {
+        let mut rows = vec![vec!["NAME".into(), "FIELD".into(), "VALUE".into(), "FROM".into()]];
+        for artifact in &m.artifacts {
+            for (field, value) in &artifact.fields {
+                let from = artifact.sources.get(field).cloned().unwrap_or_default();
+                rows.push(vec![artifact.name.clone(), field.clone(), value.clone(), from]);
+            }
+        }
+        text.push_str(&indent(&table(&rows)));
+    }
+    text.push_str(&format!("\nResources ({} objects)\n", m.resources.count));
+    let rows: Vec<Vec<String>> = m.resources.by_kind.iter().map(|(kind, n)| vec![kind.clone(), n.to_string()]).collect();
+    text.push_str(&indent(&table(&rows)));
+    text
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Finds `kind/name` or `namespace/kind/name` (kind case-insensitive).
+fn find_object<'a>(objects: &'a [ObjectInfo], selector: &str) -> Result<&'a ObjectInfo, Error> {
+    let parts: Vec<&str> = selector.split('/').collect();
+    let (namespace, kind, name) = match parts.as_slice() {
+        [kind, name] => (None, *kind, *name),
+        [namespace, kind, name] => (Some(*namespace), *kind, *name),
+        _ => return Err(Error::input(format!("`{selector}` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`"))),
+    };
+    let matches: Vec<&ObjectInfo> = objects
+        .iter()
+        .filter(|o| o.kind.eq_ignore_ascii_case(kind) && o.name == name)
+        .filter(|o| namespace.is_none_or(|ns| o.namespace.as_deref() == Some(ns)))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::new(exit::NOT_FOUND, format!("no object {selector} in this release"))
+            .with_hint("`forge-pack inspect <ref> --resources` lists the objects")),
+        many => Err(Error::input(format!(
+            "`{selector}` matches {} objects: {}",
+            many.len(),
+            many.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .with_hint("add the namespace: <namespace>/<kind>/<name>")),
+    }
+}

@@ -1,0 +1,46 @@
+//! `forge-pack pull`: extract a release's verified files into a new directory.
+
+use forge_release::tarball::Limits;
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, PullArgs};
+use crate::commands::stdout_result;
+use crate::error::{Error, exit};
+use crate::fsutil;
+use crate::output::Output;
+use crate::stores;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PullReport {
+    digest: String,
+    id: String,
+    number: u64,
+    directory: String,
+    files: usize,
+}
+
+/// Runs `pull`.
+pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let root = stores::default_root(global.registry.as_deref(), None)?;
+    let resolved = stores::resolve(&args.reference, &root).await?;
+    let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
+    fsutil::write_new_dir(&args.out, release.files.iter().map(|f| (f.path.as_str(), f.content.as_slice())))?;
+    let metadata = &release.head.metadata;
+    let report = PullReport {
+        digest: resolved.digest.to_string(),
+        id: metadata.release.id.clone(),
+        number: metadata.release.number,
+        directory: args.out.display().to_string(),
+        files: release.files.len(),
+    };
+    if output.json() {
+        stdout_result(output.print_json(&report))?;
+    } else {
+        output.note(&format!(
+            "pulled release {} ({}) — {} verified files in {}",
+            report.number, report.digest, report.files, report.directory
+        ));
+    }
+    Ok(exit::OK)
+}

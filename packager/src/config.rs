@@ -1,0 +1,151 @@
+//! `forge.yaml`: the project configuration.
+
+use std::path::{Path, PathBuf};
+
+use forge_release::aliases::TagStrategy;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The configuration file name looked up in the project directory.
+pub const FILE_NAME: &str = "forge.yaml";
+
+/// A project's `forge.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project name: the last path component of release references.
+    pub project: String,
+    /// Release repository, e.g. `company/monorepo`.
+    pub repository: String,
+    /// Default release store: a registry host (with optional path prefix) or `oci:<dir>`.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Template directory, relative to the project directory.
+    #[serde(default = "default_templates")]
+    pub templates: PathBuf,
+    /// Jsonnet library paths (`-J`), relative to the project directory.
+    #[serde(default)]
+    pub library_paths: Vec<PathBuf>,
+    /// How git tags become aliases.
+    #[serde(default)]
+    pub tag_strategy: TagStrategy,
+    /// Source repository URL recorded in releases (default: the git remote `origin`).
+    #[serde(default)]
+    pub source_url: Option<String>,
+    /// When pushes make releases.
+    #[serde(default)]
+    pub release: ReleaseRules,
+}
+
+/// `release:` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRules {
+    /// Triggers that make a release; empty means every push does.
+    #[serde(default)]
+    pub on: Vec<ReleaseOn>,
+}
+
+/// One `release.on` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ReleaseOn {
+    /// Pushes to branches whose name matches this regular expression.
+    Branch(String),
+    /// Pushed git tags.
+    Tag(bool),
+}
+
+fn default_templates() -> PathBuf {
+    PathBuf::from("templates")
+}
+
+/// Whether `s` is a valid OCI repository path component.
+pub fn is_path_component(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+}
+
+impl ProjectConfig {
+    /// Loads and validates `<dir>/forge.yaml`.
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join(FILE_NAME);
+        let text = fs_err::read_to_string(&path).map_err(|e| {
+            Error::input(format!("cannot read project configuration: {e}"))
+                .with_hint(format!("run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"))
+        })?;
+        let config: ProjectConfig = crate::yaml::from_str(&text)
+            .map_err(|e| Error::input(format!("invalid {}: {e}", path.display())))?;
+        config.validate().map_err(|reason| Error::input(format!("invalid {}: {reason}", path.display())))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !is_path_component(&self.project) {
+            return Err(format!(
+                "project `{}` must be lowercase letters, digits, `.`, `_` or `-`, starting and ending alphanumeric",
+                self.project
+            ));
+        }
+        if !self.repository.split('/').all(is_path_component) {
+            return Err(format!(
+                "repository `{}` must be `/`-separated lowercase path components, e.g. `company/monorepo`",
+                self.repository
+            ));
+        }
+        for rule in &self.release.on {
+            if let ReleaseOn::Branch(pattern) = rule {
+                regex_lite::Regex::new(pattern)
+                    .map_err(|e| format!("release.on branch pattern `{pattern}` is not a valid regular expression: {e}"))?;
+            }
+        }
+        if let Some(registry) = &self.registry {
+            forge_release::reference::StoreRoot::parse(registry).map_err(|e| format!("registry: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The template directory, resolved against the project directory.
+    pub fn templates_dir(&self, project_dir: &Path) -> PathBuf {
+        project_dir.join(&self.templates)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProjectConfig, String> {
+        let config: ProjectConfig = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn full_configuration_parses() {
+        let config = parse(
+            "project: auth-service\nrepository: company/monorepo\nregistry: registry.example.com\n\
+             templates: deploy\nlibrary_paths: [lib]\ntag_strategy: tag-all\n\
+             release:\n  on:\n    - branch: ^main$\n    - tag: true\n",
+        )
+        .expect("valid config");
+        assert_eq!(config.project, "auth-service");
+        assert_eq!(config.tag_strategy, TagStrategy::TagAll);
+        assert_eq!(config.release.on.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_wrong_types_and_bad_names_are_errors() {
+        let unknown = parse("project: a\nrepository: b/c\ntemplate: x\n").expect_err("unknown key");
+        assert!(unknown.contains("template"), "{unknown}");
+        assert!(parse("project: [a]\nrepository: b\n").is_err());
+        let bad = parse("project: Auth\nrepository: b\n").expect_err("uppercase");
+        assert!(bad.contains("project `Auth`"), "{bad}");
+        let bad = parse("project: a\nrepository: b\nrelease: {on: [{branch: '('}]}\n").expect_err("regex");
+        assert!(bad.contains("not a valid regular expression"), "{bad}");
+    }
+}

@@ -1,0 +1,270 @@
+//! The release's source context: commit, people, branch, tags and trigger, from flags, then
+//! CI variables (GitHub Actions, GitLab CI), then the git checkout.
+
+use std::path::Path;
+
+use forge_release::aliases::is_commit_sha;
+use forge_release::metadata::{Person, SourceInfo, Trigger, TriggerKind};
+use forge_release::timefmt;
+
+use crate::error::Error;
+use crate::git::{self, GitCommit};
+
+/// Values given on the command line; each wins over CI and git.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SourceFlags {
+    /// Commit SHA of the release (default: HEAD of the checkout).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Commit time, RFC 3339 or seconds since the epoch (default: the commit's).
+    #[arg(long, value_name = "TIME")]
+    pub commit_time: Option<String>,
+    /// Branch the commit was built from.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Git tag on the commit (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Commit author as `Name <email>`.
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
+    /// Commit message.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Source repository URL.
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// What caused this release.
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerArg>,
+}
+
+/// `--trigger` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TriggerArg {
+    /// A push to a branch.
+    BranchPush,
+    /// A pushed git tag.
+    Tag,
+    /// Released by hand.
+    Manual,
+}
+
+/// What CI variables say, if running in a known CI.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CiContext {
+    /// Which CI.
+    pub name: &'static str,
+    /// Commit SHA.
+    pub commit: Option<String>,
+    /// Branch, for branch pipelines.
+    pub branch: Option<String>,
+    /// Tag, for tag pipelines.
+    pub tag: Option<String>,
+    /// Whether the pipeline was started by hand.
+    pub manual: bool,
+    /// Repository URL.
+    pub url: Option<String>,
+}
+
+/// Reads GitHub Actions or GitLab CI variables through `var`.
+pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if set("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let ref_name = set("GITHUB_REF_NAME");
+        let is_tag = set("GITHUB_REF_TYPE").as_deref() == Some("tag");
+        let url = match (set("GITHUB_SERVER_URL"), set("GITHUB_REPOSITORY")) {
+            (Some(server), Some(repo)) => Some(format!("{server}/{repo}")),
+            _ => None,
+        };
+        return Some(CiContext {
+            name: "GitHub Actions",
+            commit: set("GITHUB_SHA"),
+            // Pull requests build a merge ref; the head branch is the meaningful one.
+            branch: if is_tag { None } else { set("GITHUB_HEAD_REF").or(ref_name.clone()) },
+            tag: if is_tag { ref_name } else { None },
+            manual: set("GITHUB_EVENT_NAME").as_deref() == Some("workflow_dispatch"),
+            url,
+        });
+    }
+    if set("GITLAB_CI").as_deref() == Some("true") {
+        return Some(CiContext {
+            name: "GitLab CI",
+            commit: set("CI_COMMIT_SHA"),
+            branch: set("CI_COMMIT_BRANCH").or_else(|| set("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")),
+            tag: set("CI_COMMIT_TAG"),
+            manual: matches!(set("CI_PIPELINE_SOURCE").as_deref(), Some("web" | "api" | "trigger")),
+            url: set("CI_PROJECT_URL"),
+        });
+    }
+    None
+}
+
+/// The resolved source of a release.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext {
+    /// Source facts for the metadata.
+    pub source: SourceInfo,
+    /// Commit time in seconds.
+    pub commit_time: i64,
+    /// The trigger.
+    pub trigger: Trigger,
+}
+
+/// Combines flags, CI and the checkout at `project_dir`.
+pub fn resolve(
+    project_dir: &Path,
+    flags: &SourceFlags,
+    ci: Option<&CiContext>,
+    config_url: Option<&str>,
+) -> Result<ReleaseContext, Error> {
+    let head = git::read_head(project_dir)?;
+    let commit = flags
+        .commit
+        .clone()
+        .or_else(|| ci.and_then(|c| c.commit.clone()))
+        .or_else(|| head.as_ref().map(|h| h.sha.clone()))
+        .ok_or_else(|| {
+            Error::input(format!("{} is not in a git checkout and no commit was given", project_dir.display()))
+                .with_hint("run inside the project's git checkout, or pass --commit <SHA> --commit-time <TIME>")
+        })?
+        .to_ascii_lowercase();
+    if !is_commit_sha(&commit) {
+        return Err(Error::input(format!("`{commit}` is not a full commit SHA (40 or 64 hex characters)")));
+    }
+    // Git facts only describe this commit if HEAD is that commit.
+    let head = head.filter(|h| h.sha == commit);
+    let commit_time = match &flags.commit_time {
+        Some(text) => parse_time(text)?,
+        None => head.as_ref().map(|h| h.time).ok_or_else(|| {
+            Error::input(format!("commit {commit} is not HEAD of a checkout, so its time is unknown"))
+                .with_hint("pass --commit-time (RFC 3339 or epoch seconds); releases use it for reproducible bytes")
+        })?,
+    };
+    let author = match &flags.author {
+        Some(text) => parse_person(text)?,
+        None => head.as_ref().map(|h| h.author.clone()).unwrap_or_else(unknown_person),
+    };
+    let committer = head.as_ref().map(|h| h.committer.clone()).unwrap_or_else(|| author.clone());
+    let message = flags.message.clone().or_else(|| head.as_ref().map(|h| h.message.clone())).unwrap_or_default();
+    let branch = flags
+        .branch
+        .clone()
+        .or_else(|| ci.and_then(|c| c.branch.clone()))
+        .or_else(|| head.as_ref().and_then(|h| h.branch.clone()));
+    let mut tags: Vec<String> = flags.tags.clone();
+    tags.extend(ci.and_then(|c| c.tag.clone()));
+    tags.extend(head.as_ref().map(|h: &GitCommit| h.tags.clone()).unwrap_or_default());
+    tags.sort();
+    tags.dedup();
+    let ci_tag = ci.and_then(|c| c.tag.clone());
+    let kind = match flags.trigger {
+        Some(TriggerArg::BranchPush) => TriggerKind::BranchPush,
+        Some(TriggerArg::Tag) => TriggerKind::Tag,
+        Some(TriggerArg::Manual) => TriggerKind::Manual,
+        None => match ci {
+            Some(c) if c.manual => TriggerKind::Manual,
+            Some(c) if c.tag.is_some() => TriggerKind::Tag,
+            Some(_) => TriggerKind::BranchPush,
+            None => TriggerKind::Manual,
+        },
+    };
+    let trigger_tag = match kind {
+        TriggerKind::Tag => ci_tag.or_else(|| tags.first().cloned()),
+        _ => None,
+    };
+    let repository_url = flags
+        .source_url
+        .clone()
+        .or_else(|| config_url.map(str::to_owned))
+        .or_else(|| ci.and_then(|c| c.url.clone()))
+        .or_else(|| head.as_ref().and_then(|h| h.remote_url.clone()))
+        .map(|u| git::strip_credentials(&u));
+    let commit_time_text = timefmt::rfc3339(commit_time)
+        .ok_or_else(|| Error::input(format!("commit time {commit_time} is out of range")))?;
+    Ok(ReleaseContext {
+        source: SourceInfo {
+            repository_url,
+            commit: commit.clone(),
+            author,
+            committer,
+            commit_time: commit_time_text,
+            message,
+            branch: branch.clone(),
+            tags,
+        },
+        commit_time,
+        trigger: Trigger { kind, branch, tag: trigger_tag },
+    })
+}
+
+fn unknown_person() -> Person {
+    Person { name: "unknown".into(), email: String::new() }
+}
+
+fn parse_time(text: &str) -> Result<i64, Error> {
+    text.parse::<i64>().ok().or_else(|| timefmt::parse_rfc3339(text)).ok_or_else(|| {
+        Error::input(format!("`{text}` is not a time: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds"))
+    })
+}
+
+fn parse_person(text: &str) -> Result<Person, Error> {
+    match text.trim_end().strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
+        Some((name, email)) => Ok(Person { name: name.trim().to_owned(), email: email.trim().to_owned() }),
+        None => Err(Error::input(format!("`{text}` is not `Name <email>`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn github_tag_and_branch_pipelines() {
+        let tag = ci_context(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SHA", "abc"),
+            ("GITHUB_REF_TYPE", "tag"),
+            ("GITHUB_REF_NAME", "auth/v1.2.3"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "company/monorepo"),
+        ]))
+        .expect("github");
+        assert_eq!(tag.tag.as_deref(), Some("auth/v1.2.3"));
+        assert_eq!(tag.branch, None);
+        assert_eq!(tag.url.as_deref(), Some("https://github.com/company/monorepo"));
+        let manual = ci_context(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+        ]))
+        .expect("github");
+        assert!(manual.manual);
+        assert_eq!(manual.branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn gitlab_pipelines_and_no_ci() {
+        let ci = ci_context(env(&[("GITLAB_CI", "true"), ("CI_COMMIT_BRANCH", "release/2"), ("CI_PIPELINE_SOURCE", "push")]))
+            .expect("gitlab");
+        assert_eq!((ci.branch.as_deref(), ci.manual), (Some("release/2"), false));
+        assert_eq!(ci_context(env(&[])), None);
+    }
+
+    #[test]
+    fn people_and_times_parse_or_fail_clearly() {
+        assert_eq!(parse_person("Ada Lovelace <ada@example.com>").ok(), Some(Person { name: "Ada Lovelace".into(), email: "ada@example.com".into() }));
+        assert!(parse_person("ada").is_err());
+        assert_eq!(parse_time("1700000000").ok(), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z").ok(), Some(1_700_000_000));
+        assert!(parse_time("yesterday").is_err());
+    }
+}

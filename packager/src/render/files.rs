@@ -1,0 +1,75 @@
+//! Finding and parsing template files.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{Problem, SourcedObject};
+use crate::error::Error;
+
+const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+
+/// Every template file under `dir`, sorted by path so the walk is the same everywhere.
+/// Hidden entries are skipped; directory symlinks are not followed (no cycles, no escapes).
+pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !dir.is_dir() {
+        return Err(Error::input(format!("template directory {} does not exist", dir.display()))
+            .with_hint("set `templates:` in forge.yaml to the directory holding your manifests"));
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = fs_err::read_dir(&current).map_err(|e| Error::input(e.to_string()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::input(format!("{}: {e}", current.display())))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if is_template(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn is_template(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e))
+}
+
+/// Parses one template file into objects.
+pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem>> {
+    let problem = |line: Option<usize>, message: String| vec![Problem { file: shown.to_owned(), line, message }];
+    let text = fs_err::read_to_string(path).map_err(|e| problem(None, e.to_string()))?;
+    let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
+        let value: Value = serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
+        vec![value]
+    } else {
+        crate::yaml::from_multiple(&text).map_err(|e| problem(yaml_line(&e), first_line(&e.to_string())))?
+    };
+    Ok(documents
+        .into_iter()
+        .enumerate()
+        .filter(|(_, doc)| !doc.is_null())
+        .map(|(index, value)| SourcedObject { file: shown.to_owned(), document: index + 1, value })
+        .collect())
+}
+
+fn yaml_line(error: &serde_saphyr::Error) -> Option<usize> {
+    error.location().map(|l| l.line() as usize)
+}
+
+/// saphyr's messages carry a source snippet after the first line; the line number is shown
+/// separately, so keep the sentence.
+fn first_line(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("error: line") => rest.to_owned(),
+        _ => first.to_owned(),
+    }
+}

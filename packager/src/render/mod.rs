@@ -1,0 +1,67 @@
+//! Rendering a project's templates into validated Kubernetes objects.
+
+mod files;
+mod objects;
+
+use std::path::{Path, PathBuf};
+
+use forge_release::objects::ResourceFile;
+
+pub use files::template_files;
+pub use objects::{SourcedObject, to_resource_files};
+
+use crate::error::Error;
+
+/// One problem found while rendering, tied to the template it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The template file, relative to the project directory where possible.
+    pub file: PathBuf,
+    /// 1-based line, when the parser gives one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Turns a list of problems into one error that shows all of them.
+pub fn problems_error(what: &str, problems: Vec<Problem>) -> Error {
+    let count = problems.len();
+    let mut message = format!("{what}: {count} problem{}", if count == 1 { "" } else { "s" });
+    for problem in problems {
+        message.push_str("\n  ");
+        message.push_str(&problem.to_string().replace('\n', "\n    "));
+    }
+    Error::input(message)
+}
+
+/// Renders every template under `templates` (paths shown relative to `project_dir`) into
+/// release files, reporting every problem at once.
+pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFile>, Error> {
+    let mut problems = Vec::new();
+    let mut objects = Vec::new();
+    for file in template_files(templates)? {
+        let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
+        match files::load(&file, &shown) {
+            Ok(mut loaded) => objects.append(&mut loaded),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    let files = to_resource_files(objects, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems_error("rendering failed", problems));
+    }
+    if files.is_empty() {
+        return Err(Error::input(format!("no Kubernetes objects found under {}", templates.display()))
+            .with_hint("templates are *.yaml, *.yml, *.json files in the templates directory of forge.yaml"));
+    }
+    Ok(files)
+}
