@@ -75,12 +75,15 @@ impl ProjectConfig {
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let path = dir.join(FILE_NAME);
         let text = fs_err::read_to_string(&path).map_err(|e| {
-            Error::input(format!("cannot read project configuration: {e}"))
-                .with_hint(format!("run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"))
+            Error::input(format!("cannot read project configuration: {e}")).with_hint(format!(
+                "run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"
+            ))
         })?;
         let config: ProjectConfig = crate::yaml::from_str(&text)
             .map_err(|e| Error::input(format!("invalid {}: {e}", path.display())))?;
-        config.validate().map_err(|reason| Error::input(format!("invalid {}: {reason}", path.display())))?;
+        config
+            .validate()
+            .map_err(|reason| Error::input(format!("invalid {}: {reason}", path.display())))?;
         Ok(config)
     }
 
@@ -104,7 +107,8 @@ impl ProjectConfig {
             }
         }
         if let Some(registry) = &self.registry {
-            forge_release::reference::StoreRoot::parse(registry).map_err(|e| format!("registry: {e}"))?;
+            forge_release::reference::StoreRoot::parse(registry)
+                .map_err(|e| format!("registry: {e}"))?;
         }
         Ok(())
     }
@@ -145,7 +149,8 @@ mod tests {
         assert!(parse("project: [a]\nrepository: b\n").is_err());
         let bad = parse("project: Auth\nrepository: b\n").expect_err("uppercase");
         assert!(bad.contains("project `Auth`"), "{bad}");
-        let bad = parse("project: a\nrepository: b\nrelease: {on: [{branch: '('}]}\n").expect_err("regex");
+        let bad = parse("project: a\nrepository: b\nrelease: {on: [{branch: '('}]}\n")
+            .expect_err("regex");
         assert!(bad.contains("not a valid regular expression"), "{bad}");
     }
 }

@@ -130,7 +130,9 @@ pub fn resolve(
         })?
         .to_ascii_lowercase();
     if !is_commit_sha(&commit) {
-        return Err(Error::input(format!("`{commit}` is not a full commit SHA (40 or 64 hex characters)")));
+        return Err(Error::input(format!(
+            "`{commit}` is not a full commit SHA (40 or 64 hex characters)"
+        )));
     }
     // Git facts only describe this commit if HEAD is that commit.
     let head = head.filter(|h| h.sha == commit);
@@ -146,7 +148,11 @@ pub fn resolve(
         None => head.as_ref().map(|h| h.author.clone()).unwrap_or_else(unknown_person),
     };
     let committer = head.as_ref().map(|h| h.committer.clone()).unwrap_or_else(|| author.clone());
-    let message = flags.message.clone().or_else(|| head.as_ref().map(|h| h.message.clone())).unwrap_or_default();
+    let message = flags
+        .message
+        .clone()
+        .or_else(|| head.as_ref().map(|h| h.message.clone()))
+        .unwrap_or_default();
     let branch = flags
         .branch
         .clone()
@@ -204,13 +210,17 @@ fn unknown_person() -> Person {
 
 fn parse_time(text: &str) -> Result<i64, Error> {
     text.parse::<i64>().ok().or_else(|| timefmt::parse_rfc3339(text)).ok_or_else(|| {
-        Error::input(format!("`{text}` is not a time: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds"))
+        Error::input(format!(
+            "`{text}` is not a time: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds"
+        ))
     })
 }
 
 fn parse_person(text: &str) -> Result<Person, Error> {
     match text.trim_end().strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
-        Some((name, email)) => Ok(Person { name: name.trim().to_owned(), email: email.trim().to_owned() }),
+        Some((name, email)) => {
+            Ok(Person { name: name.trim().to_owned(), email: email.trim().to_owned() })
+        }
         None => Err(Error::input(format!("`{text}` is not `Name <email>`"))),
     }
 }
@@ -222,7 +232,8 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -253,15 +264,22 @@ mod tests {
 
     #[test]
     fn gitlab_pipelines_and_no_ci() {
-        let ci = ci_context(env(&[("GITLAB_CI", "true"), ("CI_COMMIT_BRANCH", "release/2"), ("CI_PIPELINE_SOURCE", "push")]))
-            .expect("gitlab");
+        let ci = ci_context(env(&[
+            ("GITLAB_CI", "true"),
+            ("CI_COMMIT_BRANCH", "release/2"),
+            ("CI_PIPELINE_SOURCE", "push"),
+        ]))
+        .expect("gitlab");
         assert_eq!((ci.branch.as_deref(), ci.manual), (Some("release/2"), false));
         assert_eq!(ci_context(env(&[])), None);
     }
 
     #[test]
     fn people_and_times_parse_or_fail_clearly() {
-        assert_eq!(parse_person("Ada Lovelace <ada@example.com>").ok(), Some(Person { name: "Ada Lovelace".into(), email: "ada@example.com".into() }));
+        assert_eq!(
+            parse_person("Ada Lovelace <ada@example.com>").ok(),
+            Some(Person { name: "Ada Lovelace".into(), email: "ada@example.com".into() })
+        );
         assert!(parse_person("ada").is_err());
         assert_eq!(parse_time("1700000000").ok(), Some(1_700_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20Z").ok(), Some(1_700_000_000));

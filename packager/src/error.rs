@@ -86,7 +86,9 @@ impl From<forge_release::FormatError> for Error {
 impl From<ResolveError> for Error {
     fn from(e: ResolveError) -> Self {
         let hint = match &e {
-            ResolveError::NotFound { .. } => "`forge-pack list <repository>/<project>` shows the releases there",
+            ResolveError::NotFound { .. } => {
+                "`forge-pack list <repository>/<project>` shows the releases there"
+            }
             ResolveError::Ambiguous { .. } => "give more characters of the commit SHA",
         };
         Error::new(exit::NOT_FOUND, e.to_string()).with_hint(hint)

@@ -30,7 +30,8 @@ pub struct GitCommit {
 
 fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, Error> {
     let output = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| {
-        Error::input(format!("cannot run git: {e}")).with_hint("install git, or pass --commit and --commit-time")
+        Error::input(format!("cannot run git: {e}"))
+            .with_hint("install git, or pass --commit and --commit-time")
     })?;
     if !output.status.success() {
         return Ok(None);
@@ -40,14 +41,19 @@ fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, Error> {
 
 /// Reads HEAD of the checkout containing `dir`; `None` when `dir` is not in a git checkout.
 pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
-    let Some(log) = git(dir, &["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"])? else {
+    let Some(log) =
+        git(dir, &["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"])?
+    else {
         return Ok(None);
     };
     let fields: Vec<&str> = log.splitn(7, '\0').collect();
     let [sha, an, ae, cn, ce, ct, message] = fields.as_slice() else {
         return Err(Error::input(format!("unexpected `git log` output in {}", dir.display())));
     };
-    let time = ct.trim().parse().map_err(|_| Error::input(format!("unexpected commit time `{ct}` from git")))?;
+    let time = ct
+        .trim()
+        .parse()
+        .map_err(|_| Error::input(format!("unexpected commit time `{ct}` from git")))?;
     let branch = git(dir, &["symbolic-ref", "-q", "--short", "HEAD"])?.map(|b| b.trim().to_owned());
     let mut tags: Vec<String> = git(dir, &["tag", "--points-at", "HEAD"])?
         .unwrap_or_default()
@@ -56,7 +62,8 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
         .filter(|t| !t.is_empty())
         .collect();
     tags.sort();
-    let remote_url = git(dir, &["remote", "get-url", "origin"])?.map(|u| strip_credentials(u.trim()));
+    let remote_url =
+        git(dir, &["remote", "get-url", "origin"])?.map(|u| strip_credentials(u.trim()));
     Ok(Some(GitCommit {
         sha: sha.to_string(),
         author: Person { name: an.to_string(), email: ae.to_string() },
@@ -93,7 +100,10 @@ mod tests {
     #[test]
     fn credentials_are_removed_from_remote_urls() {
         use super::strip_credentials;
-        assert_eq!(strip_credentials("https://x-token:ghp_secret@github.com/a/b.git"), "https://github.com/a/b.git");
+        assert_eq!(
+            strip_credentials("https://x-token:ghp_secret@github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
         assert_eq!(strip_credentials("git@github.com:a/b.git"), "git@github.com:a/b.git");
         assert_eq!(strip_credentials("https://github.com/a/b"), "https://github.com/a/b");
     }

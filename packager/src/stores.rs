@@ -17,14 +17,19 @@ pub fn embedded_root() -> Result<PathBuf, Error> {
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/forge-pack/releases")),
-        None => Err(Error::input("cannot find the default release store: neither XDG_DATA_HOME nor HOME is set")
-            .with_hint("pass --registry oci:<dir> or a registry host")),
+        None => Err(Error::input(
+            "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
+        )
+        .with_hint("pass --registry oci:<dir> or a registry host")),
     }
 }
 
 /// The store that references without a host use: `--registry`/`FORGE_REGISTRY`, else the
 /// project's `registry:`, else the embedded store.
-pub fn default_root(flag: Option<&str>, project_registry: Option<&str>) -> Result<StoreRoot, Error> {
+pub fn default_root(
+    flag: Option<&str>,
+    project_registry: Option<&str>,
+) -> Result<StoreRoot, Error> {
     match flag.or(project_registry) {
         Some(text) => Ok(StoreRoot::parse(text)?),
         None => Ok(StoreRoot::Layouts(embedded_root()?)),
@@ -61,8 +66,9 @@ pub async fn resolve(text: &str, default_root: &StoreRoot) -> Result<Resolved, E
     let reference = ReleaseRef::parse(text, default_root)?;
     let store = open(&reference.project)?;
     let selector = reference.release.ok_or_else(|| {
-        Error::input(format!("`{text}` names a project, not a release"))
-            .with_hint(format!("add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"))
+        Error::input(format!("`{text}` names a project, not a release")).with_hint(format!(
+            "add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"
+        ))
     })?;
     match selector {
         ReleaseSelector::Digest(digest) => Ok(Resolved { store, digest, tag: None }),

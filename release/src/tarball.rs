@@ -60,6 +60,7 @@ pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
     let mut archive = tar::Archive::new(HashingReader::new(bounded));
     let mut files = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut declared: u64 = 0;
     let over_size = || FormatError::LimitExceeded {
         what: "uncompressed bytes",
         limit: limits.max_unpacked_bytes,
@@ -85,6 +86,12 @@ pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
         check_entry(&path, entry.header().entry_type())?;
         if !seen.insert(path.clone()) {
             return Err(FormatError::UnsafeTarball { path, reason: "duplicate path".into() });
+        }
+        // Refuse by declared size before inflating anything; the `take` above is the backstop
+        // for headers that lie.
+        declared = declared.saturating_add(entry.size());
+        if declared > limits.max_unpacked_bytes {
+            return Err(over_size());
         }
         let mut content =
             Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 20));

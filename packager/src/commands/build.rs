@@ -44,14 +44,18 @@ pub async fn run(args: &BuildArgs, global: &GlobalArgs, output: &Output) -> Resu
     let project_dir = &args.project.project_dir;
     let (config, files) = render_project(project_dir)?;
     let ci = context::ci_context(|name| std::env::var(name).ok());
-    let ctx = context::resolve(project_dir, &args.source, ci.as_ref(), config.source_url.as_deref())?;
+    let ctx =
+        context::resolve(project_dir, &args.source, ci.as_ref(), config.source_url.as_deref())?;
     check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
     let root = stores::default_root(global.registry.as_deref(), config.registry.as_deref())?;
     if let StoreRoot::Registry(host) = &root {
-        return Err(Error::input(format!("build stores releases locally, but the configured store is the registry `{host}`"))
-            .with_hint("pass --registry oci:<dir> to build into a layout directory"));
+        return Err(Error::input(format!(
+            "build stores releases locally, but the configured store is the registry `{host}`"
+        ))
+        .with_hint("pass --registry oci:<dir> to build into a layout directory"));
     }
-    let location = ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
+    let location =
+        ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
     let store = stores::open(&location)?;
     let objects = files.len();
     let input = ReleaseInput {
@@ -86,7 +90,12 @@ pub async fn run(args: &BuildArgs, global: &GlobalArgs, output: &Output) -> Resu
     Ok(exit::OK)
 }
 
-fn report(config: &ProjectConfig, location: &ProjectLocation, published: &Published, objects: usize) -> BuildReport {
+fn report(
+    config: &ProjectConfig,
+    location: &ProjectLocation,
+    published: &Published,
+    objects: usize,
+) -> BuildReport {
     BuildReport {
         id: format!("{}/{}/{}", config.repository, config.project, published.commit),
         number: published.number,
@@ -113,12 +122,22 @@ fn summary(report: &BuildReport, ctx: &ReleaseContext) -> String {
         };
         format!("release {} already exists with the same content (unchanged{added})", report.number)
     } else {
-        format!("built release {} ({} objects, {trigger}), tags: {}", report.number, report.objects, report.tags_added.join(", "))
+        format!(
+            "built release {} ({} objects, {trigger}), tags: {}",
+            report.number,
+            report.objects,
+            report.tags_added.join(", ")
+        )
     }
 }
 
 /// A release claims to be a commit; uncommitted template changes would make that a lie.
-fn check_clean(dir: &Path, config: &ProjectConfig, ctx: &ReleaseContext, allow_dirty: bool) -> Result<(), Error> {
+fn check_clean(
+    dir: &Path,
+    config: &ProjectConfig,
+    ctx: &ReleaseContext,
+    allow_dirty: bool,
+) -> Result<(), Error> {
     let head = git::read_head(dir)?;
     if head.as_ref().is_none_or(|h| h.sha != ctx.source.commit) {
         return Ok(());

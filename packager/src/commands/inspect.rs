@@ -30,11 +30,15 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         let object = find_object(&metadata.resources.objects, selector)?;
         let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
         let file = release.files.iter().find(|f| f.path == object.path).ok_or_else(|| {
-            Error::new(exit::VERIFY, format!("{} is listed in the metadata but missing", object.path))
+            Error::new(
+                exit::VERIFY,
+                format!("{} is listed in the metadata but missing", object.path),
+            )
         })?;
         let text = String::from_utf8_lossy(&file.content);
         if output.json() {
-            let value: serde_json::Value = crate::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
+            let value: serde_json::Value =
+                crate::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
             stdout_result(output.print_json(&value))?;
         } else {
             stdout_result(output.print(&text))?;
@@ -58,7 +62,8 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         let mut text = summary(metadata, &resolved.digest.to_string(), &tags);
         if args.resources {
             text.push_str("\nObjects\n");
-            let mut rows = vec![vec!["NAMESPACE".into(), "KIND".into(), "NAME".into(), "API VERSION".into()]];
+            let mut rows =
+                vec![vec!["NAMESPACE".into(), "KIND".into(), "NAME".into(), "API VERSION".into()]];
             for object in &metadata.resources.objects {
                 rows.push(vec![
                     object.namespace.clone().unwrap_or_else(|| "-".into()),
@@ -118,7 +123,8 @@ fn summary(m: &ReleaseMetadata, digest: &str, tags: &[String]) -> String {
         text.push_str(&indent(&table(&rows)));
     }
     text.push_str(&format!("\nResources ({} objects)\n", m.resources.count));
-    let rows: Vec<Vec<String>> = m.resources.by_kind.iter().map(|(kind, n)| vec![kind.clone(), n.to_string()]).collect();
+    let rows: Vec<Vec<String>> =
+        m.resources.by_kind.iter().map(|(kind, n)| vec![kind.clone(), n.to_string()]).collect();
     text.push_str(&indent(&table(&rows)));
     text
 }
@@ -133,7 +139,11 @@ fn find_object<'a>(objects: &'a [ObjectInfo], selector: &str) -> Result<&'a Obje
     let (namespace, kind, name) = match parts.as_slice() {
         [kind, name] => (None, *kind, *name),
         [namespace, kind, name] => (Some(*namespace), *kind, *name),
-        _ => return Err(Error::input(format!("`{selector}` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`"))),
+        _ => {
+            return Err(Error::input(format!(
+                "`{selector}` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`"
+            )));
+        }
     };
     let matches: Vec<&ObjectInfo> = objects
         .iter()

@@ -37,8 +37,11 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
     let root = stores::default_root(global.registry.as_deref(), None)?;
     let reference = ReleaseRef::parse(&args.project, &root)?;
     if reference.release.is_some() {
-        return Err(Error::input(format!("`{}` names a release; list takes a project", args.project))
-            .with_hint("drop the `:<id>` part"));
+        return Err(Error::input(format!(
+            "`{}` names a release; list takes a project",
+            args.project
+        ))
+        .with_hint("drop the `:<id>` part"));
     }
     let store = stores::open(&reference.project)?;
     let tags = store.list_tags().await?;
@@ -53,7 +56,8 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
         let bytes = store.fetch_manifest(&digest).await?;
         let manifest = Manifest::parse_release(&bytes, Some(&digest))?;
         let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
-        let number = manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number).unwrap_or(0);
+        let number =
+            manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number).unwrap_or(0);
         let mut aliases: Vec<String> = tags.into_iter().filter(|t| *t != commit).collect();
         aliases.sort_by_key(|a| (release_number(a).is_none(), a.clone()));
         releases.push(ListedRelease {
@@ -71,11 +75,27 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
     } else if releases.is_empty() {
         output.note(&format!("no releases in {}", reference.project));
     } else {
-        let mut rows = vec![vec!["NUMBER".into(), "COMMIT".into(), "CREATED".into(), "TRIGGER".into(), "ALIASES".into()]];
+        let mut rows = vec![vec![
+            "NUMBER".into(),
+            "COMMIT".into(),
+            "CREATED".into(),
+            "TRIGGER".into(),
+            "ALIASES".into(),
+        ]];
         for r in &releases {
-            let aliases: Vec<&str> =
-                r.aliases.iter().map(String::as_str).filter(|a| *a != r.number.to_string()).collect();
-            rows.push(vec![r.number.to_string(), r.commit[..12].to_owned(), r.created.clone(), r.trigger.clone(), aliases.join(", ")]);
+            let aliases: Vec<&str> = r
+                .aliases
+                .iter()
+                .map(String::as_str)
+                .filter(|a| *a != r.number.to_string())
+                .collect();
+            rows.push(vec![
+                r.number.to_string(),
+                r.commit[..12].to_owned(),
+                r.created.clone(),
+                r.trigger.clone(),
+                aliases.join(", "),
+            ]);
         }
         stdout_result(output.print(&table(&rows)))?;
     }

@@ -25,7 +25,10 @@ pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Resul
     let root = stores::default_root(global.registry.as_deref(), None)?;
     let resolved = stores::resolve(&args.reference, &root).await?;
     let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
-    fsutil::write_new_dir(&args.out, release.files.iter().map(|f| (f.path.as_str(), f.content.as_slice())))?;
+    fsutil::write_new_dir(
+        &args.out,
+        release.files.iter().map(|f| (f.path.as_str(), f.content.as_slice())),
+    )?;
     let metadata = &release.head.metadata;
     let report = PullReport {
         digest: resolved.digest.to_string(),

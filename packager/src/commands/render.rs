@@ -13,11 +13,15 @@ pub fn run(args: &RenderArgs, output: &Output) -> Result<u8, Error> {
     let (_config, files) = render_project(&args.project.project_dir)?;
     match &args.out {
         Some(dir) => {
-            fsutil::write_new_dir(dir, files.iter().map(|f| (f.path.as_str(), f.content.as_slice())))?;
+            fsutil::write_new_dir(
+                dir,
+                files.iter().map(|f| (f.path.as_str(), f.content.as_slice())),
+            )?;
             output.note(&format!("wrote {} objects to {}", files.len(), dir.display()));
         }
         None if output.json() => {
-            let objects: Vec<serde_json::Value> = files.iter().map(to_json).collect::<Result<_, _>>()?;
+            let objects: Vec<serde_json::Value> =
+                files.iter().map(to_json).collect::<Result<_, _>>()?;
             stdout_result(output.print_json(&objects))?;
         }
         None => stdout_result(output.print(&yaml_stream(&files)))?,

@@ -26,7 +26,8 @@ pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+            let kind =
+                entry.file_type().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
             if kind.is_dir() {
                 pending.push(path);
             } else if is_template(&path) {
@@ -44,13 +45,17 @@ fn is_template(path: &Path) -> bool {
 
 /// Parses one template file into objects.
 pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem>> {
-    let problem = |line: Option<usize>, message: String| vec![Problem { file: shown.to_owned(), line, message }];
+    let problem = |line: Option<usize>, message: String| {
+        vec![Problem { file: shown.to_owned(), line, message }]
+    };
     let text = fs_err::read_to_string(path).map_err(|e| problem(None, e.to_string()))?;
     let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
-        let value: Value = serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
         vec![value]
     } else {
-        crate::yaml::from_multiple(&text).map_err(|e| problem(yaml_line(&e), first_line(&e.to_string())))?
+        crate::yaml::from_multiple(&text)
+            .map_err(|e| problem(yaml_line(&e), first_line(&e.to_string())))?
     };
     Ok(documents
         .into_iter()

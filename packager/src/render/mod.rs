@@ -60,8 +60,13 @@ pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFi
         return Err(problems_error("rendering failed", problems));
     }
     if files.is_empty() {
-        return Err(Error::input(format!("no Kubernetes objects found under {}", templates.display()))
-            .with_hint("templates are *.yaml, *.yml, *.json files in the templates directory of forge.yaml"));
+        return Err(Error::input(format!(
+            "no Kubernetes objects found under {}",
+            templates.display()
+        ))
+        .with_hint(
+            "templates are *.yaml, *.yml, *.json files in the templates directory of forge.yaml",
+        ));
     }
     Ok(files)
 }

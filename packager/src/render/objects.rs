@@ -21,13 +21,20 @@ pub struct SourcedObject {
 
 impl SourcedObject {
     fn problem(&self, message: String) -> Problem {
-        Problem { file: self.file.clone(), line: None, message: format!("document {}: {message}", self.document) }
+        Problem {
+            file: self.file.clone(),
+            line: None,
+            message: format!("document {}: {message}", self.document),
+        }
     }
 }
 
 /// Flattens `List` objects, validates each object, and serialises it to YAML. Problems are
 /// appended to `problems`; the valid objects are returned.
-pub fn to_resource_files(objects: Vec<SourcedObject>, problems: &mut Vec<Problem>) -> Vec<ResourceFile> {
+pub fn to_resource_files(
+    objects: Vec<SourcedObject>,
+    problems: &mut Vec<Problem>,
+) -> Vec<ResourceFile> {
     let mut files = Vec::new();
     let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
     for object in flatten_lists(objects) {
@@ -70,8 +77,9 @@ pub fn to_resource_files(objects: Vec<SourcedObject>, problems: &mut Vec<Problem
 fn flatten_lists(objects: Vec<SourcedObject>) -> Vec<SourcedObject> {
     let mut flat = Vec::with_capacity(objects.len());
     for object in objects {
-        let is_list = object.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-            && object.value.get("items").is_some_and(Value::is_array);
+        let is_list =
+            object.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+                && object.value.get("items").is_some_and(Value::is_array);
         if !is_list {
             flat.push(object);
             continue;
@@ -88,11 +96,16 @@ fn flatten_lists(objects: Vec<SourcedObject>) -> Vec<SourcedObject> {
 
 fn object_id(value: &Value) -> Result<ObjectId, String> {
     let Value::Object(map) = value else {
-        return Err(format!("expected a Kubernetes object (a mapping), found {}", type_name(value)));
+        return Err(format!(
+            "expected a Kubernetes object (a mapping), found {}",
+            type_name(value)
+        ));
     };
     let string_field = |name: &str| match map.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(other) => Err(format!("`{name}` must be a non-empty string, found {}", type_name(other))),
+        Some(other) => {
+            Err(format!("`{name}` must be a non-empty string, found {}", type_name(other)))
+        }
         None => Err(format!("missing `{name}`")),
     };
     let api_version = string_field("apiVersion")?;
@@ -107,7 +120,12 @@ fn object_id(value: &Value) -> Result<ObjectId, String> {
     let namespace = match metadata.get("namespace") {
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
-        Some(other) => return Err(format!("{kind}/{name}: `metadata.namespace` must be a string, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "{kind}/{name}: `metadata.namespace` must be a string, found {}",
+                type_name(other)
+            ));
+        }
     };
     Ok(ObjectId { api_version, kind, namespace, name })
 }
