@@ -69,7 +69,7 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
             digest: digest.to_string(),
         });
     }
-    releases.sort_by(|a, b| b.number.cmp(&a.number));
+    releases.sort_by_key(|r| std::cmp::Reverse(r.number));
     if output.json() {
         stdout_result(output.print_json(&releases))?;
     } else if releases.is_empty() {

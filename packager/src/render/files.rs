@@ -73,8 +73,9 @@ fn yaml_line(error: &serde_saphyr::Error) -> Option<usize> {
 /// separately, so keep the sentence.
 fn first_line(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message);
-    match first.split_once(": ") {
-        Some((prefix, rest)) if prefix.starts_with("error: line") => rest.to_owned(),
-        _ => first.to_owned(),
+    let located = first.strip_prefix("error: line ").and_then(|rest| rest.split_once(": "));
+    match located {
+        Some((_position, sentence)) => sentence.to_owned(),
+        None => first.to_owned(),
     }
 }

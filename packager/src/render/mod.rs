@@ -55,8 +55,12 @@ pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFi
             Err(mut found) => problems.append(&mut found),
         }
     }
-    let files = to_resource_files(objects, &mut problems);
+    let mut files = to_resource_files(objects, &mut problems);
+    // The tarball's order: cluster-scoped objects first, then namespace by namespace.
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     if !problems.is_empty() {
+        // Parse problems are found before object problems; show them file by file.
+        problems.sort_by(|a, b| a.file.cmp(&b.file));
         return Err(problems_error("rendering failed", problems));
     }
     if files.is_empty() {

@@ -1,1 +1,6 @@
+//! End-to-end tests of the `forge-pack` binary, run as users run it.
 
+mod build;
+mod harness;
+mod inspect;
+mod render;
