@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The main job end to end: package the example project as a release in the embedded default
+# store, inspect it, and render it through the Argo CD plugin the way Argo CD runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --locked --quiet --bins
+bin=target/release
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The example project as its own git repository, with fixed dates so every run of the demo
+# produces the same commit, and therefore the same release.
+repo="$work/monorepo"
+mkdir -p "$repo/services"
+cp -r testdata/projects/auth-service "$repo/services/auth-service"
+export GIT_AUTHOR_NAME="Ada Lovelace" GIT_AUTHOR_EMAIL="ada@example.com"
+export GIT_COMMITTER_NAME="Ada Lovelace" GIT_COMMITTER_EMAIL="ada@example.com"
+export GIT_AUTHOR_DATE="2024-05-01T12:00:00Z" GIT_COMMITTER_DATE="2024-05-01T12:00:00Z"
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+git -C "$repo" init -q -b main
+git -C "$repo" add .
+git -C "$repo" commit -q -m "Add auth-service"
+git -C "$repo" tag auth-service/v1.0.0
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+
+step "forge-pack build (embedded store)"
+"$bin/forge-pack" build -C "$repo/services/auth-service"
+
+step "forge-pack list company/monorepo/auth-service"
+"$bin/forge-pack" list company/monorepo/auth-service
+
+step "forge-pack inspect company/monorepo/auth-service:v1.0.0"
+"$bin/forge-pack" inspect company/monorepo/auth-service:v1.0.0
+
+if [ -x "$bin/forge-cmp" ] && "$bin/forge-cmp" --help >/dev/null 2>&1; then
+  step "forge-cmp generate (as Argo CD runs it)"
+  sha=$(git -C "$repo" rev-parse HEAD)
+  app="$work/gitops/envs/dev/auth-service"
+  mkdir -p "$app"
+  "$bin/forge-pack" pointer company/monorepo/auth-service:v1.0.0 > "$app/release.yaml" 2>/dev/null || cat > "$app/release.yaml" <<POINTER
+apiVersion: forge.dev/v1alpha1
+kind: ReleasePointer
+metadata:
+  name: auth-service
+spec:
+  image: company/monorepo/auth-service
+  commit: $sha
+POINTER
+  (cd "$app" && ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth "$bin/forge-cmp" generate </dev/null)
+fi
