@@ -64,5 +64,10 @@ fn main() {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_owned()))
         .unwrap_or_default();
-    eprintln!("{} {} resources={} bytes peak={peak}", release.digest, paths.len(), release.resources.len());
+    eprintln!(
+        "{} {} resources={} bytes peak={peak}",
+        release.digest,
+        paths.len(),
+        release.resources.len()
+    );
 }

@@ -8,23 +8,29 @@ fn digest_line(stdout: &str) -> String {
 
 /// The golden digest of the example project built with pinned source facts. It may only
 /// change with a deliberate change to the release format or the example project.
-const EXAMPLE_DIGEST: &str = "sha256:a6167975a7c301b16f4e6431e48e428dbdbf5731340365992554670dda492f5f";
+const EXAMPLE_DIGEST: &str =
+    "sha256:a6167975a7c301b16f4e6431e48e428dbdbf5731340365992554670dda492f5f";
 
 #[test]
 fn same_inputs_give_the_same_digest_in_any_directory_time_zone_and_locale() {
     let sandbox = Sandbox::new();
     let mut digests = Vec::new();
-    for (i, (tz, locale, reverse)) in
-        [("UTC", "C", false), ("Asia/Kolkata", "de_DE.UTF-8", true), ("America/St_Johns", "C.UTF-8", false)]
-            .into_iter()
-            .enumerate()
+    for (i, (tz, locale, reverse)) in [
+        ("UTC", "C", false),
+        ("Asia/Kolkata", "de_DE.UTF-8", true),
+        ("America/St_Johns", "C.UTF-8", false),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let project = sandbox.path().join(format!("copy-{i}/nested/auth-service"));
         harness::copy_tree(&harness::testdata().join("projects/auth-service"), &project, reverse);
         let store = format!("oci:{}", sandbox.path().join(format!("store-{i}")).display());
-        let mut args = vec!["build", "-C", project.to_str().expect("utf-8 path"), "--registry", &store];
+        let mut args =
+            vec!["build", "-C", project.to_str().expect("utf-8 path"), "--registry", &store];
         args.extend(pinned());
-        let output = sandbox.command(&args).env("TZ", tz).env("LC_ALL", locale).output().expect("run");
+        let output =
+            sandbox.command(&args).env("TZ", tz).env("LC_ALL", locale).output().expect("run");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         digests.push(digest_line(&String::from_utf8_lossy(&output.stdout)));
     }
@@ -44,14 +50,23 @@ fn rebuilding_is_idempotent_and_changed_content_is_refused() {
     assert_eq!(first["tagsAdded"], serde_json::json!(["1", harness::COMMIT, "main-1"]));
 
     let again: serde_json::Value = serde_json::from_str(&sandbox.ok(&args)).expect("json");
-    assert_eq!((again["existed"].clone(), again["digest"].clone()), (true.into(), first["digest"].clone()));
+    assert_eq!(
+        (again["existed"].clone(), again["digest"].clone()),
+        (true.into(), first["digest"].clone())
+    );
 
-    std::fs::write(project.join("templates/extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n")
-        .expect("write");
+    std::fs::write(
+        project.join("templates/extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n",
+    )
+    .expect("write");
     let mut args = vec!["build", "-C", dir];
     args.extend(pinned());
     let stderr = sandbox.fails(6, &args);
-    assert!(stderr.starts_with(&format!("error: commit {} already has release 1 (", harness::COMMIT)), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: commit {} already has release 1 (", harness::COMMIT)),
+        "{stderr}"
+    );
     assert!(stderr.contains("releases are immutable"), "{stderr}");
     assert!(stderr.contains("hint: a commit's release never changes"), "{stderr}");
 }
@@ -60,34 +75,57 @@ fn rebuilding_is_idempotent_and_changed_content_is_refused() {
 fn git_context_gives_aliases_and_uncommitted_templates_are_refused() {
     let sandbox = Sandbox::new();
     let repo = sandbox.path().join("monorepo");
-    harness::copy_tree(&harness::testdata().join("projects/auth-service"), &repo.join("services/auth"), false);
+    harness::copy_tree(
+        &harness::testdata().join("projects/auth-service"),
+        &repo.join("services/auth"),
+        false,
+    );
     harness::git(&repo, &["init", "-q", "-b", "main"]);
     harness::git(&repo, &["add", "."]);
     harness::git(&repo, &["commit", "-q", "-m", "Add auth-service\n\nFirst version."]);
     harness::git(&repo, &["tag", "auth-service/v1.0.0"]);
     harness::git(&repo, &["tag", "billing/v3.0.0"]);
-    harness::git(&repo, &["remote", "add", "origin", "https://ci-bot:s3cr3t-token@git.example.com/company/monorepo.git"]);
+    harness::git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://ci-bot:s3cr3t-token@git.example.com/company/monorepo.git",
+        ],
+    );
 
     let project = repo.join("services/auth");
     let project = project.to_str().expect("utf-8");
     let built: serde_json::Value =
-        serde_json::from_str(&sandbox.ok(&["build", "-C", project, "--output", "json"])).expect("json");
+        serde_json::from_str(&sandbox.ok(&["build", "-C", project, "--output", "json"]))
+            .expect("json");
     let tags: Vec<String> = serde_json::from_value(built["tagsAdded"].clone()).expect("tags");
     assert_eq!(tags[0], "1");
     assert_eq!(&tags[2..], ["v1.0.0", "main-1"]);
 
-    let inspected: serde_json::Value =
-        serde_json::from_str(&sandbox.ok(&["inspect", "company/monorepo/auth-service:v1.0.0", "--output", "json"]))
-            .expect("json");
+    let inspected: serde_json::Value = serde_json::from_str(&sandbox.ok(&[
+        "inspect",
+        "company/monorepo/auth-service:v1.0.0",
+        "--output",
+        "json",
+    ]))
+    .expect("json");
     let source = &inspected["metadata"]["source"];
     assert_eq!(source["author"]["name"], "Grace Hopper");
     assert_eq!(source["commitTime"], "2024-05-01T12:00:00Z");
     assert_eq!(source["message"], "Add auth-service\n\nFirst version.");
-    assert_eq!(source["repositoryUrl"], "https://git.example.com/company/monorepo.git", "credentials stripped");
+    assert_eq!(
+        source["repositoryUrl"], "https://git.example.com/company/monorepo.git",
+        "credentials stripped"
+    );
     assert_eq!(source["tags"], serde_json::json!(["auth-service/v1.0.0", "billing/v3.0.0"]));
 
-    std::fs::write(repo.join("services/auth/templates/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-        .expect("edit");
+    std::fs::write(
+        repo.join("services/auth/templates/config.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .expect("edit");
     let stderr = sandbox.fails(2, &["build", "-C", project]);
     assert!(stderr.contains("has uncommitted changes to templates or forge.yaml"), "{stderr}");
     assert!(stderr.contains("hint: commit the changes, or pass --allow-dirty"), "{stderr}");

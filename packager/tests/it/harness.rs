@@ -18,7 +18,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox { dir: tempfile::Builder::new().prefix("forge-pack-it-").tempdir().expect("temp dir") }
+        Sandbox {
+            dir: tempfile::Builder::new().prefix("forge-pack-it-").tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -70,7 +72,12 @@ impl Sandbox {
     /// Runs and expects failure with `code`; returns stderr with the sandbox path hidden.
     pub fn fails(&self, code: i32, args: &[&str]) -> String {
         let output = self.run(args);
-        assert_eq!(output.status.code(), Some(code), "forge-pack {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "forge-pack {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(output.stdout.is_empty(), "a failed command printed to stdout");
         self.hide_paths(&String::from_utf8_lossy(&output.stderr))
     }
@@ -102,7 +109,8 @@ pub fn pinned() -> Vec<&'static str> {
 /// order differs from the original.
 pub fn copy_tree(from: &Path, to: &Path, reverse: bool) {
     std::fs::create_dir_all(to).expect("mkdir");
-    let mut entries: Vec<_> = std::fs::read_dir(from).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(from).expect("read_dir").map(|e| e.expect("entry").path()).collect();
     entries.sort();
     if reverse {
         entries.reverse();

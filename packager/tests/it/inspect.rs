@@ -21,7 +21,12 @@ fn inspect_by_number_alias_sha_and_prefix_shows_the_same_release() {
     }
     let resources = sandbox.ok(&["inspect", "company/monorepo/auth-service:1", "--resources"]);
     assert!(resources.contains("auth       Deployment  auth-service   apps/v1"), "{resources}");
-    let object = sandbox.ok(&["inspect", "company/monorepo/auth-service:1", "--show", "configmap/auth-settings"]);
+    let object = sandbox.ok(&[
+        "inspect",
+        "company/monorepo/auth-service:1",
+        "--show",
+        "configmap/auth-settings",
+    ]);
     assert!(object.contains("FEATURE_SSO: \"on\""), "{object}");
 }
 
@@ -53,23 +58,35 @@ fn list_shows_releases_newest_first_and_pull_extracts_verified_files() {
     let sandbox = Sandbox::new();
     built(&sandbox);
     let project = sandbox.path().join("auth-service");
-    std::fs::write(project.join("templates/extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: auth}\n")
-        .expect("write");
+    std::fs::write(
+        project.join("templates/extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: auth}\n",
+    )
+    .expect("write");
     let mut args = vec!["build", "-C", project.to_str().expect("utf-8")];
     let second_commit = "1".repeat(40);
     args.extend(pinned());
     args[4] = &second_commit;
     sandbox.ok(&args);
     insta::assert_snapshot!(sandbox.ok(&["list", "company/monorepo/auth-service"]));
-    let listed: serde_json::Value =
-        serde_json::from_str(&sandbox.ok(&["list", "company/monorepo/auth-service", "--output", "json"])).expect("json");
+    let listed: serde_json::Value = serde_json::from_str(&sandbox.ok(&[
+        "list",
+        "company/monorepo/auth-service",
+        "--output",
+        "json",
+    ]))
+    .expect("json");
     assert_eq!(listed[0]["number"], 2);
     assert_eq!(listed[1]["aliases"], serde_json::json!(["1", "main-1"]));
 
     let out = sandbox.path().join("pulled");
     sandbox.ok(&["pull", "company/monorepo/auth-service:2", "-o", out.to_str().expect("utf-8")]);
-    let extra = std::fs::read_to_string(out.join("auth/core.ConfigMap.extra.yaml")).expect("pulled file");
-    assert_eq!(extra, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: auth\n");
+    let extra =
+        std::fs::read_to_string(out.join("auth/core.ConfigMap.extra.yaml")).expect("pulled file");
+    assert_eq!(
+        extra,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: auth\n"
+    );
 }
 
 #[test]
@@ -78,18 +95,30 @@ fn pull_refuses_a_tampered_store_and_leaves_no_directory() {
     built(&sandbox);
     let blobs = sandbox.path().join("store/company/monorepo/auth-service/blobs/sha256");
     let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(sandbox.path().join("store/company/monorepo/auth-service/index.json")).expect("index"),
+        &std::fs::read(sandbox.path().join("store/company/monorepo/auth-service/index.json"))
+            .expect("index"),
     )
     .expect("json");
-    let manifest_digest = index["manifests"][0]["digest"].as_str().expect("digest").trim_start_matches("sha256:").to_owned();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blobs.join(&manifest_digest)).expect("manifest")).expect("json");
-    let layer = manifest["layers"][0]["digest"].as_str().expect("layer").trim_start_matches("sha256:").to_owned();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&manifest_digest)).expect("manifest"))
+            .expect("json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .trim_start_matches("sha256:")
+        .to_owned();
     let mut bytes = std::fs::read(blobs.join(&layer)).expect("layer");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     std::fs::write(blobs.join(&layer), bytes).expect("tamper");
     let out = sandbox.path().join("pulled");
-    let stderr = sandbox.fails(5, &["pull", "company/monorepo/auth-service:1", "-o", out.to_str().expect("utf-8")]);
+    let stderr = sandbox
+        .fails(5, &["pull", "company/monorepo/auth-service:1", "-o", out.to_str().expect("utf-8")]);
     assert!(stderr.contains(&format!("content of sha256:{layer}")), "{stderr}");
     assert!(stderr.contains("the store is corrupt or was tampered with"), "{stderr}");
     assert!(!out.exists());

@@ -17,8 +17,17 @@ fn render_to_a_directory_writes_the_release_file_layout() {
     let sandbox = Sandbox::new();
     let project = sandbox.project("auth-service");
     let out = sandbox.path().join("out");
-    sandbox.ok(&["render", "-C", project.to_str().expect("utf-8"), "-o", out.to_str().expect("utf-8")]);
-    let mut files: Vec<String> = walk(&out).into_iter().map(|p| p.strip_prefix(&out).expect("inside").display().to_string()).collect();
+    sandbox.ok(&[
+        "render",
+        "-C",
+        project.to_str().expect("utf-8"),
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    let mut files: Vec<String> = walk(&out)
+        .into_iter()
+        .map(|p| p.strip_prefix(&out).expect("inside").display().to_string())
+        .collect();
     files.sort();
     assert_eq!(
         files,
@@ -29,7 +38,10 @@ fn render_to_a_directory_writes_the_release_file_layout() {
             "auth/core.Service.auth-service.yaml"
         ]
     );
-    let stderr = sandbox.fails(2, &["render", "-C", project.to_str().expect("utf-8"), "-o", out.to_str().expect("utf-8")]);
+    let stderr = sandbox.fails(
+        2,
+        &["render", "-C", project.to_str().expect("utf-8"), "-o", out.to_str().expect("utf-8")],
+    );
     assert!(stderr.contains("already exists and is not empty"), "{stderr}");
 }
 
@@ -53,19 +65,66 @@ fn values_keep_their_types_for_a_yaml_1_1_reader() {
     let sandbox = Sandbox::new();
     let project = sandbox.path().join("tricky");
     std::fs::create_dir_all(project.join("templates")).expect("mkdir");
-    std::fs::write(project.join("forge.yaml"), "project: tricky\nrepository: company/tests\n").expect("config");
+    std::fs::write(project.join("forge.yaml"), "project: tricky\nrepository: company/tests\n")
+        .expect("config");
     let tricky = [
-        "yes", "no", "on", "off", "y", "n", "Y", "N", "true", "False", "~", "null", "Null", "1_000", "0x1F", "012",
-        "0o17", "1:20", "190:20:30", ".inf", "-.Inf", ".nan", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "1e3",
-        "+12", "-0", "=", "<<", "", " leading space", "trailing: colon", "# not a comment", "- dash", "*alias", "&anchor",
-        "!tag", "@at", "`tick", "%percent", "{brace", "[bracket", "'single'", "\"double\"", "multi\nline\n", "tab\there",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Y",
+        "N",
+        "true",
+        "False",
+        "~",
+        "null",
+        "Null",
+        "1_000",
+        "0x1F",
+        "012",
+        "0o17",
+        "1:20",
+        "190:20:30",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "2024-01-01",
+        "2001-12-14t21:59:43.10-05:00",
+        "1e3",
+        "+12",
+        "-0",
+        "=",
+        "<<",
+        "",
+        " leading space",
+        "trailing: colon",
+        "# not a comment",
+        "- dash",
+        "*alias",
+        "&anchor",
+        "!tag",
+        "@at",
+        "`tick",
+        "%percent",
+        "{brace",
+        "[bracket",
+        "'single'",
+        "\"double\"",
+        "multi\nline\n",
+        "tab\there",
     ];
     let mut data = serde_json::Map::new();
     for (i, value) in tricky.iter().enumerate() {
         data.insert(format!("k{i:02}"), serde_json::Value::String((*value).to_owned()));
     }
     let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tricky"}, "data": data});
-    std::fs::write(project.join("templates/tricky.json"), serde_json::to_string(&object).expect("json")).expect("write");
+    std::fs::write(
+        project.join("templates/tricky.json"),
+        serde_json::to_string(&object).expect("json"),
+    )
+    .expect("write");
 
     let yaml = sandbox.ok(&["render", "-C", project.to_str().expect("utf-8")]);
     let script = "import sys, yaml, json\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))";
@@ -75,9 +134,14 @@ fn values_keep_their_types_for_a_yaml_1_1_reader() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 is required");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), yaml.as_bytes()).expect("write");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), yaml.as_bytes())
+        .expect("write");
     let output = child.wait_with_output().expect("python3");
-    assert!(output.status.success(), "PyYAML is required (pip install pyyaml): {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "PyYAML is required (pip install pyyaml): {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let read_back: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(read_back, serde_json::json!([object]), "YAML 1.1 reading changed a value:\n{yaml}");
 }
@@ -87,11 +151,18 @@ fn every_problem_in_every_template_is_reported_in_one_run() {
     let sandbox = Sandbox::new();
     let project = sandbox.path().join("broken");
     std::fs::create_dir_all(project.join("templates/sub")).expect("mkdir");
-    std::fs::write(project.join("forge.yaml"), "project: broken\nrepository: company/tests\n").expect("config");
+    std::fs::write(project.join("forge.yaml"), "project: broken\nrepository: company/tests\n")
+        .expect("config");
     std::fs::write(project.join("templates/a.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\nkind: Secret\nmetadata: {name: s}\n").expect("a");
-    std::fs::write(project.join("templates/b.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").expect("b");
-    std::fs::write(project.join("templates/sub/c.yaml"), "apiVersion: v1\nkind: [oops\n").expect("c");
-    std::fs::write(project.join("templates/d.json"), "{\"apiVersion\": \"v1\",\n \"kind\": }").expect("d");
+    std::fs::write(
+        project.join("templates/b.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )
+    .expect("b");
+    std::fs::write(project.join("templates/sub/c.yaml"), "apiVersion: v1\nkind: [oops\n")
+        .expect("c");
+    std::fs::write(project.join("templates/d.json"), "{\"apiVersion\": \"v1\",\n \"kind\": }")
+        .expect("d");
     let stderr = sandbox.fails(2, &["render", "-C", project.to_str().expect("utf-8")]);
     insta::assert_snapshot!(stderr);
 }
@@ -101,11 +172,18 @@ fn configuration_errors_name_the_file_and_key() {
     let sandbox = Sandbox::new();
     let project = sandbox.path().join("bad-config");
     std::fs::create_dir_all(&project).expect("mkdir");
-    std::fs::write(project.join("forge.yaml"), "project: ok\nrepository: company/tests\ntemplate_dir: x\n").expect("config");
+    std::fs::write(
+        project.join("forge.yaml"),
+        "project: ok\nrepository: company/tests\ntemplate_dir: x\n",
+    )
+    .expect("config");
     let stderr = sandbox.fails(2, &["render", "-C", "bad-config"]);
     assert!(stderr.starts_with("error: invalid bad-config/forge.yaml: "), "{stderr}");
     assert!(stderr.contains("template_dir"), "{stderr}");
     let stderr = sandbox.fails(2, &["render", "-C", "missing"]);
     assert!(stderr.contains("cannot read project configuration"), "{stderr}");
-    assert!(stderr.contains("hint: run forge-pack in a project directory with a forge.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("hint: run forge-pack in a project directory with a forge.yaml"),
+        "{stderr}"
+    );
 }
