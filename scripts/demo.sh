@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked --quiet --bins
-bin=target/release
+bin=$PWD/target/release
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -34,12 +34,11 @@ step "forge-pack list company/monorepo/auth-service"
 step "forge-pack inspect company/monorepo/auth-service:v1.0.0"
 "$bin/forge-pack" inspect company/monorepo/auth-service:v1.0.0
 
-if [ -x "$bin/forge-cmp" ] && "$bin/forge-cmp" --help >/dev/null 2>&1; then
-  step "forge-cmp generate (as Argo CD runs it)"
-  sha=$(git -C "$repo" rev-parse HEAD)
-  app="$work/gitops/envs/dev/auth-service"
-  mkdir -p "$app"
-  "$bin/forge-pack" pointer company/monorepo/auth-service:v1.0.0 > "$app/release.yaml" 2>/dev/null || cat > "$app/release.yaml" <<POINTER
+step "forge-cmp generate (as Argo CD runs it: app directory as working directory, stdin closed)"
+sha=$(git -C "$repo" rev-parse HEAD)
+app="$work/gitops/envs/dev/auth-service"
+mkdir -p "$app"
+cat > "$app/release.yaml" <<POINTER
 apiVersion: forge.dev/v1alpha1
 kind: ReleasePointer
 metadata:
@@ -48,5 +47,6 @@ spec:
   image: company/monorepo/auth-service
   commit: $sha
 POINTER
-  (cd "$app" && ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth "$bin/forge-cmp" generate </dev/null)
-fi
+cat "$app/release.yaml" >&2
+(cd "$app" && ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth ARGOCD_ENV_FORGE_ANNOTATE=true \
+  "$bin/forge-cmp" generate </dev/null)

@@ -1,1 +1,44 @@
-fn main() {}
+//! The `forge-cmp` binary, run by Argo CD's cmp-server in the application directory.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Argo CD Config Management Plugin: renders the release a ReleasePointer names.
+#[derive(Debug, Parser)]
+#[command(name = "forge-cmp", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the manifests of the release(s) the pointer(s) in the current directory name.
+    Generate,
+}
+
+fn main() -> ExitCode {
+    let Cli { command: Command::Generate } = Cli::parse();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("forge-cmp: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let settings = forge_cmp::Settings::from_env(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    let app_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let output = runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
+    // One write of the complete output: Argo CD sees all objects or, on error, none.
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| format!("writing stdout: {e}"))
+}

@@ -72,6 +72,7 @@ impl From<StoreError> for Error {
             StoreError::BlobNotFound { .. } => exit::NOT_FOUND,
             StoreError::Tampered { .. } | StoreError::Format(_) => exit::VERIFY,
             StoreError::Io { .. } | StoreError::Corrupt { .. } => exit::STORE,
+            StoreError::RegistryUnsupported { .. } => exit::INPUT,
         };
         Error::new(code, e.to_string())
     }

@@ -1,28 +1,11 @@
 //! Choosing the release store and resolving references to manifest digests.
 
-use std::path::PathBuf;
-
 use forge_release::Digest;
 use forge_release::aliases;
 use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector, StoreRoot};
-use forge_release::store::{LayoutStore, Store};
+use forge_release::store::Store;
 
 use crate::error::Error;
-
-/// The embedded default store: `$XDG_DATA_HOME/forge-pack/releases`, else
-/// `~/.local/share/forge-pack/releases`.
-pub fn embedded_root() -> Result<PathBuf, Error> {
-    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(data).join("forge-pack/releases"));
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".local/share/forge-pack/releases")),
-        None => Err(Error::input(
-            "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
-        )
-        .with_hint("pass --registry oci:<dir> or a registry host")),
-    }
-}
 
 /// The store that references without a host use: `--registry`/`FORGE_REGISTRY`, else the
 /// project's `registry:`, else the embedded store.
@@ -32,22 +15,18 @@ pub fn default_root(
 ) -> Result<StoreRoot, Error> {
     match flag.or(project_registry) {
         Some(text) => Ok(StoreRoot::parse(text)?),
-        None => Ok(StoreRoot::Layouts(embedded_root()?)),
+        None => StoreRoot::embedded().ok_or_else(|| {
+            Error::input("cannot find the default release store: neither XDG_DATA_HOME nor HOME is set")
+                .with_hint("pass --registry oci:<dir> or a registry host")
+        }),
     }
 }
 
 /// Opens one project's release stream.
 pub fn open(location: &ProjectLocation) -> Result<Store, Error> {
-    match location {
-        ProjectLocation::LayoutDir(dir) => Ok(Store::Layout(LayoutStore::new(dir))),
-        ProjectLocation::InRoot { root: StoreRoot::Layouts(root), path } => {
-            Ok(Store::Layout(LayoutStore::new(root.join(path))))
-        }
-        ProjectLocation::InRoot { root: StoreRoot::Registry(host), path } => Err(Error::input(format!(
-            "`{host}/{path}` names an OCI registry; this build of forge-pack reads and writes OCI image layouts only"
-        ))
-        .with_hint("use the embedded store (no --registry) or --registry oci:<dir>")),
-    }
+    Store::open(location).map_err(|e| {
+        Error::from(e).with_hint("use the embedded store (no --registry) or --registry oci:<dir>")
+    })
 }
 
 /// A release found in a store.

@@ -116,7 +116,8 @@ impl LayoutStore {
         }
         self.ensure_layout()?;
         let path = self.blob_path(digest);
-        if path.is_file() {
+        // An intact copy is kept; a damaged one (disk error, tampering) is replaced.
+        if std::fs::read(&path).is_ok_and(|existing| &Digest::of(&existing) == digest) {
             return Ok(());
         }
         self.write_atomically(&path, bytes)

@@ -10,6 +10,7 @@ pub use layout::LayoutStore;
 use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::{Descriptor, Manifest};
+use crate::reference::{ProjectLocation, StoreRoot};
 use crate::tarball::Limits;
 use crate::verify::{self, ReleaseHead, VerifiedRelease};
 
@@ -55,6 +56,12 @@ pub enum StoreError {
     /// Content is not a valid release.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// The store kind is not available in this build.
+    #[error("`{location}` names an OCI registry; this build reads and writes OCI image layouts only")]
+    RegistryUnsupported {
+        /// The registry reference.
+        location: String,
+    },
 }
 
 /// The outcome of asking for a tag.
@@ -76,6 +83,19 @@ pub enum Store {
 }
 
 impl Store {
+    /// Opens one project's release stream.
+    pub fn open(location: &ProjectLocation) -> Result<Store, StoreError> {
+        match location {
+            ProjectLocation::LayoutDir(dir) => Ok(Store::Layout(LayoutStore::new(dir))),
+            ProjectLocation::InRoot { root: StoreRoot::Layouts(root), path } => {
+                Ok(Store::Layout(LayoutStore::new(root.join(path))))
+            }
+            ProjectLocation::InRoot { root: StoreRoot::Registry(_), .. } => {
+                Err(StoreError::RegistryUnsupported { location: location.to_string() })
+            }
+        }
+    }
+
     /// Where this store is, for messages.
     pub fn location(&self) -> String {
         match self {
@@ -149,21 +169,59 @@ impl Store {
     }
 
     /// Fetches and fully verifies a release.
-    pub async fn fetch_release(
-        &self,
-        digest: &Digest,
-        limits: &Limits,
-    ) -> Result<VerifiedRelease, StoreError> {
-        let head = self.fetch_head(digest).await?;
-        let resources = head.manifest.resources();
-        if resources.size > limits.max_layer_bytes {
-            return Err(FormatError::LimitExceeded {
-                what: "compressed bytes",
-                limit: limits.max_layer_bytes,
-            }
-            .into());
+    pub async fn fetch_release(&self, digest: &Digest, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
+        self.fetch_raw(digest, limits).await?.verify(limits)
+    }
+
+    /// Fetches a release's manifest and blobs, each checked against its digest, without
+    /// unpacking; [`RawRelease::verify`] does the rest.
+    pub async fn fetch_raw(&self, digest: &Digest, limits: &Limits) -> Result<RawRelease, StoreError> {
+        let manifest_bytes = self.fetch_manifest(digest).await?;
+        let manifest = Manifest::parse_release(&manifest_bytes, Some(digest))?;
+        if manifest.resources().size > limits.max_layer_bytes {
+            return Err(FormatError::LimitExceeded { what: "compressed bytes", limit: limits.max_layer_bytes }.into());
         }
-        let layer = self.fetch_blob(resources).await?;
-        Ok(verify::verify_resources(head, &layer, limits)?)
+        let config = self.fetch_blob(&manifest.config).await?;
+        let metadata = self.fetch_blob(manifest.metadata()).await?;
+        let resources = self.fetch_blob(manifest.resources()).await?;
+        Ok(RawRelease { digest: digest.clone(), manifest_bytes, manifest, config, metadata, resources })
+    }
+}
+
+/// A release as fetched: the manifest and its blobs, each matching its digest.
+#[derive(Debug, Clone)]
+pub struct RawRelease {
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Manifest bytes.
+    pub manifest_bytes: Vec<u8>,
+    /// Parsed manifest.
+    pub manifest: Manifest,
+    /// Config blob.
+    pub config: Vec<u8>,
+    /// Metadata blob.
+    pub metadata: Vec<u8>,
+    /// Resources layer.
+    pub resources: Vec<u8>,
+}
+
+impl RawRelease {
+    /// Checks versions, metadata and every file.
+    pub fn verify(&self, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
+        let head = verify::verify_head(self.digest.clone(), self.manifest.clone(), &self.config, &self.metadata)?;
+        Ok(verify::verify_resources(head, &self.resources, limits)?)
+    }
+
+    /// Writes the release into `store` (blobs, then the manifest), untagged.
+    pub async fn copy_to(&self, store: &Store) -> Result<(), StoreError> {
+        let blobs = [
+            (&self.manifest.config.digest, &self.config),
+            (&self.manifest.metadata().digest, &self.metadata),
+            (&self.manifest.resources().digest, &self.resources),
+        ];
+        for (digest, bytes) in blobs {
+            store.put_blob(digest, bytes).await?;
+        }
+        store.put_manifest(&self.digest, &self.manifest_bytes).await
     }
 }

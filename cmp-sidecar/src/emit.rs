@@ -1,0 +1,97 @@
+//! Writing objects for Argo CD: one compact JSON object per line.
+//!
+//! JSON is what Argo CD converts YAML to anyway; emitting it removes every YAML 1.1
+//! ambiguity and every `---` separator pitfall from the plugin's output.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use forge_release::metadata::ObjectInfo;
+use forge_release::verify::VerifiedRelease;
+use serde_json::Value;
+
+use crate::error::CmpError;
+use crate::pointer::LoadedPointer;
+
+/// Annotation keys added with `annotate`.
+pub mod annotations {
+    /// Canonical release id.
+    pub const RELEASE: &str = "forge.dev/release";
+    /// Release number.
+    pub const NUMBER: &str = "forge.dev/release-number";
+    /// Commit SHA.
+    pub const COMMIT: &str = "forge.dev/commit";
+    /// Manifest digest.
+    pub const DIGEST: &str = "forge.dev/release-digest";
+}
+
+/// Appends every object of `release` to `out`; `seen` catches objects deployed twice.
+pub fn objects(
+    release: &VerifiedRelease,
+    pointer: &LoadedPointer,
+    annotate: bool,
+    seen: &mut BTreeMap<String, String>,
+    out: &mut String,
+) -> Result<(), CmpError> {
+    let metadata = &release.head.metadata;
+    let image = pointer.location.project.to_string();
+    let by_path: BTreeMap<&str, &ObjectInfo> =
+        metadata.resources.objects.iter().map(|o| (o.path.as_str(), o)).collect();
+    let bad = |reason: String| CmpError::BadObject { digest: release.head.digest.clone(), reason };
+    for file in &release.files {
+        let info = by_path.get(file.path.as_str()).ok_or_else(|| bad(format!("{} is not in the metadata", file.path)))?;
+        let text = std::str::from_utf8(&file.content).map_err(|_| bad(format!("{} is not UTF-8", file.path)))?;
+        let mut documents: Vec<Value> =
+            serde_saphyr::from_multiple(text).map_err(|e| bad(format!("{}: {}", file.path, first_line(&e.to_string()))))?;
+        if documents.len() != 1 {
+            return Err(bad(format!("{} holds {} documents, expected exactly one", file.path, documents.len())));
+        }
+        let mut object = documents.remove(0);
+        check_matches(&object, info).map_err(|reason| bad(format!("{}: {reason}", file.path)))?;
+        let key = format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
+        if let Some(first) = seen.insert(key.clone(), image.clone()) {
+            return Err(CmpError::DuplicateObject { object: key, first, second: image });
+        }
+        if annotate {
+            add_annotations(&mut object, release);
+        }
+        let line = serde_json::to_string(&object).map_err(|e| bad(e.to_string()))?;
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(())
+}
+
+fn check_matches(object: &Value, info: &ObjectInfo) -> Result<(), String> {
+    let field = |path: &[&str]| {
+        let mut value = object;
+        for key in path {
+            value = value.get(key)?;
+        }
+        value.as_str()
+    };
+    let actual = (field(&["apiVersion"]), field(&["kind"]), field(&["metadata", "namespace"]), field(&["metadata", "name"]));
+    let expected = (Some(info.api_version.as_str()), Some(info.kind.as_str()), info.namespace.as_deref(), Some(info.name.as_str()));
+    if !object.is_object() || actual != expected {
+        return Err(format!("object {actual:?} does not match its metadata entry {expected:?}"));
+    }
+    Ok(())
+}
+
+fn add_annotations(object: &mut Value, release: &VerifiedRelease) {
+    let info = &release.head.metadata.release;
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let notes = metadata.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+    if !notes.is_object() {
+        *notes = Value::Object(Default::default());
+    }
+    if let Some(notes) = notes.as_object_mut() {
+        notes.insert(annotations::RELEASE.into(), info.id.clone().into());
+        notes.insert(annotations::NUMBER.into(), info.number.to_string().into());
+        notes.insert(annotations::COMMIT.into(), release.head.config.commit.clone().into());
+        notes.insert(annotations::DIGEST.into(), release.head.digest.to_string().into());
+    }
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message)
+}

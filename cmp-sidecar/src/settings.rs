@@ -1,0 +1,66 @@
+//! Settings from the environment Argo CD gives the plugin.
+//!
+//! Per-application settings come from the Application's `plugin.env` (`ARGOCD_ENV_<NAME>`) or
+//! `plugin.parameters` (`PARAM_<NAME>`); sidecar-wide ones from the container's environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use forge_release::reference::StoreRoot;
+
+use crate::error::CmpError;
+
+/// Default time budget: below Argo CD's 60 s repo-server deadline, which also covers cloning.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 45;
+
+/// Everything `generate` needs to know besides the app directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Read only this pointer file (relative to the app directory).
+    pub pointer_file: Option<PathBuf>,
+    /// Add release traceability annotations to every object.
+    pub annotate: bool,
+    /// Content-addressed cache directory.
+    pub cache_dir: PathBuf,
+    /// Store for images without a registry host.
+    pub default_root: StoreRoot,
+    /// Time budget for fetching.
+    pub timeout: Duration,
+}
+
+impl Settings {
+    /// Reads settings through `var` (the process environment in production).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, CmpError> {
+        let get = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()).map(|v| (n.to_string(), v)));
+        let pointer_file = get(&["PARAM_POINTER", "ARGOCD_ENV_FORGE_POINTER"]).map(|(_, v)| PathBuf::from(v));
+        let annotate = match get(&["PARAM_ANNOTATE", "ARGOCD_ENV_FORGE_ANNOTATE"]) {
+            None => false,
+            Some((name, value)) => parse_bool(&name, &value)?,
+        };
+        let cache_dir = match get(&["FORGE_CMP_CACHE_DIR"]) {
+            Some((_, dir)) => PathBuf::from(dir),
+            None => std::env::temp_dir().join("forge-cmp-cache"),
+        };
+        let default_root = match get(&["FORGE_REGISTRY"]) {
+            Some((name, value)) => StoreRoot::parse(&value)
+                .map_err(|e| CmpError::Setting { name, value, reason: e.reason })?,
+            None => StoreRoot::embedded().unwrap_or_else(|| StoreRoot::Layouts(std::env::temp_dir().join("forge-releases"))),
+        };
+        let timeout = match get(&["FORGE_CMP_TIMEOUT_SECONDS"]) {
+            None => Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
+            Some((name, value)) => match value.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => return Err(CmpError::Setting { name, value, reason: "expected a positive number of seconds".into() }),
+            },
+        };
+        Ok(Settings { pointer_file, annotate, cache_dir, default_root, timeout })
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, CmpError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(CmpError::Setting { name: name.into(), value: value.into(), reason: "expected true or false".into() }),
+    }
+}
