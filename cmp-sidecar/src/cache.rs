@@ -44,12 +44,23 @@ impl Cache {
     }
 
     /// Stores a verified release and remembers its digest for `image` at `commit`.
-    pub async fn put(&self, image: &str, commit: &str, release: &RawRelease) -> Result<(), CmpError> {
-        let fail = |e: forge_release::store::StoreError| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() };
+    pub async fn put(
+        &self,
+        image: &str,
+        commit: &str,
+        release: &RawRelease,
+    ) -> Result<(), CmpError> {
+        let fail = |e: forge_release::store::StoreError| CmpError::Cache {
+            dir: self.dir.clone(),
+            reason: e.to_string(),
+        };
         release.copy_to(&self.store).await.map_err(fail)?;
         // A different digest under the key cannot happen for an immutable release; if it
         // does, the pointer's own checks decide and the cache keeps the first answer.
-        self.store.claim_tag(&Self::commit_key(image, commit), &release.digest).await.map_err(fail)?;
+        self.store
+            .claim_tag(&Self::commit_key(image, commit), &release.digest)
+            .await
+            .map_err(fail)?;
         Ok(())
     }
 }

@@ -10,15 +10,21 @@ use crate::pointer::{self, LoadedPointer};
 /// Loads the pointers of an app: the named file if one is configured, otherwise every
 /// `*.yaml`/`*.yml` file directly in `dir` whose `kind` is ReleasePointer (other files are
 /// ignored). Sorted by file name; two pointers for one image are an error.
-pub fn pointers(dir: &Path, named: Option<&Path>, root: &StoreRoot) -> Result<Vec<LoadedPointer>, CmpError> {
+pub fn pointers(
+    dir: &Path,
+    named: Option<&Path>,
+    root: &StoreRoot,
+) -> Result<Vec<LoadedPointer>, CmpError> {
     let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|source| CmpError::ReadPointer { path: path.to_owned(), source })
+        std::fs::read_to_string(path)
+            .map_err(|source| CmpError::ReadPointer { path: path.to_owned(), source })
     };
     if let Some(name) = named {
         let path = dir.join(name);
         return Ok(vec![pointer::load(name, &read(&path)?, root)?]);
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| CmpError::ReadPointer { path: dir.to_owned(), source })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|source| CmpError::ReadPointer { path: dir.to_owned(), source })?;
     let mut candidates: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -39,16 +39,24 @@ pub fn objects(
         metadata.resources.objects.iter().map(|o| (o.path.as_str(), o)).collect();
     let bad = |reason: String| CmpError::BadObject { digest: release.head.digest.clone(), reason };
     for file in &release.files {
-        let info = by_path.get(file.path.as_str()).ok_or_else(|| bad(format!("{} is not in the metadata", file.path)))?;
-        let text = std::str::from_utf8(&file.content).map_err(|_| bad(format!("{} is not UTF-8", file.path)))?;
-        let mut documents: Vec<Value> =
-            serde_saphyr::from_multiple(text).map_err(|e| bad(format!("{}: {}", file.path, first_line(&e.to_string()))))?;
+        let info = by_path
+            .get(file.path.as_str())
+            .ok_or_else(|| bad(format!("{} is not in the metadata", file.path)))?;
+        let text = std::str::from_utf8(&file.content)
+            .map_err(|_| bad(format!("{} is not UTF-8", file.path)))?;
+        let mut documents: Vec<Value> = serde_saphyr::from_multiple(text)
+            .map_err(|e| bad(format!("{}: {}", file.path, first_line(&e.to_string()))))?;
         if documents.len() != 1 {
-            return Err(bad(format!("{} holds {} documents, expected exactly one", file.path, documents.len())));
+            return Err(bad(format!(
+                "{} holds {} documents, expected exactly one",
+                file.path,
+                documents.len()
+            )));
         }
         let mut object = documents.remove(0);
         check_matches(&object, info).map_err(|reason| bad(format!("{}: {reason}", file.path)))?;
-        let key = format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
+        let key =
+            format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
         if let Some(first) = seen.insert(key.clone(), image.clone()) {
             return Err(CmpError::DuplicateObject { object: key, first, second: image });
         }
@@ -69,8 +77,18 @@ fn check_matches(object: &Value, info: &ObjectInfo) -> Result<(), String> {
         }
         value.as_str()
     };
-    let actual = (field(&["apiVersion"]), field(&["kind"]), field(&["metadata", "namespace"]), field(&["metadata", "name"]));
-    let expected = (Some(info.api_version.as_str()), Some(info.kind.as_str()), info.namespace.as_deref(), Some(info.name.as_str()));
+    let actual = (
+        field(&["apiVersion"]),
+        field(&["kind"]),
+        field(&["metadata", "namespace"]),
+        field(&["metadata", "name"]),
+    );
+    let expected = (
+        Some(info.api_version.as_str()),
+        Some(info.kind.as_str()),
+        info.namespace.as_deref(),
+        Some(info.name.as_str()),
+    );
     if !object.is_object() || actual != expected {
         return Err(format!("object {actual:?} does not match its metadata entry {expected:?}"));
     }

@@ -94,7 +94,9 @@ pub enum CmpError {
         reason: String,
     },
     /// The time budget ran out.
-    #[error("gave up after {seconds} s (FORGE_CMP_TIMEOUT_SECONDS) fetching releases; Argo CD's own deadline is near")]
+    #[error(
+        "gave up after {seconds} s (FORGE_CMP_TIMEOUT_SECONDS) fetching releases; Argo CD's own deadline is near"
+    )]
     Timeout {
         /// The budget.
         seconds: u64,

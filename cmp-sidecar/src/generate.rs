@@ -18,7 +18,8 @@ use crate::settings::Settings;
 /// Renders the app in `app_dir`: the whole output, or an error (never partial output).
 pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, CmpError> {
     let work = async {
-        let pointers = discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
+        let pointers =
+            discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
         let cache = Cache::new(&settings.cache_dir);
         let limits = Limits::default();
         let mut out = String::new();
@@ -36,7 +37,11 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
 
 /// The verified release a pointer names: from the cache when possible, else from its store
 /// (and then cached).
-async fn fetch(pointer: &LoadedPointer, cache: &Cache, limits: &Limits) -> Result<VerifiedRelease, CmpError> {
+async fn fetch(
+    pointer: &LoadedPointer,
+    cache: &Cache,
+    limits: &Limits,
+) -> Result<VerifiedRelease, CmpError> {
     let image = pointer.location.project.to_string();
     let commit = &pointer.pointer.spec.commit;
     let pinned = pointer.pointer.spec.digest.clone();

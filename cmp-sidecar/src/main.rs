@@ -31,14 +31,20 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let settings = forge_cmp::Settings::from_env(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
-    let app_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let settings = forge_cmp::Settings::from_env(|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    let app_dir =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let output = runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
+    let output =
+        runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
     // One write of the complete output: Argo CD sees all objects or, on error, none.
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| format!("writing stdout: {e}"))
+    stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing stdout: {e}"))
 }

@@ -88,7 +88,10 @@ pub fn load(path: &Path, text: &str, default_root: &StoreRoot) -> Result<LoadedP
         invalid(message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())
     })?;
     if pointer.api_version != API_VERSION {
-        return Err(invalid(format!("apiVersion is `{}`, expected `{API_VERSION}`", pointer.api_version)));
+        return Err(invalid(format!(
+            "apiVersion is `{}`, expected `{API_VERSION}`",
+            pointer.api_version
+        )));
     }
     if pointer.kind != KIND {
         return Err(invalid(format!("kind is `{}`, expected `{KIND}`", pointer.kind)));
@@ -124,7 +127,10 @@ mod tests {
     fn a_valid_pointer_loads() {
         let loaded = load(Path::new("release.yaml"), GOOD, &root()).expect("valid");
         assert_eq!(loaded.pointer.spec.release, Some(42));
-        assert_eq!(loaded.location.project.to_string(), "registry.example.com/company/monorepo/auth");
+        assert_eq!(
+            loaded.location.project.to_string(),
+            "registry.example.com/company/monorepo/auth"
+        );
         assert!(declares_pointer(GOOD));
         assert!(!declares_pointer("kind: ConfigMap\n"));
     }
@@ -132,16 +138,26 @@ mod tests {
     #[test]
     fn invalid_pointers_name_the_file_and_field() {
         let cases = [
-            (GOOD.replace("0123456789abcdef0123456789abcdef01234567", "0123456"), "spec.commit `0123456` must be a full"),
+            (
+                GOOD.replace("0123456789abcdef0123456789abcdef01234567", "0123456"),
+                "spec.commit `0123456` must be a full",
+            ),
             (GOOD.replace("forge.dev/v1alpha1", "forge.dev/v2"), "apiVersion is `forge.dev/v2`"),
-            (GOOD.replace("company/monorepo/auth", "company/monorepo/auth:latest"), "must not carry a tag"),
+            (
+                GOOD.replace("company/monorepo/auth", "company/monorepo/auth:latest"),
+                "must not carry a tag",
+            ),
             (GOOD.replace("  release: 42", "  relase: 42"), "relase"),
             (GOOD.replace("  release: 42", "  digest: sha256:abc"), "invalid digest"),
         ];
         for (text, expected) in cases {
-            let err = load(Path::new("envs/prod/release.yaml"), &text, &root()).expect_err(expected);
+            let err =
+                load(Path::new("envs/prod/release.yaml"), &text, &root()).expect_err(expected);
             let message = err.to_string();
-            assert!(message.starts_with("invalid ReleasePointer envs/prod/release.yaml: "), "{message}");
+            assert!(
+                message.starts_with("invalid ReleasePointer envs/prod/release.yaml: "),
+                "{message}"
+            );
             assert!(message.contains(expected), "{message} should contain {expected}");
         }
     }

@@ -31,8 +31,11 @@ pub struct Settings {
 impl Settings {
     /// Reads settings through `var` (the process environment in production).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, CmpError> {
-        let get = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()).map(|v| (n.to_string(), v)));
-        let pointer_file = get(&["PARAM_POINTER", "ARGOCD_ENV_FORGE_POINTER"]).map(|(_, v)| PathBuf::from(v));
+        let get = |names: &[&str]| {
+            names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()).map(|v| (n.to_string(), v)))
+        };
+        let pointer_file =
+            get(&["PARAM_POINTER", "ARGOCD_ENV_FORGE_POINTER"]).map(|(_, v)| PathBuf::from(v));
         let annotate = match get(&["PARAM_ANNOTATE", "ARGOCD_ENV_FORGE_ANNOTATE"]) {
             None => false,
             Some((name, value)) => parse_bool(&name, &value)?,
@@ -42,15 +45,25 @@ impl Settings {
             None => std::env::temp_dir().join("forge-cmp-cache"),
         };
         let default_root = match get(&["FORGE_REGISTRY"]) {
-            Some((name, value)) => StoreRoot::parse(&value)
-                .map_err(|e| CmpError::Setting { name, value, reason: e.reason })?,
-            None => StoreRoot::embedded().unwrap_or_else(|| StoreRoot::Layouts(std::env::temp_dir().join("forge-releases"))),
+            Some((name, value)) => StoreRoot::parse(&value).map_err(|e| CmpError::Setting {
+                name,
+                value,
+                reason: e.reason,
+            })?,
+            None => StoreRoot::embedded()
+                .unwrap_or_else(|| StoreRoot::Layouts(std::env::temp_dir().join("forge-releases"))),
         };
         let timeout = match get(&["FORGE_CMP_TIMEOUT_SECONDS"]) {
             None => Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
             Some((name, value)) => match value.parse::<u64>() {
                 Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-                _ => return Err(CmpError::Setting { name, value, reason: "expected a positive number of seconds".into() }),
+                _ => {
+                    return Err(CmpError::Setting {
+                        name,
+                        value,
+                        reason: "expected a positive number of seconds".into(),
+                    });
+                }
             },
         };
         Ok(Settings { pointer_file, annotate, cache_dir, default_root, timeout })
@@ -61,6 +74,10 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, CmpError> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Ok(true),
         "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(CmpError::Setting { name: name.into(), value: value.into(), reason: "expected true or false".into() }),
+        _ => Err(CmpError::Setting {
+            name: name.into(),
+            value: value.into(),
+            reason: "expected true or false".into(),
+        }),
     }
 }

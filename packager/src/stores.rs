@@ -16,8 +16,10 @@ pub fn default_root(
     match flag.or(project_registry) {
         Some(text) => Ok(StoreRoot::parse(text)?),
         None => StoreRoot::embedded().ok_or_else(|| {
-            Error::input("cannot find the default release store: neither XDG_DATA_HOME nor HOME is set")
-                .with_hint("pass --registry oci:<dir> or a registry host")
+            Error::input(
+                "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
+            )
+            .with_hint("pass --registry oci:<dir> or a registry host")
         }),
     }
 }

@@ -57,7 +57,9 @@ pub enum StoreError {
     #[error(transparent)]
     Format(#[from] FormatError),
     /// The store kind is not available in this build.
-    #[error("`{location}` names an OCI registry; this build reads and writes OCI image layouts only")]
+    #[error(
+        "`{location}` names an OCI registry; this build reads and writes OCI image layouts only"
+    )]
     RegistryUnsupported {
         /// The registry reference.
         location: String,
@@ -169,22 +171,41 @@ impl Store {
     }
 
     /// Fetches and fully verifies a release.
-    pub async fn fetch_release(&self, digest: &Digest, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
+    pub async fn fetch_release(
+        &self,
+        digest: &Digest,
+        limits: &Limits,
+    ) -> Result<VerifiedRelease, StoreError> {
         self.fetch_raw(digest, limits).await?.verify(limits)
     }
 
     /// Fetches a release's manifest and blobs, each checked against its digest, without
     /// unpacking; [`RawRelease::verify`] does the rest.
-    pub async fn fetch_raw(&self, digest: &Digest, limits: &Limits) -> Result<RawRelease, StoreError> {
+    pub async fn fetch_raw(
+        &self,
+        digest: &Digest,
+        limits: &Limits,
+    ) -> Result<RawRelease, StoreError> {
         let manifest_bytes = self.fetch_manifest(digest).await?;
         let manifest = Manifest::parse_release(&manifest_bytes, Some(digest))?;
         if manifest.resources().size > limits.max_layer_bytes {
-            return Err(FormatError::LimitExceeded { what: "compressed bytes", limit: limits.max_layer_bytes }.into());
+            return Err(FormatError::LimitExceeded {
+                what: "compressed bytes",
+                limit: limits.max_layer_bytes,
+            }
+            .into());
         }
         let config = self.fetch_blob(&manifest.config).await?;
         let metadata = self.fetch_blob(manifest.metadata()).await?;
         let resources = self.fetch_blob(manifest.resources()).await?;
-        Ok(RawRelease { digest: digest.clone(), manifest_bytes, manifest, config, metadata, resources })
+        Ok(RawRelease {
+            digest: digest.clone(),
+            manifest_bytes,
+            manifest,
+            config,
+            metadata,
+            resources,
+        })
     }
 }
 
@@ -208,7 +229,12 @@ pub struct RawRelease {
 impl RawRelease {
     /// Checks versions, metadata and every file.
     pub fn verify(&self, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
-        let head = verify::verify_head(self.digest.clone(), self.manifest.clone(), &self.config, &self.metadata)?;
+        let head = verify::verify_head(
+            self.digest.clone(),
+            self.manifest.clone(),
+            &self.config,
+            &self.metadata,
+        )?;
         Ok(verify::verify_resources(head, &self.resources, limits)?)
     }
 

@@ -1,0 +1,199 @@
+//! An emulation of the cmp-server side: environment, working directory, output parsing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use forge_release::aliases::TagStrategy;
+use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
+use forge_release::objects::{ObjectId, ResourceFile};
+use forge_release::package::ReleaseInput;
+use forge_release::publish::{Published, publish};
+use forge_release::store::{LayoutStore, Store};
+use serde_json::Value;
+
+pub const IMAGE: &str = "company/monorepo/auth-service";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Env { dir: tempfile::Builder::new().prefix("forge-cmp-it-").tempdir().expect("temp dir") }
+    }
+
+    pub fn store_root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    pub fn project_store(&self) -> Store {
+        Store::Layout(LayoutStore::new(self.store_root().join(IMAGE)))
+    }
+
+    /// Publishes a release of `files` for `commit` into the store.
+    pub fn publish(&self, commit: char, files: Vec<ResourceFile>) -> Published {
+        let person = Person { name: "Ada".into(), email: "ada@example.com".into() };
+        let input = ReleaseInput {
+            repository: "company/monorepo".into(),
+            project: "auth-service".into(),
+            number: 0,
+            aliases: Vec::new(),
+            trigger: Trigger { kind: TriggerKind::Manual, branch: None, tag: None },
+            source: SourceInfo {
+                repository_url: None,
+                commit: commit.to_string().repeat(40),
+                author: person.clone(),
+                committer: person,
+                commit_time: "2024-05-01T12:00:00Z".into(),
+                message: "test".into(),
+                branch: None,
+                tags: Vec::new(),
+            },
+            commit_time: 1_714_564_800,
+            artifacts: Vec::new(),
+            files,
+            tool: ToolInfo { name: "test".into(), version: "0".into() },
+        };
+        runtime()
+            .block_on(publish(&self.project_store(), input, TagStrategy::Monorepo))
+            .expect("publish")
+    }
+
+    /// A GitOps repository with a pointer at `envs/dev/auth-service/release.yaml`; returns
+    /// the repository root.
+    pub fn gitops(&self, pointer: &str) -> PathBuf {
+        let root = self.dir.path().join("gitops");
+        let app = root.join("envs/dev/auth-service");
+        std::fs::create_dir_all(&app).expect("mkdir");
+        std::fs::write(app.join("release.yaml"), pointer).expect("pointer");
+        std::fs::write(app.join("README.md"), "Pointer for auth-service in dev.\n")
+            .expect("readme");
+        root
+    }
+
+    /// Runs `forge-cmp generate` as the cmp-server does: the repository copied into a fresh
+    /// work directory, the app directory as cwd, Argo's environment, stdin from /dev/null.
+    pub fn generate(&self, repo: &Path, app_path: &str, extra_env: &[(&str, &str)]) -> Output {
+        let work = tempfile::Builder::new()
+            .prefix("_cmp_server-")
+            .tempdir_in(self.dir.path())
+            .expect("work dir");
+        copy_tree(repo, work.path());
+        let app_dir = work.path().join(app_path);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_forge-cmp"));
+        command
+            .arg("generate")
+            .current_dir(&app_dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ARGOCD_APP_NAME", "argocd_auth-service-dev")
+            .env("ARGOCD_APP_NAMESPACE", "auth")
+            .env("ARGOCD_APP_PROJECT_NAME", "default")
+            .env("ARGOCD_APP_REVISION", "6f1c2a0e5e3a3c4f6a7b8c9d0e1f2a3b4c5d6e7f")
+            .env("ARGOCD_APP_REVISION_SHORT", "6f1c2a0")
+            .env("ARGOCD_APP_REVISION_SHORT_8", "6f1c2a0e")
+            .env("ARGOCD_APP_SOURCE_REPO_URL", "https://git.example.com/company/gitops.git")
+            .env("ARGOCD_APP_SOURCE_PATH", app_path)
+            .env("ARGOCD_APP_SOURCE_TARGET_REVISION", "HEAD")
+            .env("KUBE_VERSION", "1.30.2")
+            .env("KUBE_API_VERSIONS", "apps/v1,apps/v1/Deployment,v1,v1/ConfigMap")
+            .env("ARGOCD_APP_PARAMETERS", "null")
+            .env("FORGE_REGISTRY", format!("oci:{}", self.store_root().display()))
+            .env("FORGE_CMP_CACHE_DIR", self.cache())
+            .stdin(Stdio::null());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        command.output().expect("run forge-cmp")
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+}
+
+pub fn pointer(commit: char, digest: Option<&str>) -> String {
+    let digest = digest.map(|d| format!("  digest: {d}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {IMAGE}\n  commit: {}\n{digest}  release: 1\n",
+        commit.to_string().repeat(40)
+    )
+}
+
+pub fn object(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> ResourceFile {
+    let id = ObjectId {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: namespace.map(Into::into),
+        name: name.into(),
+    };
+    let ns = namespace.map(|ns| format!("  namespace: {ns}\n")).unwrap_or_default();
+    let body = format!(
+        "apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n{ns}data:\n  enabled: \"yes\"\n"
+    );
+    ResourceFile::new(id, body.into_bytes()).expect("valid object")
+}
+
+pub fn sample() -> Vec<ResourceFile> {
+    vec![
+        object("v1", "Namespace", None, "auth"),
+        object("v1", "ConfigMap", Some("auth"), "settings"),
+        object("apps/v1", "Deployment", Some("auth"), "api"),
+    ]
+}
+
+/// What the repo-server does with the plugin's stdout (gitops-engine `SplitYAML` and the
+/// `Unstructured` conversion): drop one trailing newline, decode the JSON stream, and require
+/// every document to be an object with a non-empty `kind`.
+pub fn argo_parse(output: &Output) -> Vec<Value> {
+    assert!(
+        output.status.success(),
+        "forge-cmp failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout.clone()).expect("utf-8 stdout");
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    assert!(text.trim_start().starts_with('{'), "Argo CD would not read this as JSON: {text:?}");
+    let documents: Vec<Value> = serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON stream");
+    assert!(!documents.is_empty(), "zero objects would make Argo CD prune everything");
+    for document in &documents {
+        let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
+        assert!(document.is_object() && !kind.is_empty(), "Object 'Kind' is missing in {document}");
+    }
+    documents
+}
+
+/// Asserts a failure with nothing on stdout; returns stderr.
+pub fn failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected failure, got: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "a failed generate printed to stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Generating manifests from pointers: output, pinning, cache, concurrency, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::argo::{self, Env, argo_parse, failure, pointer};
+
+const APP: &str = "envs/dev/auth-service";
+
+#[test]
+fn prints_every_object_of_the_pinned_release_as_argo_reads_it() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
+    let objects = argo_parse(&env.generate(&repo, APP, &[]));
+    let names: Vec<(&str, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or_default(),
+                o["metadata"]["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("Namespace", "auth"), ("Deployment", "api"), ("ConfigMap", "settings")]);
+    assert_eq!(
+        objects[2]["data"]["enabled"], "yes",
+        "a YAML 1.1 boolean-looking string stays a string"
+    );
+    assert!(objects[0]["metadata"].get("annotations").is_none(), "annotations only when asked");
+}
+
+#[test]
+fn output_is_identical_for_the_same_pointer_and_annotations_are_opt_in() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let first = env.generate(&repo, APP, &[]);
+    let second = env.generate(&repo, APP, &[]);
+    assert_eq!(first.stdout, second.stdout);
+
+    let annotated = argo_parse(&env.generate(&repo, APP, &[("ARGOCD_ENV_FORGE_ANNOTATE", "true")]));
+    let notes = &annotated[1]["metadata"]["annotations"];
+    assert_eq!(
+        notes["forge.dev/release"],
+        format!("company/monorepo/auth-service/{}", "a".repeat(40))
+    );
+    assert_eq!(notes["forge.dev/release-number"], "1");
+    let bad = failure(&env.generate(&repo, APP, &[("PARAM_ANNOTATE", "sometimes")]));
+    assert!(
+        bad.contains("invalid setting PARAM_ANNOTATE=`sometimes`: expected true or false"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn matches_forge_pack_render_of_the_same_project() {
+    let env = Env::new();
+    let forge_pack = sibling_binary("forge-pack");
+    let project = env.dir.path().join("auth-service");
+    argo::copy_tree(&testdata().join("projects/auth-service"), &project);
+    let store = format!("oci:{}", env.store_root().display());
+    let commit = "c".repeat(40);
+    let run = |args: &[&str]| {
+        let output = Command::new(&forge_pack)
+            .args(args)
+            .env("FORGE_REGISTRY", &store)
+            .output()
+            .expect("forge-pack");
+        assert!(
+            output.status.success(),
+            "forge-pack {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let dir = project.to_str().expect("utf-8");
+    run(&["build", "-C", dir, "--commit", &commit, "--commit-time", "2024-05-01T12:00:00Z"]);
+    let rendered: Vec<Value> =
+        serde_json::from_slice(&run(&["render", "-C", dir, "--output", "json"])).expect("json");
+
+    let repo = env.gitops(&pointer('c', None));
+    assert_eq!(argo_parse(&env.generate(&repo, APP, &[])), rendered);
+}
+
+#[test]
+fn a_warm_cache_needs_no_store() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let cold = env.generate(&repo, APP, &[]);
+    argo_parse(&cold);
+    std::fs::remove_dir_all(env.store_root()).expect("remove the store");
+    let warm = env.generate(&repo, APP, &[]);
+    assert_eq!(warm.stdout, cold.stdout, "{}", String::from_utf8_lossy(&warm.stderr));
+}
+
+#[test]
+fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let good = env.generate(&repo, APP, &[]);
+    let manifest_blob = env.cache().join("blobs/sha256").join(published.digest.hex());
+    let bytes = std::fs::read(&manifest_blob).expect("cached manifest");
+    std::fs::write(&manifest_blob, &bytes[..bytes.len() / 2])
+        .expect("truncate, as a kill mid-write would");
+    std::fs::write(env.cache().join("blobs/sha256/.tmp-leftover"), b"partial")
+        .expect("stray temp file");
+    let again = env.generate(&repo, APP, &[]);
+    assert_eq!(again.stdout, good.stdout);
+    assert_eq!(
+        std::fs::read(&manifest_blob).expect("repaired"),
+        bytes,
+        "the cache entry was repaired"
+    );
+}
+
+#[test]
+fn concurrent_cold_generates_all_succeed_with_the_same_output() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..6).map(|_| scope.spawn(|| env.generate(&repo, APP, &[]))).collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let first = argo_parse(&outputs[0]);
+    for output in &outputs {
+        assert_eq!(argo_parse(output), first);
+    }
+}
+
+#[test]
+fn pins_that_disagree_with_the_release_are_refused() {
+    let env = Env::new();
+    let a = env.publish('a', argo::sample());
+    let b = env.publish('b', vec![argo::object("v1", "ConfigMap", Some("auth"), "other")]);
+    // The pin names a real release, but of another commit.
+    let repo = env.gitops(&pointer('a', Some(b.digest.as_str())));
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(
+        stderr.contains(&format!("pinned digest {} does not match the release tagged", b.digest)),
+        "{stderr}"
+    );
+    assert!(stderr.contains(a.digest.as_str()), "{stderr}");
+}
+
+#[test]
+fn missing_releases_pointers_and_bad_pointers_fail_with_empty_stdout() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('f', None));
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(
+        stderr.contains(&format!("no release for commit {} in oci:", "f".repeat(40))),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(repo.join(APP).join("release.yaml")).expect("rm");
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(stderr.contains("no ReleasePointer found"), "{stderr}");
+    assert!(stderr.contains("refusing to render zero objects"), "{stderr}");
+
+    std::fs::write(
+        repo.join(APP).join("release.yaml"),
+        pointer('a', None).replace("commit: ", "commit: x"),
+    )
+    .expect("bad");
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(stderr.contains("invalid ReleasePointer release.yaml: spec.commit"), "{stderr}");
+
+    std::fs::write(repo.join(APP).join("release.yaml"), pointer('a', None)).expect("good");
+    std::fs::write(repo.join(APP).join("copy.yml"), pointer('a', None)).expect("duplicate");
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(stderr.contains("copy.yml and release.yaml both point at"), "{stderr}");
+
+    let stderr =
+        failure(&env.generate(&repo, APP, &[("ARGOCD_ENV_FORGE_POINTER", "missing.yaml")]));
+    assert!(stderr.contains("cannot read pointer file"), "{stderr}");
+    let ok = env.generate(&repo, APP, &[("ARGOCD_ENV_FORGE_POINTER", "release.yaml")]);
+    assert_eq!(argo_parse(&ok).len(), 3);
+}
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata")
+}
+
+/// Another binary of the workspace, built by the same `cargo test --workspace`.
+fn sibling_binary(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_forge-cmp")).with_file_name(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (make test)",
+        path.display()
+    );
+    path
+}

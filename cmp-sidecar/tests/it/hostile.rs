@@ -1,0 +1,113 @@
+//! Hostile releases: tampered blobs, unsafe tarballs, oversized layers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use forge_release::Digest;
+use forge_release::manifest::{self, Descriptor, Manifest};
+use forge_release::metadata::ReleaseMetadata;
+
+use crate::argo::{self, Env, failure, pointer};
+
+const APP: &str = "envs/dev/auth-service";
+
+fn blob_path(env: &Env, digest: &Digest) -> PathBuf {
+    env.store_root().join(argo::IMAGE).join("blobs/sha256").join(digest.hex())
+}
+
+/// Rewrites the release of commit `a` so its resources layer is `layer`, keeping every digest
+/// consistent (as an attacker with registry write access could), and re-tags the commit.
+fn replace_layer(env: &Env, layer: &[u8], claimed_size: Option<u64>) {
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(env, &published.digest)).expect("manifest");
+    let mut manifest = Manifest::parse_release(&bytes, None).expect("manifest");
+    let layer_digest = Digest::of(layer);
+    std::fs::write(blob_path(env, &layer_digest), layer).expect("layer");
+    manifest.layers[0] = Descriptor {
+        media_type: manifest::RESOURCES_MEDIA_TYPE.into(),
+        digest: layer_digest,
+        size: claimed_size.unwrap_or(layer.len() as u64),
+        annotations: BTreeMap::new(),
+    };
+    let new_bytes = manifest.to_bytes();
+    let new_digest = Digest::of(&new_bytes);
+    std::fs::write(blob_path(env, &new_digest), &new_bytes).expect("manifest");
+    let index_path = env.store_root().join(argo::IMAGE).join("index.json");
+    let index = std::fs::read_to_string(&index_path)
+        .expect("index")
+        .replace(published.digest.as_str(), new_digest.as_str());
+    std::fs::write(index_path, index).expect("index");
+}
+
+#[test]
+fn a_tampered_blob_in_the_store_is_refused() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(&env, &published.digest)).expect("manifest");
+    let manifest = Manifest::parse_release(&bytes, None).expect("manifest");
+    let metadata_path = blob_path(&env, &manifest.metadata().digest);
+    let text = std::fs::read_to_string(&metadata_path)
+        .expect("metadata")
+        .replace("\"number\": 1", "\"number\": 9");
+    std::fs::write(&metadata_path, text).expect("tamper");
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(stderr.contains(&format!("content of {}", manifest.metadata().digest)), "{stderr}");
+    assert!(stderr.contains("tampered"), "{stderr}");
+}
+
+#[test]
+fn a_traversal_tarball_is_refused_even_with_consistent_digests() {
+    let env = Env::new();
+    let layer = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata/hostile/parent-traversal.tar.gz"),
+    )
+    .expect("hostile layer");
+    replace_layer(&env, &layer, None);
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(
+        stderr.contains(
+            "unsafe resources tarball: path contains `..` (entry `../../core.ConfigMap.x.yaml`)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_oversized_layer_is_refused_before_it_is_read() {
+    let env = Env::new();
+    replace_layer(&env, b"small", Some(1 << 30));
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(
+        stderr.contains("resources tarball exceeds the limit of 67108864 compressed bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_release_whose_metadata_lies_about_an_object_is_refused() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(&env, &published.digest)).expect("manifest");
+    let mut manifest = Manifest::parse_release(&bytes, None).expect("manifest");
+    let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(
+        &std::fs::read(blob_path(&env, &manifest.metadata().digest)).expect("metadata"),
+    )
+    .expect("parse");
+    metadata.resources.objects[1].name = "renamed".into();
+    let metadata_bytes = metadata.to_bytes();
+    let digest = Digest::of(&metadata_bytes);
+    std::fs::write(blob_path(&env, &digest), &metadata_bytes).expect("metadata");
+    manifest.layers[1].digest = digest;
+    manifest.layers[1].size = metadata_bytes.len() as u64;
+    let new_bytes = manifest.to_bytes();
+    let new_digest = Digest::of(&new_bytes);
+    std::fs::write(blob_path(&env, &new_digest), &new_bytes).expect("manifest");
+    let index_path = env.store_root().join(argo::IMAGE).join("index.json");
+    let index = std::fs::read_to_string(&index_path)
+        .expect("index")
+        .replace(published.digest.as_str(), new_digest.as_str());
+    std::fs::write(index_path, index).expect("index");
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(stderr.contains("does not match its metadata entry"), "{stderr}");
+}

@@ -1,0 +1,7 @@
+//! forge-cmp run the way Argo CD's cmp-server runs it: a fresh copy of the repository, the app
+//! directory as working directory, Argo's environment, stdin closed, stdout parsed as Argo
+//! parses it.
+
+mod argo;
+mod generate;
+mod hostile;
