@@ -25,7 +25,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
         let mut out = String::new();
         let mut seen = BTreeMap::new();
         for pointer in &pointers {
-            let release = fetch(pointer, &cache, &limits).await?;
+            let release = fetch(pointer, settings, &cache, &limits).await?;
             emit::objects(&release, pointer, settings.annotate, &mut seen, &mut out)?;
         }
         Ok(out)
@@ -39,6 +39,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
 /// (and then cached).
 async fn fetch(
     pointer: &LoadedPointer,
+    settings: &Settings,
     cache: &Cache,
     limits: &Limits,
 ) -> Result<VerifiedRelease, CmpError> {
@@ -59,7 +60,7 @@ async fn fetch(
         return Ok(release);
     }
 
-    let store = Store::open(&pointer.location.project).map_err(store_error)?;
+    let store = Store::open(&pointer.location.project, &settings.registry).map_err(store_error)?;
     let tagged = store.resolve_tag(commit).await.map_err(store_error)?;
     let digest = match (pinned, tagged) {
         (Some(pin), Some(tag)) if pin != tag => {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use forge_release::reference::StoreRoot;
+use forge_release::registry::RegistryOptions;
 
 use crate::error::CmpError;
 
@@ -26,6 +27,9 @@ pub struct Settings {
     pub default_root: StoreRoot,
     /// Time budget for fetching.
     pub timeout: Duration,
+    /// How to reach registries (credentials come from the environment or a mounted docker
+    /// config, as for forge-pack).
+    pub registry: RegistryOptions,
 }
 
 impl Settings {
@@ -66,7 +70,21 @@ impl Settings {
                 }
             },
         };
-        Ok(Settings { pointer_file, annotate, cache_dir, default_root, timeout })
+        let insecure = match get(&["FORGE_INSECURE_REGISTRY"]) {
+            None => false,
+            Some((name, value)) => parse_bool(&name, &value)?,
+        };
+        let registry = RegistryOptions {
+            ca_files: get(&["FORGE_CA_FILE"])
+                .map(|(_, v)| v.split(':').map(PathBuf::from).collect())
+                .unwrap_or_default(),
+            insecure,
+            // Requests must end well inside the overall budget.
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(timeout.min(Duration::from_secs(30))),
+            ..RegistryOptions::default()
+        };
+        Ok(Settings { pointer_file, annotate, cache_dir, default_root, timeout, registry })
     }
 }
 

@@ -37,6 +37,9 @@ pub struct GlobalArgs {
     /// `oci:<dir>` (default: the project's `registry:`, else the embedded store).
     #[arg(long, global = true, env = "FORGE_REGISTRY", value_name = "REGISTRY")]
     pub registry: Option<String>,
+    /// Registry credentials and transport.
+    #[command(flatten)]
+    pub access: crate::stores::AccessArgs,
 }
 
 /// `--output` values.
@@ -54,7 +57,9 @@ pub enum Command {
     /// Render the project's templates and print the objects as a YAML stream.
     Render(RenderArgs),
     /// Render and package a release into the local release store.
-    Build(BuildArgs),
+    Build(ReleaseArgs),
+    /// Render, package and publish a release to the registry, if release.on admits it.
+    Push(ReleaseArgs),
     /// Show what a release is, where it came from and what it deploys.
     Inspect(InspectArgs),
     /// List a project's releases, newest first.
@@ -85,18 +90,21 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `build` arguments.
+/// `build` and `push` arguments.
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub struct ReleaseArgs {
     /// The project.
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Source facts overriding CI variables and git.
     #[command(flatten)]
     pub source: SourceFlags,
-    /// Build even if templates or forge.yaml have uncommitted changes.
+    /// Release even if templates or forge.yaml have uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Release by hand: trigger `manual`, and `release.on` is not consulted.
+    #[arg(long)]
+    pub manual: bool,
 }
 
 /// `inspect` arguments.

@@ -172,6 +172,9 @@ pub fn resolve(
             Some(c) if c.manual => TriggerKind::Manual,
             Some(c) if c.tag.is_some() => TriggerKind::Tag,
             Some(_) => TriggerKind::BranchPush,
+            // Outside CI a branch checkout is treated like a push of that branch, so
+            // release.on applies; `--manual` says otherwise.
+            None if branch.is_some() => TriggerKind::BranchPush,
             None => TriggerKind::Manual,
         },
     };

@@ -72,9 +72,26 @@ impl From<StoreError> for Error {
             StoreError::BlobNotFound { .. } => exit::NOT_FOUND,
             StoreError::Tampered { .. } | StoreError::Format(_) => exit::VERIFY,
             StoreError::Io { .. } | StoreError::Corrupt { .. } => exit::STORE,
-            StoreError::RegistryUnsupported { .. } => exit::INPUT,
+            StoreError::Registry { .. } | StoreError::Unauthorized { .. } => exit::STORE,
+            StoreError::Config { .. } => exit::INPUT,
         };
-        Error::new(code, e.to_string())
+        let hint = match &e {
+            StoreError::Unauthorized { anonymous: true, .. } => Some(
+                "log in (docker login), set FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, or pass --username with --password-stdin",
+            ),
+            StoreError::Unauthorized { anonymous: false, .. } => {
+                Some("check the user name, password or token and its permissions")
+            }
+            StoreError::Tampered { .. } => {
+                Some("the stored content is not what was written; rebuild or re-push the release")
+            }
+            _ => None,
+        };
+        let error = Error::new(code, e.to_string());
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
     }
 }
 

@@ -1,34 +1,107 @@
-//! Choosing the release store and resolving references to manifest digests.
+//! Choosing release stores, reaching registries, and resolving references to digests.
+
+use std::io::BufRead;
+use std::path::PathBuf;
 
 use forge_release::Digest;
 use forge_release::aliases;
 use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector, StoreRoot};
+use forge_release::registry::{Credentials, RegistryOptions, Secret};
 use forge_release::store::Store;
 
-use crate::error::Error;
+use crate::cli::GlobalArgs;
+use crate::error::{Error, exit};
 
-/// The store that references without a host use: `--registry`/`FORGE_REGISTRY`, else the
-/// project's `registry:`, else the embedded store.
-pub fn default_root(
-    flag: Option<&str>,
-    project_registry: Option<&str>,
-) -> Result<StoreRoot, Error> {
-    match flag.or(project_registry) {
-        Some(text) => Ok(StoreRoot::parse(text)?),
-        None => StoreRoot::embedded().ok_or_else(|| {
-            Error::input(
-                "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
-            )
-            .with_hint("pass --registry oci:<dir> or a registry host")
-        }),
-    }
+/// Registry access settings shared by every command, from the global flags.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// How to reach registries.
+    pub options: RegistryOptions,
+    flag: Option<String>,
 }
 
-/// Opens one project's release stream.
-pub fn open(location: &ProjectLocation) -> Result<Store, Error> {
-    Store::open(location).map_err(|e| {
-        Error::from(e).with_hint("use the embedded store (no --registry) or --registry oci:<dir>")
-    })
+impl Stores {
+    /// Builds the settings; `--password-stdin` reads the password here, once.
+    pub fn from_args(global: &GlobalArgs) -> Result<Self, Error> {
+        let access = &global.access;
+        let credentials = match (&access.username, access.password_stdin) {
+            (Some(username), true) => {
+                let mut password = String::new();
+                std::io::stdin().lock().read_line(&mut password).map_err(|e| {
+                    Error::input(format!("cannot read the password from stdin: {e}"))
+                })?;
+                let password = password.trim_end_matches(['\n', '\r']).to_owned();
+                if password.is_empty() {
+                    return Err(Error::input(
+                        "--password-stdin was given but stdin held no password",
+                    ));
+                }
+                Some(Credentials { username: username.clone(), password: Secret::new(password) })
+            }
+            (Some(_), false) => {
+                return Err(Error::input("--username needs --password-stdin")
+                    .with_hint("pipe the password: `echo \"$TOKEN\" | forge-pack ... --username ci --password-stdin`"));
+            }
+            (None, true) => return Err(Error::input("--password-stdin needs --username")),
+            (None, false) => None,
+        };
+        let options = RegistryOptions {
+            credentials,
+            ca_files: access.ca_file.clone(),
+            insecure: access.insecure,
+            ..RegistryOptions::default()
+        };
+        Ok(Stores { options, flag: global.registry.clone() })
+    }
+
+    /// The store for references without a registry host: `--registry`/`FORGE_REGISTRY`, else
+    /// the project's `registry:`, else the embedded store.
+    pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, Error> {
+        match self.flag.as_deref().or(project_registry) {
+            Some(text) => Ok(StoreRoot::parse(text)?),
+            None => StoreRoot::embedded().ok_or_else(|| {
+                Error::input(
+                    "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
+                )
+                .with_hint("pass --registry oci:<dir> or a registry host")
+            }),
+        }
+    }
+
+    /// Opens one project's release stream.
+    pub fn open(&self, location: &ProjectLocation) -> Result<Store, Error> {
+        Ok(Store::open(location, &self.options)?)
+    }
+
+    /// Parses and resolves a release reference; a reference without a release id is an error.
+    pub async fn resolve(&self, text: &str) -> Result<Resolved, Error> {
+        let reference = ReleaseRef::parse(text, &self.default_root(None)?)?;
+        let store = self.open(&reference.project)?;
+        let selector = reference.release.ok_or_else(|| {
+            Error::input(format!("`{text}` names a project, not a release")).with_hint(format!(
+                "add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"
+            ))
+        })?;
+        let location = reference.project.to_string();
+        match selector {
+            ReleaseSelector::Digest(digest) => Ok(Resolved { store, digest, tag: None, location }),
+            ReleaseSelector::Id(id) => {
+                let tags = store.list_tags().await?;
+                if tags.is_empty() {
+                    return Err(Error::new(exit::NOT_FOUND, format!("no releases in {location}"))
+                        .with_hint("build or push a release first, or check --registry"));
+                }
+                let tag = aliases::resolve(&id, &tags, &location)?;
+                let digest = store.resolve_tag(&tag).await?.ok_or_else(|| {
+                    Error::new(
+                        exit::NOT_FOUND,
+                        format!("tag {tag} disappeared from {location} while resolving"),
+                    )
+                })?;
+                Ok(Resolved { store, digest, tag: Some(tag), location })
+            }
+        }
+    }
 }
 
 /// A release found in a store.
@@ -40,30 +113,24 @@ pub struct Resolved {
     pub digest: Digest,
     /// The tag it was found under, if resolved by id.
     pub tag: Option<String>,
+    /// The project location, for messages.
+    pub location: String,
 }
 
-/// Parses and resolves a release reference; a reference without a release id is an error.
-pub async fn resolve(text: &str, default_root: &StoreRoot) -> Result<Resolved, Error> {
-    let reference = ReleaseRef::parse(text, default_root)?;
-    let store = open(&reference.project)?;
-    let selector = reference.release.ok_or_else(|| {
-        Error::input(format!("`{text}` names a project, not a release")).with_hint(format!(
-            "add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"
-        ))
-    })?;
-    match selector {
-        ReleaseSelector::Digest(digest) => Ok(Resolved { store, digest, tag: None }),
-        ReleaseSelector::Id(id) => {
-            let tags = store.list_tags().await?;
-            if tags.is_empty() {
-                return Err(Error::new(
-                    crate::error::exit::NOT_FOUND,
-                    format!("no releases in {}", reference.project),
-                )
-                .with_hint("build or push a release first, or check --registry"));
-            }
-            let (tag, digest) = aliases::resolve(&id, &tags, &reference.project.to_string())?;
-            Ok(Resolved { store, digest, tag: Some(tag) })
-        }
-    }
+/// Registry access flags, defined once for every command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AccessArgs {
+    /// Registry user name (with --password-stdin); otherwise FORGE_REGISTRY_USERNAME and
+    /// FORGE_REGISTRY_PASSWORD, then the docker config and credential helpers.
+    #[arg(long, global = true, value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the registry password or token from the first line of stdin.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// Extra CA certificate (PEM) to trust for registries (repeatable).
+    #[arg(long, global = true, env = "FORGE_CA_FILE", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long, global = true, env = "FORGE_INSECURE_REGISTRY")]
+    pub insecure: bool,
 }

@@ -1,7 +1,5 @@
 //! Release aliases (numbers, git tags, `<branch>-<n>`) and resolution of user-given release ids.
 
-use crate::digest::Digest;
-
 /// How git tags become aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -123,34 +121,29 @@ pub enum ResolveError {
     },
 }
 
-/// Resolves a release id against a store's tags: exact alias or commit tag, then release
-/// number, then a unique commit-SHA prefix of at least 7 hex characters.
-pub fn resolve(
-    id: &str,
-    tags: &[(String, Digest)],
-    location: &str,
-) -> Result<(String, Digest), ResolveError> {
-    if let Some((tag, digest)) = tags.iter().find(|(tag, _)| tag == id) {
-        return Ok((tag.clone(), digest.clone()));
+/// Resolves a release id against a store's tags to the tag that names it: exact alias or
+/// commit tag, then release number, then a unique commit-SHA prefix of at least 7 hex
+/// characters.
+pub fn resolve(id: &str, tags: &[String], location: &str) -> Result<String, ResolveError> {
+    if tags.iter().any(|tag| tag == id) {
+        return Ok(id.to_owned());
     }
-    // Numeric ids are tags too; this also accepts `#42` and `042` forms people type.
+    // Numeric ids are tags too; this also accepts the `#42` and `042` forms people type.
     let numeric = id.trim_start_matches('#').trim_start_matches('0');
-    if release_number(numeric).is_some()
-        && let Some((tag, digest)) = tags.iter().find(|(tag, _)| tag == numeric)
-    {
-        return Ok((tag.clone(), digest.clone()));
+    if release_number(numeric).is_some() && tags.iter().any(|tag| tag == numeric) {
+        return Ok(numeric.to_owned());
     }
     let prefix = id.to_ascii_lowercase();
     if prefix.len() >= 7 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let matches: Vec<&(String, Digest)> =
-            tags.iter().filter(|(tag, _)| is_commit_sha(tag) && tag.starts_with(&prefix)).collect();
+        let matches: Vec<&String> =
+            tags.iter().filter(|tag| is_commit_sha(tag) && tag.starts_with(&prefix)).collect();
         match matches.as_slice() {
-            [one] => return Ok((one.0.clone(), one.1.clone())),
+            [one] => return Ok((*one).clone()),
             [] => {}
             many => {
                 return Err(ResolveError::Ambiguous {
                     id: id.to_owned(),
-                    candidates: many.iter().map(|(t, _)| t.clone()).collect(),
+                    candidates: many.iter().map(|t| (*t).clone()).collect(),
                 });
             }
         }
@@ -161,10 +154,6 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(n: u8) -> Digest {
-        Digest::of(&[n])
-    }
 
     #[test]
     fn branch_aliases_replace_slashes_and_reject_other_characters() {
@@ -201,26 +190,17 @@ mod tests {
     fn resolution_prefers_alias_then_number_then_sha_prefix() {
         let sha_a = "abcdef1".to_owned() + &"0".repeat(33);
         let sha_b = "abcdef2".to_owned() + &"0".repeat(33);
-        let tags = vec![
-            ("1".to_owned(), d(1)),
-            ("2".to_owned(), d(2)),
-            ("v1.0".to_owned(), d(1)),
-            (sha_a.clone(), d(1)),
-            (sha_b.clone(), d(2)),
-        ];
-        assert_eq!(resolve("v1.0", &tags, "s").map(|r| r.1), Ok(d(1)));
-        assert_eq!(resolve("#2", &tags, "s").map(|r| r.1), Ok(d(2)));
-        assert_eq!(resolve("abcdef2", &tags, "s").map(|r| r.1), Ok(d(2)));
-        assert!(matches!(resolve("abcdef", &tags, "s"), Err(ResolveError::NotFound { .. })));
+        let tags: Vec<String> =
+            vec!["1".into(), "2".into(), "v1.0".into(), sha_a.clone(), sha_b.clone()];
+        assert_eq!(resolve("v1.0", &tags, "s"), Ok("v1.0".to_owned()));
+        assert_eq!(resolve("#2", &tags, "s"), Ok("2".to_owned()));
+        assert_eq!(resolve("abcdef2", &tags, "s"), Ok(sha_b));
         match resolve("abcdef", &tags, "s") {
             Err(ResolveError::NotFound { id, .. }) => assert_eq!(id, "abcdef"),
             other => panic!("short prefix must not resolve: {other:?}"),
         }
-        let ambiguous = tags
-            .iter()
-            .cloned()
-            .chain([("abcdef10".to_owned() + &"1".repeat(32), d(3))])
-            .collect::<Vec<_>>();
+        let mut ambiguous = tags.clone();
+        ambiguous.push("abcdef10".to_owned() + &"1".repeat(32));
         match resolve("abcdef1", &ambiguous, "s") {
             Err(ResolveError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 2),
             other => panic!("expected ambiguity, got {other:?}"),

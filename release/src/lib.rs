@@ -13,6 +13,7 @@ pub mod objects;
 pub mod package;
 pub mod publish;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod tarball;
 pub mod timefmt;

@@ -121,10 +121,10 @@ pub async fn publish(
 ) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
     let tags = store.list_tags().await?;
-    if let Some((_, existing)) = tags.iter().find(|(tag, _)| *tag == commit) {
-        return republish(store, &input, strategy, existing.clone()).await;
+    if tags.contains(&commit) {
+        return republish(store, &input, strategy, &tags).await;
     }
-    let mut number = aliases::next_number(tags.iter().map(|(t, _)| t.as_str()));
+    let mut number = aliases::next_number(tags.iter().map(String::as_str));
     for _ in 0..NUMBER_ATTEMPTS {
         let (release, mut warnings) = package_numbered(&input, strategy, number)?;
         let bytes_uploaded = upload(store, &release).await?;
@@ -162,12 +162,15 @@ async fn republish(
     store: &Store,
     input: &ReleaseInput,
     strategy: TagStrategy,
-    existing: Digest,
+    tags: &[String],
 ) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
     let unreadable =
         |reason: String| PublishError::ExistingUnreadable { commit: commit.clone(), reason };
-    let bytes = store.fetch_manifest(&existing).await?;
+    let (bytes, existing) = store
+        .fetch_manifest_by_tag(&commit)
+        .await?
+        .ok_or_else(|| unreadable("the tag disappeared while publishing".into()))?;
     let manifest =
         Manifest::parse_release(&bytes, Some(&existing)).map_err(|e| unreadable(e.to_string()))?;
     let number = manifest
@@ -186,8 +189,9 @@ async fn republish(
             new_resources,
         });
     }
+    // Only aliases the store lacks are written: an unchanged re-push costs no more requests.
     let mut tags_added = Vec::new();
-    for alias in &candidate.metadata.release.aliases {
+    for alias in candidate.metadata.release.aliases.iter().filter(|a| !tags.contains(a)) {
         claim_alias(store, alias, &existing, &mut tags_added, &mut warnings).await?;
     }
     Ok(Published {

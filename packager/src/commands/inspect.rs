@@ -9,7 +9,7 @@ use crate::cli::{GlobalArgs, InspectArgs};
 use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-use crate::stores;
+use crate::stores::Stores;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,8 +21,7 @@ struct InspectReport<'a> {
 
 /// Runs `inspect`.
 pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let root = stores::default_root(global.registry.as_deref(), None)?;
-    let resolved = stores::resolve(&args.reference, &root).await?;
+    let resolved = Stores::from_args(global)?.resolve(&args.reference).await?;
     let head = resolved.store.fetch_head(&resolved.digest).await?;
     let metadata = &head.metadata;
 
@@ -46,15 +45,8 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         return Ok(exit::OK);
     }
 
-    let mut tags: Vec<String> = resolved
-        .store
-        .list_tags()
-        .await?
-        .into_iter()
-        .filter(|(_, d)| *d == resolved.digest)
-        .map(|(t, _)| t)
-        .collect();
-    tags.sort();
+    let tags =
+        crate::commands::list::tags_of(&resolved.store, &resolved.digest, &head.manifest).await?;
     if output.json() {
         let report = InspectReport { digest: resolved.digest.to_string(), tags, metadata };
         stdout_result(output.print_json(&report))?;

@@ -1,18 +1,23 @@
 //! `forge-pack list`: a project's releases, newest first, from manifests only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use forge_release::Digest;
 use forge_release::aliases::{is_commit_sha, release_number};
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::ReleaseRef;
+use forge_release::store::Store;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, ListArgs};
 use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-use crate::stores;
+use crate::stores::Stores;
+
+/// Manifests fetched at once: enough to hide registry latency, few enough to be polite.
+const CONCURRENCY: usize = 16;
 
 /// One release in a listing.
 #[derive(Debug, Serialize)]
@@ -34,8 +39,8 @@ pub struct ListedRelease {
 
 /// Runs `list`.
 pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let root = stores::default_root(global.registry.as_deref(), None)?;
-    let reference = ReleaseRef::parse(&args.project, &root)?;
+    let stores = Stores::from_args(global)?;
+    let reference = ReleaseRef::parse(&args.project, &stores.default_root(None)?)?;
     if reference.release.is_some() {
         return Err(Error::input(format!(
             "`{}` names a release; list takes a project",
@@ -43,33 +48,8 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
         ))
         .with_hint("drop the `:<id>` part"));
     }
-    let store = stores::open(&reference.project)?;
-    let tags = store.list_tags().await?;
-    let mut by_digest: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
-    for (tag, digest) in tags {
-        by_digest.entry(digest).or_default().push(tag);
-    }
-    let mut releases = Vec::new();
-    for (digest, tags) in by_digest {
-        // Only digests with a commit tag are releases; anything else is foreign content.
-        let Some(commit) = tags.iter().find(|t| is_commit_sha(t)).cloned() else { continue };
-        let bytes = store.fetch_manifest(&digest).await?;
-        let manifest = Manifest::parse_release(&bytes, Some(&digest))?;
-        let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
-        let number =
-            manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number).unwrap_or(0);
-        let mut aliases: Vec<String> = tags.into_iter().filter(|t| *t != commit).collect();
-        aliases.sort_by_key(|a| (release_number(a).is_none(), a.clone()));
-        releases.push(ListedRelease {
-            number,
-            commit,
-            created: note(annotations::CREATED),
-            aliases,
-            trigger: note(annotations::FORGE_TRIGGER),
-            digest: digest.to_string(),
-        });
-    }
-    releases.sort_by_key(|r| std::cmp::Reverse(r.number));
+    let store = stores.open(&reference.project)?;
+    let releases = list(&store).await?;
     if output.json() {
         stdout_result(output.print_json(&releases))?;
     } else if releases.is_empty() {
@@ -83,14 +63,11 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
             "ALIASES".into(),
         ]];
         for r in &releases {
-            let aliases: Vec<&str> = r
-                .aliases
-                .iter()
-                .map(String::as_str)
-                .filter(|a| *a != r.number.to_string())
-                .collect();
+            let number = r.number.to_string();
+            let aliases: Vec<&str> =
+                r.aliases.iter().map(String::as_str).filter(|a| *a != number).collect();
             rows.push(vec![
-                r.number.to_string(),
+                number,
                 r.commit[..12].to_owned(),
                 r.created.clone(),
                 r.trigger.clone(),
@@ -100,4 +77,112 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
         stdout_result(output.print(&table(&rows)))?;
     }
     Ok(exit::OK)
+}
+
+/// Every release in `store`, newest first.
+pub async fn list(store: &Store) -> Result<Vec<ListedRelease>, Error> {
+    let tags = store.list_tags().await?;
+    let commits: Vec<&String> = tags.iter().filter(|t| is_commit_sha(t)).collect();
+    let manifests: Vec<(String, Digest, Manifest)> = stream::iter(commits)
+        .map(|commit| async move {
+            let Some((bytes, digest)) = store.fetch_manifest_by_tag(commit).await? else {
+                return Ok(None);
+            };
+            // Only forge releases are listed; anything else under a SHA-like tag is skipped.
+            Ok::<_, Error>(
+                Manifest::parse_release(&bytes, Some(&digest))
+                    .ok()
+                    .map(|m| (commit.clone(), digest, m)),
+            )
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_filter_map(|found| async move { Ok(found) })
+        .try_collect()
+        .await?;
+    let assigned = assign_tags(store, &tags, manifests.iter().map(|(_, d, m)| (d, m))).await?;
+    let mut releases: Vec<ListedRelease> = manifests
+        .iter()
+        .map(|(commit, digest, manifest)| {
+            let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
+            let mut aliases: Vec<String> = assigned
+                .get(digest)
+                .into_iter()
+                .flatten()
+                .filter(|t| *t != commit)
+                .cloned()
+                .collect();
+            aliases.sort_by_key(|a| (release_number(a).is_none(), a.clone()));
+            ListedRelease {
+                number: manifest
+                    .annotation(annotations::FORGE_NUMBER)
+                    .and_then(release_number)
+                    .unwrap_or(0),
+                commit: commit.clone(),
+                created: note(annotations::CREATED),
+                aliases,
+                trigger: note(annotations::FORGE_TRIGGER),
+                digest: digest.to_string(),
+            }
+        })
+        .collect();
+    releases.sort_by_key(|r| std::cmp::Reverse(r.number));
+    Ok(releases)
+}
+
+/// The tags naming `digest` (for `inspect`).
+pub async fn tags_of(
+    store: &Store,
+    digest: &Digest,
+    manifest: &Manifest,
+) -> Result<Vec<String>, Error> {
+    let tags = store.list_tags().await?;
+    let assigned = assign_tags(store, &tags, [(digest, manifest)]).await?;
+    Ok(assigned.get(digest).cloned().unwrap_or_default())
+}
+
+/// Works out which tags name which of the given releases. A release's manifest says which
+/// number, commit and aliases it was created with, so most tags need no request; only tags
+/// that are unclaimed or claimed twice are looked up, concurrently.
+async fn assign_tags<'a>(
+    store: &Store,
+    tags: &[String],
+    releases: impl IntoIterator<Item = (&'a Digest, &'a Manifest)>,
+) -> Result<BTreeMap<Digest, Vec<String>>, Error> {
+    let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    let mut claims: BTreeMap<&str, Vec<&Digest>> = BTreeMap::new();
+    let mut known: BTreeSet<&Digest> = BTreeSet::new();
+    for (digest, manifest) in releases {
+        known.insert(digest);
+        let expected = [annotations::REVISION, annotations::FORGE_NUMBER]
+            .into_iter()
+            .filter_map(|key| manifest.annotation(key))
+            .chain(manifest.annotation(annotations::FORGE_ALIASES).unwrap_or_default().split(','));
+        for tag in expected.filter(|t| present.contains(t)) {
+            claims.entry(tag).or_default().push(digest);
+        }
+    }
+    let mut assigned: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    let mut unsure: Vec<&String> = Vec::new();
+    for tag in tags {
+        match claims.get(tag.as_str()).map(Vec::as_slice) {
+            Some([one]) => assigned.entry((*one).clone()).or_default().push(tag.clone()),
+            // Another release's commit or number tag needs no lookup.
+            None if is_commit_sha(tag) || release_number(tag).is_some() => {}
+            _ => unsure.push(tag),
+        }
+    }
+    let looked_up: Vec<(String, Option<Digest>)> = stream::iter(unsure)
+        .map(|tag| async move { Ok::<_, Error>((tag.clone(), store.resolve_tag(tag).await?)) })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (tag, digest) in looked_up {
+        if let Some(digest) = digest.filter(|d| known.contains(d)) {
+            assigned.entry(digest).or_default().push(tag);
+        }
+    }
+    for tags in assigned.values_mut() {
+        tags.sort();
+    }
+    Ok(assigned)
 }

@@ -5,6 +5,8 @@ pub mod completions;
 pub mod inspect;
 pub mod list;
 pub mod pull;
+pub mod push;
+pub mod release_flow;
 pub mod render;
 
 use std::path::Path;
@@ -22,6 +24,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Render(args) => render::run(&args, &output),
         Command::Build(args) => build::run(&args, &cli.global, &output).await,
+        Command::Push(args) => push::run(&args, &cli.global, &output).await,
         Command::Inspect(args) => inspect::run(&args, &cli.global, &output).await,
         Command::List(args) => list::run(&args, &cli.global, &output).await,
         Command::Pull(args) => pull::run(&args, &cli.global, &output).await,

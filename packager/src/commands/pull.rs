@@ -8,7 +8,7 @@ use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::fsutil;
 use crate::output::Output;
-use crate::stores;
+use crate::stores::Stores;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,8 +22,7 @@ struct PullReport {
 
 /// Runs `pull`.
 pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let root = stores::default_root(global.registry.as_deref(), None)?;
-    let resolved = stores::resolve(&args.reference, &root).await?;
+    let resolved = Stores::from_args(global)?.resolve(&args.reference).await?;
     let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
     fsutil::write_new_dir(
         &args.out,

@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{ProjectLocation, StoreRoot};
+use crate::registry::{RegistryOptions, RegistryStore};
 use crate::tarball::Limits;
 use crate::verify::{self, ReleaseHead, VerifiedRelease};
 
@@ -57,12 +58,29 @@ pub enum StoreError {
     #[error(transparent)]
     Format(#[from] FormatError),
     /// The store kind is not available in this build.
-    #[error(
-        "`{location}` names an OCI registry; this build reads and writes OCI image layouts only"
-    )]
-    RegistryUnsupported {
-        /// The registry reference.
+    /// A registry request failed.
+    #[error("{location}: {operation} failed: {reason}")]
+    Registry {
+        /// `host/repository`.
         location: String,
+        /// What was being done.
+        operation: String,
+        /// The registry's answer or the transport error.
+        reason: String,
+    },
+    /// The registry refused the credentials (or their absence).
+    #[error("{location}: access denied {}", if *anonymous { "(no credentials were found)" } else { "with the configured credentials" })]
+    Unauthorized {
+        /// `host/repository`.
+        location: String,
+        /// Whether the request was anonymous.
+        anonymous: bool,
+    },
+    /// Store settings are invalid.
+    #[error("{reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -82,18 +100,27 @@ pub enum TagClaim {
 pub enum Store {
     /// An OCI image layout directory.
     Layout(LayoutStore),
+    /// A repository in an OCI registry.
+    Registry(RegistryStore),
 }
 
 impl Store {
     /// Opens one project's release stream.
-    pub fn open(location: &ProjectLocation) -> Result<Store, StoreError> {
+    pub fn open(
+        location: &ProjectLocation,
+        options: &RegistryOptions,
+    ) -> Result<Store, StoreError> {
         match location {
             ProjectLocation::LayoutDir(dir) => Ok(Store::Layout(LayoutStore::new(dir))),
             ProjectLocation::InRoot { root: StoreRoot::Layouts(root), path } => {
                 Ok(Store::Layout(LayoutStore::new(root.join(path))))
             }
-            ProjectLocation::InRoot { root: StoreRoot::Registry(_), .. } => {
-                Err(StoreError::RegistryUnsupported { location: location.to_string() })
+            ProjectLocation::InRoot { root: StoreRoot::Registry(registry), path } => {
+                // `registry` may carry a path prefix: `host/prefix`.
+                let (host, prefix) = registry.split_once('/').unwrap_or((registry, ""));
+                let repository =
+                    if prefix.is_empty() { path.clone() } else { format!("{prefix}/{path}") };
+                Ok(Store::Registry(RegistryStore::new(host, &repository, options)?))
             }
         }
     }
@@ -102,25 +129,49 @@ impl Store {
     pub fn location(&self) -> String {
         match self {
             Store::Layout(layout) => format!("oci:{}", layout.dir().display()),
+            Store::Registry(registry) => registry.location(),
         }
     }
 
-    /// Every tag and the manifest digest it names, sorted by tag.
-    pub async fn list_tags(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+    /// Every tag, sorted.
+    pub async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
         match self {
-            Store::Layout(layout) => layout.list_tags(),
+            Store::Layout(layout) => {
+                Ok(layout.list_tags()?.into_iter().map(|(tag, _)| tag).collect())
+            }
+            Store::Registry(registry) => registry.list_tags().await,
         }
     }
 
     /// The manifest digest a tag names, if the tag exists.
     pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
-        Ok(self.list_tags().await?.into_iter().find(|(t, _)| t == tag).map(|(_, d)| d))
+        match self {
+            Store::Layout(layout) => {
+                Ok(layout.list_tags()?.into_iter().find(|(t, _)| t == tag).map(|(_, d)| d))
+            }
+            Store::Registry(registry) => registry.resolve_tag(tag).await,
+        }
     }
 
     /// Fetches raw manifest bytes, verified against `digest`.
     pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         match self {
             Store::Layout(layout) => layout.read_blob(digest),
+            Store::Registry(registry) => registry.fetch_manifest(digest).await,
+        }
+    }
+
+    /// Fetches the manifest a tag names and its digest (computed from the bytes).
+    pub async fn fetch_manifest_by_tag(
+        &self,
+        tag: &str,
+    ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
+        match self {
+            Store::Layout(_) => match self.resolve_tag(tag).await? {
+                Some(digest) => Ok(Some((self.fetch_manifest(&digest).await?, digest))),
+                None => Ok(None),
+            },
+            Store::Registry(registry) => registry.fetch_manifest_by_tag(tag).await,
         }
     }
 
@@ -128,6 +179,7 @@ impl Store {
     pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
         let bytes = match self {
             Store::Layout(layout) => layout.read_blob(&descriptor.digest)?,
+            Store::Registry(registry) => registry.fetch_blob(descriptor).await?,
         };
         descriptor.verify(&bytes)?;
         Ok(bytes)
@@ -137,6 +189,7 @@ impl Store {
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
         match self {
             Store::Layout(layout) => Ok(layout.has_blob(digest)),
+            Store::Registry(registry) => registry.has_blob(digest).await,
         }
     }
 
@@ -144,6 +197,7 @@ impl Store {
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         match self {
             Store::Layout(layout) => layout.write_blob(digest, bytes),
+            Store::Registry(registry) => registry.put_blob(digest, bytes).await,
         }
     }
 
@@ -151,6 +205,7 @@ impl Store {
     pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         match self {
             Store::Layout(layout) => layout.write_blob(digest, bytes),
+            Store::Registry(registry) => registry.put_manifest(digest, bytes).await,
         }
     }
 
@@ -158,6 +213,7 @@ impl Store {
     pub async fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
         match self {
             Store::Layout(layout) => layout.claim_tag(tag, digest),
+            Store::Registry(registry) => registry.claim_tag(tag, digest).await,
         }
     }
 

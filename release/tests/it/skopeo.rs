@@ -44,7 +44,11 @@ fn skopeo_reads_the_exact_manifest_and_copies_it_byte_for_byte() {
     ]);
     let copied = Store::Layout(LayoutStore::new(&copy));
     let tags = rt.block_on(copied.list_tags()).expect("tags");
-    assert_eq!(tags, [("copied".to_owned(), published.digest.clone())]);
+    assert_eq!(tags, ["copied"]);
+    assert_eq!(
+        rt.block_on(copied.resolve_tag("copied")).expect("resolve"),
+        Some(published.digest.clone())
+    );
     let release = rt
         .block_on(copied.fetch_release(&published.digest, &Default::default()))
         .expect("verified copy");

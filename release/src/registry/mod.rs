@@ -1,0 +1,356 @@
+//! A release stream in an OCI registry, through oci-client.
+
+mod auth;
+pub mod options;
+mod retry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once};
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+pub use auth::CredentialSource;
+pub use options::{Credentials, RegistryOptions, RetryPolicy, Secret, is_loopback};
+
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, MANIFEST_MEDIA_TYPE};
+use crate::store::{StoreError, TagClaim};
+
+/// Tags requested per page when listing.
+const TAG_PAGE: usize = 1000;
+
+/// One repository (`<repository>/<project>`) in a registry.
+#[derive(Clone)]
+pub struct RegistryStore {
+    client: Arc<Client>,
+    host: String,
+    repository: String,
+    auth: RegistryAuth,
+    source: CredentialSource,
+    retry: RetryPolicy,
+    /// Manifests this store pushed or pulled, so tagging needs no extra download.
+    manifests: Arc<Mutex<HashMap<Digest, Vec<u8>>>>,
+}
+
+impl std::fmt::Debug for RegistryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryStore")
+            .field("location", &self.location())
+            .field("credentials", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryStore {
+    /// A store for `host`/`repository` (`repository` may include a registry path prefix).
+    pub fn new(
+        host: &str,
+        repository: &str,
+        options: &RegistryOptions,
+    ) -> Result<Self, StoreError> {
+        static CRYPTO: Once = Once::new();
+        // rustls needs one process-wide provider; ring keeps the build free of C toolchains.
+        CRYPTO.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let mut extra_root_certificates = Vec::new();
+        for path in &options.ca_files {
+            let data = std::fs::read(path)
+                .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+            // oci-client silently ignores a certificate it cannot parse; refuse it here instead.
+            if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(StoreError::Config {
+                    reason: format!(
+                        "{} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    ),
+                });
+            }
+            extra_root_certificates.push(Certificate { encoding: CertificateEncoding::Pem, data });
+        }
+        let protocol = if options.insecure || is_loopback(host) {
+            ClientProtocol::HttpsExcept(vec![host.to_owned()])
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            extra_root_certificates,
+            use_monolithic_push: true,
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+            user_agent: concat!("forge-pack/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let (auth, source) = auth::resolve(host, options.credentials.as_ref());
+        Ok(RegistryStore {
+            client: Arc::new(Client::new(config)),
+            host: host.to_owned(),
+            repository: repository.to_owned(),
+            auth,
+            source,
+            retry: options.retry,
+            manifests: Arc::default(),
+        })
+    }
+
+    /// `host/repository`.
+    pub fn location(&self) -> String {
+        format!("{}/{}", self.host, self.repository)
+    }
+
+    fn tagged(&self, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), self.repository.clone(), tag.to_owned())
+    }
+
+    fn by_digest(&self, digest: &Digest) -> Reference {
+        Reference::with_digest(self.host.clone(), self.repository.clone(), digest.to_string())
+    }
+
+    async fn authed(&self) {
+        self.client.store_auth_if_needed(&self.host, &self.auth).await;
+    }
+
+    fn error(&self, operation: &str, error: OciDistributionError) -> StoreError {
+        match &error {
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => StoreError::Unauthorized {
+                location: self.location(),
+                anonymous: self.source == CredentialSource::Anonymous,
+            },
+            _ if has_code(&error, &[OciErrorCode::Unauthorized, OciErrorCode::Denied]) => {
+                StoreError::Unauthorized {
+                    location: self.location(),
+                    anonymous: self.source == CredentialSource::Anonymous,
+                }
+            }
+            _ => StoreError::Registry {
+                location: self.location(),
+                operation: operation.to_owned(),
+                reason: error.to_string(),
+            },
+        }
+    }
+
+    /// Every tag in the repository (none if the repository does not exist yet).
+    pub async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
+        self.authed().await;
+        let image = self.tagged("latest");
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let last = tags.last().cloned();
+            let page = retry::with_retries(&self.retry, || {
+                self.client.list_tags(&image, &self.auth, Some(TAG_PAGE), last.as_deref())
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if is_not_found(&e) => break,
+                Err(e) => return Err(self.error("listing tags", e)),
+            };
+            let count = page.tags.len();
+            tags.extend(page.tags);
+            if count < TAG_PAGE {
+                break;
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// The manifest digest a tag names, if it exists.
+    pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
+        self.authed().await;
+        let image = self.tagged(tag);
+        match retry::with_retries(&self.retry, || {
+            self.client.fetch_manifest_digest(&image, &self.auth)
+        })
+        .await
+        {
+            Ok(digest) => digest.parse().map(Some).map_err(|_| StoreError::Registry {
+                location: self.location(),
+                operation: format!("resolving tag {tag}"),
+                reason: format!("the registry answered with an unsupported digest `{digest}`"),
+            }),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(&format!("resolving tag {tag}"), e)),
+        }
+    }
+
+    async fn pull_manifest(
+        &self,
+        image: &Reference,
+        what: &str,
+    ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
+        self.authed().await;
+        let result = retry::with_retries(&self.retry, || {
+            self.client.pull_manifest_raw(image, &self.auth, &[MANIFEST_MEDIA_TYPE])
+        })
+        .await;
+        match result {
+            // The digest is recomputed from the bytes: the registry's header is not trusted.
+            Ok((bytes, _)) => {
+                let bytes = bytes.to_vec();
+                let digest = Digest::of(&bytes);
+                self.remember(&digest, &bytes);
+                Ok(Some((bytes, digest)))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(what, e)),
+        }
+    }
+
+    /// Fetches manifest bytes by digest, verified.
+    pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let cached = self.manifests.lock().expect("manifest cache").get(digest).cloned();
+        if let Some(bytes) = cached {
+            return Ok(bytes);
+        }
+        match self
+            .pull_manifest(&self.by_digest(digest), &format!("fetching manifest {digest}"))
+            .await?
+        {
+            Some((bytes, actual)) if &actual == digest => Ok(bytes),
+            Some((_, actual)) => Err(StoreError::Tampered {
+                digest: digest.clone(),
+                actual,
+                location: self.location(),
+            }),
+            None => {
+                Err(StoreError::BlobNotFound { digest: digest.clone(), location: self.location() })
+            }
+        }
+    }
+
+    /// Fetches the manifest a tag names, with its digest computed from the bytes.
+    pub async fn fetch_manifest_by_tag(
+        &self,
+        tag: &str,
+    ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
+        self.pull_manifest(&self.tagged(tag), &format!("fetching manifest {tag}")).await
+    }
+
+    /// Fetches a blob into memory; the caller verifies it against its descriptor.
+    pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
+        self.authed().await;
+        let image = self.by_digest(&descriptor.digest);
+        let digest = descriptor.digest.to_string();
+        let result = retry::with_retries(&self.retry, || async {
+            let mut out =
+                Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0).min(64 << 20));
+            self.client.pull_blob(&image, digest.as_str(), &mut out).await.map(|()| out)
+        })
+        .await;
+        match result {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if is_not_found(&e) => Err(StoreError::BlobNotFound {
+                digest: descriptor.digest.clone(),
+                location: self.location(),
+            }),
+            Err(OciDistributionError::DigestError(e)) => Err(StoreError::Registry {
+                location: self.location(),
+                operation: format!("fetching blob {}", descriptor.digest),
+                reason: format!("content does not match its digest: {e}"),
+            }),
+            Err(e) => Err(self.error(&format!("fetching blob {}", descriptor.digest), e)),
+        }
+    }
+
+    /// Whether the repository has a blob.
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.authed().await;
+        let image = self.by_digest(digest);
+        retry::with_retries(&self.retry, || self.client.blob_exists(&image, digest.as_str()))
+            .await
+            .map_err(|e| self.error(&format!("checking blob {digest}"), e))
+    }
+
+    /// Uploads a blob.
+    pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        self.authed().await;
+        let image = self.by_digest(digest);
+        retry::with_retries(&self.retry, || {
+            self.client.push_blob(&image, bytes.to_vec(), digest.as_str())
+        })
+        .await
+        .map(drop)
+        .map_err(|e| self.error(&format!("uploading blob {digest}"), e))
+    }
+
+    /// Uploads manifest bytes under their digest (no tag).
+    pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        self.push_manifest(&self.by_digest(digest), bytes, &format!("uploading manifest {digest}"))
+            .await?;
+        self.remember(digest, bytes);
+        Ok(())
+    }
+
+    async fn push_manifest(
+        &self,
+        image: &Reference,
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<(), StoreError> {
+        self.authed().await;
+        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        retry::with_retries(&self.retry, || {
+            self.client.push_manifest_raw(image, bytes.to_vec(), content_type.clone())
+        })
+        .await
+        .map(drop)
+        .map_err(|e| self.error(what, e))
+    }
+
+    /// Points `tag` at `digest` unless it names another manifest. The registry API has no
+    /// compare-and-swap: the tag is checked, written, and read back, so a concurrent writer is
+    /// detected in all but a window of one round trip.
+    pub async fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+        match self.resolve_tag(tag).await? {
+            Some(existing) if &existing == digest => return Ok(TagClaim::AlreadyOurs),
+            Some(existing) => return Ok(TagClaim::Taken(existing)),
+            None => {}
+        }
+        let bytes = self.fetch_manifest(digest).await?;
+        self.push_manifest(&self.tagged(tag), &bytes, &format!("tagging {tag}")).await?;
+        match self.resolve_tag(tag).await? {
+            Some(now) if &now == digest => Ok(TagClaim::Claimed),
+            Some(now) => Ok(TagClaim::Taken(now)),
+            None => Err(StoreError::Registry {
+                location: self.location(),
+                operation: format!("tagging {tag}"),
+                reason: "the tag was written but cannot be read back".into(),
+            }),
+        }
+    }
+
+    fn remember(&self, digest: &Digest, bytes: &[u8]) {
+        self.manifests.lock().expect("manifest cache").insert(digest.clone(), bytes.to_vec());
+    }
+}
+
+fn has_code(error: &OciDistributionError, codes: &[OciErrorCode]) -> bool {
+    match error {
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().any(|e| codes.contains(&e.code))
+        }
+        _ => false,
+    }
+}
+
+fn is_not_found(error: &OciDistributionError) -> bool {
+    matches!(error, OciDistributionError::ImageManifestNotFoundError(_))
+        || matches!(error, OciDistributionError::ServerError { code: 404, .. })
+        || has_code(
+            error,
+            &[
+                OciErrorCode::ManifestUnknown,
+                OciErrorCode::NameUnknown,
+                OciErrorCode::BlobUnknown,
+                OciErrorCode::NotFound,
+            ],
+        )
+}

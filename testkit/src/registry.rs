@@ -1,0 +1,204 @@
+//! A real registry (Debian's `docker-registry`, CNCF distribution 2.8) for tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+/// How the registry authenticates and transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// Plain HTTP, anonymous.
+    Plain,
+    /// Plain HTTP with htpasswd basic auth: user `alice`, password `s3cret`.
+    Htpasswd,
+    /// HTTPS with a test CA (see [`Registry::ca_file`]), anonymous.
+    Tls,
+}
+
+/// A running registry; it stops when the test process exits.
+#[derive(Debug)]
+pub struct Registry {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    dir: tempfile::TempDir,
+    _child: Child,
+}
+
+/// User and password of the htpasswd registry.
+pub const USER: &str = "alice";
+/// Password of the htpasswd registry.
+pub const PASSWORD: &str = "s3cret";
+
+impl Registry {
+    /// The registry of this kind shared by every test in the binary (started on first use).
+    pub fn shared(kind: RegistryKind) -> &'static Registry {
+        static PLAIN: OnceLock<Registry> = OnceLock::new();
+        static HTPASSWD: OnceLock<Registry> = OnceLock::new();
+        static TLS: OnceLock<Registry> = OnceLock::new();
+        let cell = match kind {
+            RegistryKind::Plain => &PLAIN,
+            RegistryKind::Htpasswd => &HTPASSWD,
+            RegistryKind::Tls => &TLS,
+        };
+        cell.get_or_init(|| Registry::start(kind))
+    }
+
+    /// Starts a new registry on a free loopback port.
+    pub fn start(kind: RegistryKind) -> Registry {
+        let binary = which("docker-registry").unwrap_or_else(|| {
+            panic!("docker-registry is required for registry tests: `apt-get install docker-registry` (`make test` installs it)")
+        });
+        let dir =
+            tempfile::Builder::new().prefix("forge-registry-").tempdir().expect("registry dir");
+        let mut config = String::from(
+            "version: 0.1\nlog:\n  level: warn\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: forge-test-only\n",
+        );
+        match kind {
+            RegistryKind::Plain => {}
+            RegistryKind::Htpasswd => {
+                let file = dir.path().join("htpasswd");
+                let output = Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]).output().unwrap_or_else(|e| {
+                    panic!("htpasswd is required for auth tests ({e}): `apt-get install apache2-utils` (`make test` installs it)")
+                });
+                std::fs::write(&file, output.stdout).expect("htpasswd file");
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: forge-test\n    path: {}\n",
+                    file.display()
+                ));
+            }
+            RegistryKind::Tls => {
+                make_certificates(dir.path());
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.path().join("leaf.pem").display(),
+                    dir.path().join("leaf.key").display()
+                ));
+            }
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("config");
+        // The shell holds our stdin: when the test process exits, `cat` sees end of file and
+        // the registry is killed, so no registry outlives its tests.
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "\"$0\" serve \"$1\" & r=$!; trap 'kill $r 2>/dev/null' EXIT; cat >/dev/null",
+                binary.to_str().expect("utf-8"),
+            ])
+            .arg(&config_path)
+            .env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
+            .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start docker-registry");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("docker-registry exited before listening"))
+                .expect("read log");
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let msg = entry["msg"].as_str().unwrap_or_default();
+            if let Some(addr) = msg.strip_prefix("listening on ") {
+                break addr.trim().to_owned();
+            }
+            if entry["level"] == "fatal" || entry["level"] == "panic" {
+                panic!("docker-registry failed: {msg}");
+            }
+        };
+        // Keep draining the log so the registry never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Registry { addr, dir, _child: child }
+    }
+
+    /// The CA certificate (PEM) that signs the TLS registry's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A fresh repository path prefix, unique per call, so tests never share state.
+    pub fn unique_repository(&self, test: &str) -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        format!("{test}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+            .replace('_', "-")
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A CA and a CA:FALSE leaf for 127.0.0.1/localhost (rustls rejects a self-signed CA leaf).
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is required for TLS tests");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=forge test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+}
