@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing: skopeo (reads our OCI
-# layouts), the CNCF distribution registry, and PyYAML (a YAML 1.1 reader for round trips).
+# layouts), the CNCF distribution registry, htpasswd and openssl (auth and TLS registries),
+# hyperfine (benchmarks), PyYAML (a YAML 1.1 reader) and the oras client (interoperability).
 set -euo pipefail
 
 missing_apt=()
 command -v skopeo >/dev/null || missing_apt+=(skopeo)
 command -v docker-registry >/dev/null || missing_apt+=(docker-registry)
 command -v git >/dev/null || missing_apt+=(git)
+command -v htpasswd >/dev/null || missing_apt+=(apache2-utils)
+command -v openssl >/dev/null || missing_apt+=(openssl)
+command -v hyperfine >/dev/null || missing_apt+=(hyperfine)
 command -v python3 >/dev/null || missing_apt+=(python3)
 
 as_root() {
@@ -28,7 +32,11 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "installing PyYAML (pip)" >&2
-  python3 -m pip install --quiet pyyaml 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyyaml
+missing_pip=()
+python3 -c 'import yaml' 2>/dev/null || missing_pip+=(pyyaml)
+python3 -c 'import oras.client' 2>/dev/null || missing_pip+=(oras)
+if [ ${#missing_pip[@]} -gt 0 ]; then
+  echo "installing ${missing_pip[*]} (pip)" >&2
+  python3 -m pip install --quiet --root-user-action=ignore "${missing_pip[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "${missing_pip[@]}"
 fi

@@ -125,6 +125,8 @@ pub async fn publish(
         return republish(store, &input, strategy, &tags).await;
     }
     let mut number = aliases::next_number(tags.iter().map(String::as_str));
+    // Our manifest from an attempt that lost its number, whose commit tag we then move.
+    let mut previous: Option<Digest> = None;
     for _ in 0..NUMBER_ATTEMPTS {
         let (release, mut warnings) = package_numbered(&input, strategy, number)?;
         let bytes_uploaded = upload(store, &release).await?;
@@ -135,11 +137,21 @@ pub async fn publish(
                 continue;
             }
         }
-        let mut tags_added = vec![number.to_string()];
         match store.claim_tag(&commit, &release.digest).await? {
-            TagClaim::Claimed | TagClaim::AlreadyOurs => tags_added.push(commit.clone()),
+            TagClaim::Claimed | TagClaim::AlreadyOurs => {}
+            TagClaim::Taken(other) if previous.as_ref() == Some(&other) => {
+                store.set_tag(&commit, &release.digest).await?
+            }
             TagClaim::Taken(other) => return Err(PublishError::ConcurrentCommit { commit, other }),
         }
+        // Registries have no compare-and-swap: a publisher racing for the same number may
+        // have overwritten it after our check. Look again before any alias is written.
+        if store.resolve_tag(&number.to_string()).await?.as_ref() != Some(&release.digest) {
+            previous = Some(release.digest);
+            number += 1;
+            continue;
+        }
+        let mut tags_added = vec![number.to_string(), commit.clone()];
         for alias in release.metadata.release.aliases.iter().skip(1) {
             claim_alias(store, alias, &release.digest, &mut tags_added, &mut warnings).await?;
         }

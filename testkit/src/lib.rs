@@ -5,4 +5,4 @@ mod proxy;
 mod registry;
 
 pub use proxy::{Fault, FaultProxy};
-pub use registry::{Registry, RegistryKind};
+pub use registry::{PASSWORD as REGISTRY_PASSWORD, Registry, RegistryKind, USER as REGISTRY_USER};

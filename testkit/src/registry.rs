@@ -52,7 +52,7 @@ impl Registry {
         let dir =
             tempfile::Builder::new().prefix("forge-registry-").tempdir().expect("registry dir");
         let mut config = String::from(
-            "version: 0.1\nlog:\n  level: warn\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: forge-test-only\n",
+            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: forge-test-only\n",
         );
         match kind {
             RegistryKind::Plain => {}
@@ -103,8 +103,9 @@ impl Registry {
                 .expect("read log");
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
             let msg = entry["msg"].as_str().unwrap_or_default();
-            if let Some(addr) = msg.strip_prefix("listening on ") {
-                break addr.trim().to_owned();
+            // "listening on 127.0.0.1:41234" (", tls" follows for a TLS listener)
+            if let Some(rest) = msg.strip_prefix("listening on ") {
+                break rest.split([',', ' ']).next().unwrap_or_default().to_owned();
             }
             if entry["level"] == "fatal" || entry["level"] == "panic" {
                 panic!("docker-registry failed: {msg}");

@@ -71,11 +71,7 @@ impl RegistryStore {
             }
             extra_root_certificates.push(Certificate { encoding: CertificateEncoding::Pem, data });
         }
-        let protocol = if options.insecure || is_loopback(host) {
-            ClientProtocol::HttpsExcept(vec![host.to_owned()])
-        } else {
-            ClientProtocol::Https
-        };
+        let protocol = protocol_for(host, options);
         let config = ClientConfig {
             protocol,
             extra_root_certificates,
@@ -327,8 +323,24 @@ impl RegistryStore {
         }
     }
 
+    /// Points `tag` at `digest` whatever it named before.
+    pub async fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
+        let bytes = self.fetch_manifest(digest).await?;
+        self.push_manifest(&self.tagged(tag), &bytes, &format!("tagging {tag}")).await
+    }
+
     fn remember(&self, digest: &Digest, bytes: &[u8]) {
         self.manifests.lock().expect("manifest cache").insert(digest.clone(), bytes.to_vec());
+    }
+}
+
+/// TLS unless the registry is explicitly insecure, or on loopback without a CA given for it
+/// (a CA file says the registry speaks TLS).
+fn protocol_for(host: &str, options: &RegistryOptions) -> ClientProtocol {
+    if options.insecure || (is_loopback(host) && options.ca_files.is_empty()) {
+        ClientProtocol::HttpsExcept(vec![host.to_owned()])
+    } else {
+        ClientProtocol::Https
     }
 }
 

@@ -11,7 +11,11 @@ use super::options::RetryPolicy;
 pub fn is_transient(error: &OciDistributionError) -> bool {
     match error {
         OciDistributionError::RequestError(e) => {
-            e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+            e.is_connect()
+                || e.is_timeout()
+                || e.is_request()
+                || e.is_body()
+                || e.status().is_some_and(|s| s.as_u16() == 429 || s.is_server_error())
         }
         OciDistributionError::IoError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,

@@ -125,25 +125,40 @@ impl LayoutStore {
 
     /// Points `tag` at the manifest `digest` unless the tag already names another manifest.
     pub fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+        self.update_tag(tag, digest, false)
+    }
+
+    /// Points `tag` at `digest` whatever it named before.
+    pub fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
+        self.update_tag(tag, digest, true).map(drop)
+    }
+
+    fn update_tag(
+        &self,
+        tag: &str,
+        digest: &Digest,
+        replace: bool,
+    ) -> Result<TagClaim, StoreError> {
         self.ensure_layout()?;
-        let size = std::fs::metadata(self.blob_path(digest))
-            .map_err(|e| self.io_error(&self.blob_path(digest), e))?
-            .len();
+        let blob = self.blob_path(digest);
+        let size = std::fs::metadata(&blob).map_err(|e| self.io_error(&blob, e))?.len();
         let lock_path = self.dir.join("index.json.lock");
         let lock = std::fs::File::create(&lock_path).map_err(|e| self.io_error(&lock_path, e))?;
+        // Held until the end of this function: the read-modify-write of index.json is atomic.
         lock.lock().map_err(|e| self.io_error(&lock_path, e))?;
         let mut index = self.read_index()?.unwrap_or_else(empty_index);
-        let existing = index
-            .manifests
-            .iter()
-            .find(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag));
-        if let Some(existing) = existing {
-            return Ok(if &existing.digest == digest {
-                TagClaim::AlreadyOurs
-            } else {
-                TagClaim::Taken(existing.digest.clone())
-            });
+        let named = |d: &Descriptor| {
+            d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag)
+        };
+        if let Some(existing) = index.manifests.iter().find(|d| named(d)) {
+            if &existing.digest == digest {
+                return Ok(TagClaim::AlreadyOurs);
+            }
+            if !replace {
+                return Ok(TagClaim::Taken(existing.digest.clone()));
+            }
         }
+        index.manifests.retain(|d| !named(d));
         let mut descriptor = Descriptor {
             media_type: MANIFEST_MEDIA_TYPE.into(),
             digest: digest.clone(),

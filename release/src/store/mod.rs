@@ -217,6 +217,15 @@ impl Store {
         }
     }
 
+    /// Points `tag` at manifest `digest`, replacing what it named (only for tags this
+    /// publisher owns, such as its own commit tag).
+    pub async fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
+        match self {
+            Store::Layout(layout) => layout.set_tag(tag, digest),
+            Store::Registry(registry) => registry.set_tag(tag, digest).await,
+        }
+    }
+
     /// Fetches and checks a release's manifest, config and metadata (never the resources).
     pub async fn fetch_head(&self, digest: &Digest) -> Result<ReleaseHead, StoreError> {
         let bytes = self.fetch_manifest(digest).await?;

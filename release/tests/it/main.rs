@@ -5,5 +5,7 @@ mod golden;
 mod hostile;
 mod layout;
 mod publish;
+mod registry;
+mod registry_faults;
 mod skopeo;
 mod verify;

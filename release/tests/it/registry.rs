@@ -1,0 +1,221 @@
+//! Round trips through a real CNCF distribution registry (plain, htpasswd, TLS), read back
+//! with skopeo and the oras client.
+
+use std::process::Command;
+
+use forge_release::aliases::TagStrategy;
+use forge_release::publish::publish;
+use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_release::registry::{Credentials, RegistryOptions, RetryPolicy, Secret};
+use forge_release::store::{Store, StoreError};
+use forge_release::tarball::Limits;
+use forge_testkit::{FaultProxy, Registry, RegistryKind};
+
+use crate::fixtures;
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+pub fn store_at(host: &str, path: &str, options: &RegistryOptions) -> Store {
+    let location = ProjectLocation::InRoot {
+        root: StoreRoot::Registry(host.to_owned()),
+        path: path.to_owned(),
+    };
+    Store::open(&location, options).expect("open registry store")
+}
+
+pub fn fast_retries() -> RegistryOptions {
+    RegistryOptions {
+        retry: RetryPolicy {
+            attempts: 4,
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(20),
+        },
+        ..RegistryOptions::default()
+    }
+}
+
+fn tool(program: &str, args: &[&str], hint: &str) -> Vec<u8> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required ({e}); {hint}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn a_pushed_release_reads_back_identically_with_skopeo_oras_and_forge() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let path = format!("{}/auth-service", registry.unique_repository("roundtrip"));
+    let store = store_at(&registry.addr, &path, &RegistryOptions::default());
+    let rt = runtime();
+    let published =
+        rt.block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo)).expect("publish");
+    assert_eq!(published.tags_added, ["1", fixtures::COMMIT, "v1.2.3", "main-1"]);
+
+    let image = format!("docker://{}/{path}", registry.addr);
+    let raw = tool(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &format!("{image}:v1.2.3")],
+        "apt-get install skopeo",
+    );
+    assert_eq!(
+        forge_release::Digest::of(&raw),
+        published.digest,
+        "skopeo sees our exact manifest bytes"
+    );
+    let tags =
+        tool("skopeo", &["list-tags", "--tls-verify=false", &image], "apt-get install skopeo");
+    let tags: serde_json::Value = serde_json::from_slice(&tags).expect("json");
+    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(4));
+
+    let out = fixtures::temp_dir();
+    let script = format!(
+        "import oras.client\nc = oras.client.OrasClient(hostname='{host}', insecure=True)\nprint(sorted(c.pull(target='{host}/{path}:1', outdir='{out}')))",
+        host = registry.addr,
+        out = out.path().display()
+    );
+    tool("python3", &["-c", &script], "pip install oras (make test installs it)");
+    let pulled_metadata =
+        std::fs::read(out.path().join("release.json")).expect("oras names layers by title");
+    assert!(String::from_utf8_lossy(&pulled_metadata).contains("\"schemaVersion\": 1"));
+    // oras unpacks the standard tar+gzip layer: the files are the release's files.
+    for file in fixtures::files() {
+        let pulled = std::fs::read(out.path().join(&file.path)).expect("file unpacked by oras");
+        assert_eq!(pulled, file.content, "{}", file.path);
+    }
+
+    let fresh = store_at(&registry.addr, &path, &RegistryOptions::default());
+    let release = rt
+        .block_on(fresh.fetch_release(&published.digest, &Limits::default()))
+        .expect("verified pull");
+    assert_eq!(release.files.len(), 4);
+    assert_eq!(release.head.metadata.release.number, 1);
+}
+
+/// Registries in production authenticate; with credentials the client pings `/v2/` once per
+/// run. (An anonymous, auth-free registry makes oci-client ping before every request.)
+#[test]
+fn an_unchanged_re_push_uploads_nothing_in_at_most_three_requests() {
+    let registry = Registry::shared(RegistryKind::Htpasswd);
+    let proxy = FaultProxy::start(&registry.addr);
+    let path = format!("{}/auth-service", registry.unique_repository("repush"));
+    let options = RegistryOptions {
+        credentials: Some(Credentials {
+            username: forge_testkit::REGISTRY_USER.into(),
+            password: Secret::new(forge_testkit::REGISTRY_PASSWORD),
+        }),
+        ..RegistryOptions::default()
+    };
+    let rt = runtime();
+    let first = rt.block_on(publish(
+        &store_at(&proxy.addr, &path, &options),
+        fixtures::input(),
+        TagStrategy::Monorepo,
+    ));
+    let first = first.expect("publish");
+    proxy.clear_log();
+    let again = rt
+        .block_on(publish(
+            &store_at(&proxy.addr, &path, &options),
+            fixtures::input(),
+            TagStrategy::Monorepo,
+        ))
+        .expect("re-publish");
+    assert!(again.existed);
+    assert_eq!((again.digest, again.bytes_uploaded), (first.digest, 0));
+    let requests = proxy.requests();
+    assert!(
+        requests.len() <= 3,
+        "an unchanged re-push made {} requests: {requests:#?}",
+        requests.len()
+    );
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET ") || r.starts_with("HEAD ")),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn basic_auth_works_with_credentials_and_fails_clearly_without() {
+    let registry = Registry::shared(RegistryKind::Htpasswd);
+    let path = format!("{}/auth-service", registry.unique_repository("htpasswd"));
+    let rt = runtime();
+    let anonymous = store_at(&registry.addr, &path, &RegistryOptions::default());
+    let err = rt.block_on(anonymous.list_tags()).expect_err("anonymous is refused");
+    assert!(matches!(err, StoreError::Unauthorized { anonymous: true, .. }), "{err}");
+    assert!(err.to_string().contains("access denied (no credentials were found)"), "{err}");
+
+    let wrong = RegistryOptions {
+        credentials: Some(Credentials {
+            username: forge_testkit::REGISTRY_USER.into(),
+            password: Secret::new("wrong"),
+        }),
+        ..RegistryOptions::default()
+    };
+    let err = rt
+        .block_on(store_at(&registry.addr, &path, &wrong).list_tags())
+        .expect_err("wrong password");
+    assert!(matches!(err, StoreError::Unauthorized { anonymous: false, .. }), "{err}");
+    assert!(!err.to_string().contains("wrong"), "the password never appears: {err}");
+
+    let good = RegistryOptions {
+        credentials: Some(Credentials {
+            username: forge_testkit::REGISTRY_USER.into(),
+            password: Secret::new(forge_testkit::REGISTRY_PASSWORD),
+        }),
+        ..RegistryOptions::default()
+    };
+    let store = store_at(&registry.addr, &path, &good);
+    let published = rt
+        .block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo))
+        .expect("authenticated publish");
+    assert_eq!(rt.block_on(store.resolve_tag("1")).expect("resolve"), Some(published.digest));
+}
+
+#[test]
+fn tls_registries_work_with_their_ca_and_fail_without_it() {
+    let registry = Registry::shared(RegistryKind::Tls);
+    let path = format!("{}/auth-service", registry.unique_repository("tls"));
+    let rt = runtime();
+    let without_ca = store_at(&registry.addr, &path, &fast_retries());
+    assert!(rt.block_on(without_ca.list_tags()).is_err(), "plain HTTP to a TLS registry fails");
+    let trusted = RegistryOptions { ca_files: vec![registry.ca_file()], ..fast_retries() };
+    let store = store_at(&registry.addr, &path, &trusted);
+    let published = rt
+        .block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo))
+        .expect("publish over TLS");
+    let release = rt
+        .block_on(store.fetch_release(&published.digest, &Limits::default()))
+        .expect("pull over TLS");
+    assert_eq!(release.files.len(), 4);
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_certificate_is_refused_by_name() {
+    let dir = fixtures::temp_dir();
+    let bogus = dir.path().join("ca.pem");
+    std::fs::write(&bogus, "not a certificate").expect("write");
+    let location = ProjectLocation::InRoot {
+        root: StoreRoot::Registry("registry.example.com".into()),
+        path: "a/b".into(),
+    };
+    let err = Store::open(
+        &location,
+        &RegistryOptions { ca_files: vec![bogus.clone()], ..RegistryOptions::default() },
+    )
+    .expect_err("bogus CA");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+            bogus.display()
+        )
+    );
+}
