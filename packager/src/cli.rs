@@ -66,6 +66,8 @@ pub enum Command {
     List(ListArgs),
     /// Extract a release's verified manifests into a directory.
     Pull(PullArgs),
+    /// Compare two releases object by object (exit 0 identical, 1 different, 2+ error).
+    Diff(DiffArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -136,6 +138,15 @@ pub struct PullArgs {
     /// Directory to create with the release's files.
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// `diff` arguments.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier release.
+    pub from: String,
+    /// The later release.
+    pub to: String,
 }
 
 /// `completions` arguments.

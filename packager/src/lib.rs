@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod images;
 pub mod output;
 pub mod render;
 pub mod stores;

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod completions;
+pub mod diff;
 pub mod inspect;
 pub mod list;
 pub mod pull;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Inspect(args) => inspect::run(&args, &cli.global, &output).await,
         Command::List(args) => list::run(&args, &cli.global, &output).await,
         Command::Pull(args) => pull::run(&args, &cli.global, &output).await,
+        Command::Diff(args) => diff::run(&args, &cli.global, &output).await,
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -3,4 +3,5 @@
 mod build;
 mod harness;
 mod inspect;
+mod registry;
 mod render;
