@@ -22,7 +22,8 @@ pub struct Registry {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     dir: tempfile::TempDir,
-    _child: Child,
+    child: Child,
+    keepalive: Option<std::process::ChildStdin>,
 }
 
 /// User and password of the htpasswd registry.
@@ -113,7 +114,22 @@ impl Registry {
         };
         // Keep draining the log so the registry never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Registry { addr, dir, _child: child }
+        let keepalive = child.stdin.take();
+        Registry { addr, dir, child, keepalive }
+    }
+
+    /// Stops the registry (for tests that prove something works without it).
+    pub fn stop(&mut self) {
+        drop(self.keepalive.take());
+        let _ = self.child.wait();
+        // The registry is gone once its port refuses connections.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(&self.addr).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("registry at {} did not stop", self.addr);
     }
 
     /// The CA certificate (PEM) that signs the TLS registry's certificate.

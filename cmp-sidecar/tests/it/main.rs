@@ -5,3 +5,5 @@
 mod argo;
 mod generate;
 mod hostile;
+mod plugin_files;
+mod registry;
