@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Two cores and plenty of memory: two rustc jobs at a time.
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: demo test lint bench deps
+.PHONY: demo test lint bench deps registry registry-stop
 
 demo: deps
 	scripts/demo.sh
@@ -19,6 +19,12 @@ lint:
 
 bench: deps
 	scripts/bench.sh
+
+registry: deps
+	scripts/registry.sh start
+
+registry-stop:
+	scripts/registry.sh stop
 
 deps:
 	@scripts/install-deps.sh

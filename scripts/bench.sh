@@ -7,12 +7,44 @@ cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { scripts/install-deps.sh; apt-get install -y -qq hyperfine >/dev/null; }
 cargo build --release --locked --quiet --bins --examples
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+registry_pid=
+trap 'rm -rf "$work"; [ -z "$registry_pid" ] || kill "$registry_pid"' EXIT
 
 # mean NAME COMMAND: mean seconds of one command line, by hyperfine
 mean() {
   hyperfine -N --warmup 2 --runs "${RUNS:-15}" --export-json "$work/$1.json" "$2" >/dev/null 2>&1
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$work/$1.json"
+}
+
+# fresh NAME RUNS COMMAND_WITH_{n}: mean seconds when each run needs its own {n} (a fresh
+# registry repository, say); hyperfine cannot vary a command per run.
+fresh() {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time
+name, runs, command = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+times = []
+for n in range(runs + 1):
+    start = time.perf_counter()
+    subprocess.run(command.replace("{n}", f"{name}-{n}"), shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if n:  # the first run warms caches
+        times.append(time.perf_counter() - start)
+print(sum(times) / len(times))
+PY
+}
+
+# A real registry on a free loopback port for the registry rows.
+start_registry() {
+  mkdir -p "$work/registry"
+  printf 'version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nhttp:\n  secret: bench\n' > "$work/registry/config.yml"
+  REGISTRY_HTTP_ADDR=127.0.0.1:0 REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$work/registry/data" \
+    docker-registry serve "$work/registry/config.yml" 2>"$work/registry/log" &
+  registry_pid=$!
+  for _ in $(seq 200); do
+    reg=$(sed -n 's/.*"msg":"listening on \([0-9.:]*\).*/\1/p' "$work/registry/log" | head -1)
+    [ -n "$reg" ] && return 0
+    sleep 0.05
+  done
+  echo "docker-registry did not start" >&2; exit 1
 }
 
 rows=()
@@ -34,6 +66,45 @@ ours=$(mean package "target/release/examples/package_dir $work/corpus")
 peer=$(mean tar-gzip "bash -c \"tar -C '$work/corpus' -cf - . | gzip -6 | sha256sum\"")
 peak=$(target/release/examples/package_dir "$work/corpus" 2>&1 | sed -n 's/.*peak=//p')
 row "package ($corpus_desc)" "$ours" "tar|gzip -6|sha256sum" "$peer" 1.5 "peak RSS $peak"
+
+# --- the same corpus as a project: build, upload, list, and the Argo CD plugin -------------
+start_registry
+fp=$PWD/target/release/forge-pack
+cmp=$PWD/target/release/forge-cmp
+commit=$(printf 'b%.0s' $(seq 40))
+project="$work/project"
+mkdir -p "$project"
+cp -r "$work/corpus" "$project/templates"
+printf 'project: app\nrepository: bench\n' > "$project/forge.yaml"
+"$fp" build -q -C "$project" --registry "oci:$work/layouts" --commit "$commit" --commit-time 2024-05-01T00:00:00Z >/dev/null
+layout="$work/layouts/bench/app"
+
+ours=$(fresh up-ours 10 "target/release/examples/copy_release $layout $commit $reg/{n}/app")
+peer=$(fresh up-skopeo 10 "skopeo copy -q --dest-tls-verify=false oci:$layout:$commit docker://$reg/{n}/app:$commit")
+row "upload a built release (fresh repo)" "$ours" "skopeo copy" "$peer" 1.0 ""
+
+target/release/examples/seed_releases "$reg/bench/many" 1000
+ours=$(mean list "$fp --registry $reg list bench/many --output json")
+peer=$(mean list-tags "skopeo list-tags --tls-verify=false docker://$reg/bench/many")
+row "list 1,000 releases" "$ours" "skopeo list-tags (tags only)" "$peer" 100 "must be < 2 s: $(python3 -c "print('ok' if $ours < 2 else 'TOO SLOW')")"
+
+"$fp" push -q -C "$project" --registry "$reg/cmp" --commit "$commit" --commit-time 2024-05-01T00:00:00Z --manual >/dev/null
+app="$work/app"; mkdir -p "$app"
+printf 'apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: app\nspec:\n  image: %s/cmp/bench/app\n  commit: %s\n' "$reg" "$commit" > "$app/release.yaml"
+"$fp" pull --registry "$reg/cmp" "bench/app:$commit" -o "$work/extracted" >/dev/null 2>&1
+export FORGE_CMP_CACHE_DIR="$work/cmp-cache"
+(cd "$app" && "$cmp" generate >/dev/null)
+files=$(find "$work/extracted" -name '*.yaml' | sort | tr '\n' ' ')
+ours=$(cd "$app" && mean cmp-warm "$cmp generate")
+peer=$(mean cat "cat $files")
+row "forge-cmp generate, warm cache" "$ours" "cat of the same files" "$peer" 2.0 ""
+
+layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["layers"][0]["digest"].split(":")[1])' \
+  "$(find "$FORGE_CMP_CACHE_DIR/blobs/sha256" -type f | xargs grep -l '"layers"' | head -1)")
+ours=$(cd "$app" && hyperfine -N --warmup 1 --runs "${RUNS:-15}" --prepare "rm -rf $FORGE_CMP_CACHE_DIR" --export-json "$work/cold.json" "$cmp generate" >/dev/null 2>&1 \
+  && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$work/cold.json")
+peer=$(mean skopeo-tar "bash -c \"rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x\"")
+row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
 
 printf '%-34s %12s  %-28s %12s  %7s  %s\n' "benchmark" "forge-pack" "peer" "peer time" "ratio" "target"
 printf '%s\n' "${rows[@]}"

@@ -12,7 +12,17 @@ use forge_release::Digest;
 use forge_release::store::{LayoutStore, RawRelease, Store};
 use forge_release::tarball::Limits;
 
+use crate::emit::Rendered;
 use crate::error::CmpError;
+
+/// First line of a rendered-output cache file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RenderedHeader {
+    sha256: Digest,
+    commit: String,
+    name: String,
+    objects: Vec<String>,
+}
 
 /// The plugin's cache.
 #[derive(Debug, Clone)]
@@ -41,6 +51,57 @@ impl Cache {
     /// A cached release, if present and intact.
     pub async fn get(&self, digest: &Digest, limits: &Limits) -> Option<RawRelease> {
         self.store.fetch_raw(digest, limits).await.ok()
+    }
+
+    fn rendered_path(&self, digest: &Digest, annotate: bool) -> PathBuf {
+        let variant = if annotate { "annotated" } else { "plain" };
+        self.dir.join("rendered").join(format!("{}-{variant}.jsonl", digest.hex()))
+    }
+
+    /// The output rendered earlier from the verified release `digest`, if present and intact.
+    ///
+    /// The file is a header line (JSON: checksum of the body, commit, name, object keys)
+    /// followed by the body; a body that does not match its checksum is a miss.
+    pub fn rendered(&self, digest: &Digest, annotate: bool) -> Option<Rendered> {
+        let bytes = std::fs::read(self.rendered_path(digest, annotate)).ok()?;
+        let split = bytes.iter().position(|b| *b == b'\n')?;
+        let header: RenderedHeader = serde_json::from_slice(&bytes[..split]).ok()?;
+        let body = &bytes[split + 1..];
+        if Digest::of(body) != header.sha256 {
+            return None;
+        }
+        let body = String::from_utf8(body.to_vec()).ok()?;
+        Some(Rendered { commit: header.commit, name: header.name, objects: header.objects, body })
+    }
+
+    /// Remembers the output rendered from the verified release `digest`.
+    pub fn put_rendered(
+        &self,
+        digest: &Digest,
+        annotate: bool,
+        rendered: &Rendered,
+    ) -> Result<(), CmpError> {
+        let path = self.rendered_path(digest, annotate);
+        let fail = |e: std::io::Error| CmpError::Cache {
+            dir: self.dir.clone(),
+            reason: format!("{}: {e}", path.display()),
+        };
+        let header = RenderedHeader {
+            sha256: Digest::of(rendered.body.as_bytes()),
+            commit: rendered.commit.clone(),
+            name: rendered.name.clone(),
+            objects: rendered.objects.clone(),
+        };
+        let mut bytes = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
+        bytes.push(b'\n');
+        bytes.extend_from_slice(rendered.body.as_bytes());
+        let parent = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).map_err(fail)?;
+        let mut temp =
+            tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent).map_err(fail)?;
+        std::io::Write::write_all(&mut temp, &bytes).map_err(fail)?;
+        temp.persist(&path).map_err(|e| fail(e.error))?;
+        Ok(())
     }
 
     /// Stores a verified release and remembers its digest for `image` at `commit`.

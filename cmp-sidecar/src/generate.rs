@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use forge_release::Digest;
 use forge_release::reference::ProjectLocation;
 use forge_release::store::Store;
 use forge_release::tarball::Limits;
@@ -10,7 +11,7 @@ use forge_release::verify::VerifiedRelease;
 
 use crate::cache::Cache;
 use crate::discover;
-use crate::emit;
+use crate::emit::{self, Rendered};
 use crate::error::CmpError;
 use crate::pointer::LoadedPointer;
 use crate::settings::Settings;
@@ -25,14 +26,51 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
         let mut out = String::new();
         let mut seen = BTreeMap::new();
         for pointer in &pointers {
-            let release = fetch(pointer, settings, &cache, &limits).await?;
-            emit::objects(&release, pointer, settings.annotate, &mut seen, &mut out)?;
+            let rendered = rendered_release(pointer, settings, &cache, &limits).await?;
+            let image = pointer.location.project.to_string();
+            for key in &rendered.objects {
+                if let Some(first) = seen.insert(key.clone(), image.clone()) {
+                    return Err(CmpError::DuplicateObject {
+                        object: key.clone(),
+                        first,
+                        second: image,
+                    });
+                }
+            }
+            out.push_str(&rendered.body);
         }
         Ok(out)
     };
     tokio::time::timeout(settings.timeout, work)
         .await
         .unwrap_or(Err(CmpError::Timeout { seconds: settings.timeout.as_secs() }))
+}
+
+/// The output for a pointer's release: rendered earlier (verified against its checksum) when
+/// the digest is known, else rendered from the verified release and remembered.
+async fn rendered_release(
+    pointer: &LoadedPointer,
+    settings: &Settings,
+    cache: &Cache,
+    limits: &Limits,
+) -> Result<Rendered, CmpError> {
+    let image = pointer.location.project.to_string();
+    let known = match &pointer.pointer.spec.digest {
+        Some(digest) => Some(digest.clone()),
+        None => cache.digest_for(&image, &pointer.pointer.spec.commit).await,
+    };
+    if let Some(digest) = &known
+        && let Some(rendered) = cache.rendered(digest, settings.annotate)
+    {
+        check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
+        return Ok(rendered);
+    }
+    let release = fetch(pointer, settings, cache, limits).await?;
+    let rendered = emit::render(&release, settings.annotate)?;
+    if let Err(e) = cache.put_rendered(&release.head.digest, settings.annotate, &rendered) {
+        eprintln!("forge-cmp: warning: {e}");
+    }
+    Ok(rendered)
 }
 
 /// The verified release a pointer names: from the cache when possible, else from its store
@@ -56,7 +94,7 @@ async fn fetch(
         && let Some(raw) = cache.get(digest, limits).await
         && let Ok(release) = raw.verify(limits)
     {
-        check_identity(&release, pointer)?;
+        check_release(&release, pointer)?;
         return Ok(release);
     }
 
@@ -76,7 +114,7 @@ async fn fetch(
     };
     let raw = store.fetch_raw(&digest, limits).await.map_err(store_error)?;
     let release = raw.verify(limits).map_err(store_error)?;
-    check_identity(&release, pointer)?;
+    check_release(&release, pointer)?;
     if let Err(e) = cache.put(&image, commit, &raw).await {
         // A cache that cannot be written costs speed, not correctness.
         eprintln!("forge-cmp: warning: {e}");
@@ -84,23 +122,34 @@ async fn fetch(
     Ok(release)
 }
 
-/// The release must be the pointer's commit and project, whatever digest led to it.
-fn check_identity(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {
+fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {
     let config = &release.head.config;
+    check_identity(
+        pointer,
+        &release.head.digest,
+        &config.commit,
+        &format!("{}/{}", config.repository, config.project),
+    )
+}
+
+/// The release must be the pointer's commit and project, whatever digest led to it.
+fn check_identity(
+    pointer: &LoadedPointer,
+    digest: &Digest,
+    commit: &str,
+    name: &str,
+) -> Result<(), CmpError> {
     let image = pointer.location.project.to_string();
-    let mismatch = |what: String| CmpError::PinMismatch {
-        image: image.clone(),
-        pinned: release.head.digest.clone(),
-        what,
-    };
-    if config.commit != pointer.pointer.spec.commit {
-        return Err(mismatch(format!("spec.commit: the release is commit {}", config.commit)));
+    let mismatch =
+        |what: String| CmpError::PinMismatch { image: image.clone(), pinned: digest.clone(), what };
+    if commit != pointer.pointer.spec.commit {
+        return Err(mismatch(format!("spec.commit: the release is commit {commit}")));
     }
-    if let ProjectLocation::InRoot { path, .. } = &pointer.location.project {
-        let expected = format!("{}/{}", config.repository, config.project);
-        if !path.ends_with(&expected) {
-            return Err(mismatch(format!("spec.image: the release is {expected}")));
-        }
+    if let ProjectLocation::InRoot { path, .. } = &pointer.location.project
+        && path != name
+        && !path.ends_with(&format!("/{name}"))
+    {
+        return Err(mismatch(format!("spec.image: the release is {name}")));
     }
     Ok(())
 }

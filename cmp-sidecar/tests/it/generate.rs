@@ -109,6 +109,13 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         .expect("truncate, as a kill mid-write would");
     std::fs::write(env.cache().join("blobs/sha256/.tmp-leftover"), b"partial")
         .expect("stray temp file");
+    // The rendered output is cached too; damage it so the release itself is read again.
+    let rendered =
+        env.cache().join("rendered").join(format!("{}-plain.jsonl", published.digest.hex()));
+    let mut output = std::fs::read(&rendered).expect("rendered cache");
+    let last = output.len() - 3;
+    output[last] ^= 1;
+    std::fs::write(&rendered, &output).expect("damage");
     let again = env.generate(&repo, APP, &[]);
     assert_eq!(again.stdout, good.stdout);
     assert_eq!(

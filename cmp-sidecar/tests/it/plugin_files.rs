@@ -14,7 +14,8 @@ fn plugin_file(name: &str) -> (PathBuf, String) {
 #[test]
 fn the_example_pointer_is_valid() {
     let (path, text) = plugin_file("release-pointer.example.yaml");
-    let loaded = forge_cmp::pointer::load(&path, &text, &StoreRoot::Layouts("/unused".into())).expect("valid pointer");
+    let loaded = forge_cmp::pointer::load(&path, &text, &StoreRoot::Layouts("/unused".into()))
+        .expect("valid pointer");
     assert_eq!(loaded.pointer.spec.release, Some(42));
     let (_, schema) = plugin_file("release-pointer.schema.json");
     let schema: Value = serde_json::from_str(&schema).expect("schema is JSON");
@@ -30,7 +31,11 @@ fn plugin_yaml_passes_argo_cd_validation() {
     assert_eq!(config["kind"], "ConfigManagementPlugin");
     assert_eq!(config["spec"]["generate"]["command"], serde_json::json!(["forge-cmp", "generate"]));
     assert!(config["spec"].get("discover").is_none(), "Applications name the plugin; no discovery");
-    let socket = format!("{}-{}", config["metadata"]["name"].as_str().unwrap_or_default(), config["spec"]["version"].as_str().unwrap_or_default());
+    let socket = format!(
+        "{}-{}",
+        config["metadata"]["name"].as_str().unwrap_or_default(),
+        config["spec"]["version"].as_str().unwrap_or_default()
+    );
     let (_, application) = plugin_file("application.yaml");
     let application: Value = serde_saphyr::from_str(&application).expect("application parses");
     assert_eq!(application["spec"]["source"]["plugin"]["name"], socket.as_str());

@@ -13,31 +13,58 @@ const APP: &str = "envs/prod/auth-service";
 
 fn forge_pack() -> PathBuf {
     let path = std::path::Path::new(env!("CARGO_BIN_EXE_forge-cmp")).with_file_name("forge-pack");
-    assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace` (make test)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (make test)",
+        path.display()
+    );
     path
 }
 
 fn pointer(image: &str, commit: &str, digest: Option<&str>) -> String {
     let digest = digest.map(|d| format!("  digest: {d}\n")).unwrap_or_default();
-    format!("apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {image}\n  commit: {commit}\n{digest}")
+    format!(
+        "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {image}\n  commit: {commit}\n{digest}"
+    )
 }
 
 /// Pushes the example project and returns (image, commit, digest, `forge-pack render` objects).
 fn push_example(env: &Env, registry: &str) -> (String, String, String, Vec<Value>) {
     let project = env.dir.path().join("auth-service");
-    crate::argo::copy_tree(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/projects/auth-service"), &project);
+    crate::argo::copy_tree(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/projects/auth-service"),
+        &project,
+    );
     let dir = project.to_str().expect("utf-8");
     let commit = "d".repeat(40);
     let run = |args: &[&str]| {
-        let output = Command::new(forge_pack()).args(args).env("FORGE_REGISTRY", registry).output().expect("forge-pack");
-        assert!(output.status.success(), "forge-pack {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new(forge_pack())
+            .args(args)
+            .env("FORGE_REGISTRY", registry)
+            .output()
+            .expect("forge-pack");
+        assert!(
+            output.status.success(),
+            "forge-pack {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         output.stdout
     };
     let pushed: Value = serde_json::from_slice(&run(&[
-        "push", "-C", dir, "--commit", &commit, "--commit-time", "2024-05-01T12:00:00Z", "--manual", "--output", "json",
+        "push",
+        "-C",
+        dir,
+        "--commit",
+        &commit,
+        "--commit-time",
+        "2024-05-01T12:00:00Z",
+        "--manual",
+        "--output",
+        "json",
     ]))
     .expect("json");
-    let rendered: Vec<Value> = serde_json::from_slice(&run(&["render", "-C", dir, "--output", "json"])).expect("json");
+    let rendered: Vec<Value> =
+        serde_json::from_slice(&run(&["render", "-C", dir, "--output", "json"])).expect("json");
     let image = format!("{registry}/company/monorepo/auth-service");
     (image, commit, pushed["digest"].as_str().expect("digest").to_owned(), rendered)
 }
@@ -61,7 +88,12 @@ fn pushed_release_renders_through_the_plugin_exactly_as_forge_pack_renders_it() 
     let wrong = format!("sha256:{}", "0".repeat(64));
     let repo = gitops(&env, &pointer(&image, &commit, Some(&wrong)));
     let stderr = failure(&env.generate(&repo, APP, &[]));
-    assert!(stderr.contains(&format!("pinned digest {wrong} does not match the release tagged {commit}, which is {digest}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "pinned digest {wrong} does not match the release tagged {commit}, which is {digest}"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -76,7 +108,12 @@ fn a_warm_generate_makes_no_registry_request() {
 
     registry.stop();
     let warm = env.generate(&repo, APP, &[]);
-    assert_eq!(warm.stdout, cold.stdout, "warm generate failed without the registry: {}", String::from_utf8_lossy(&warm.stderr));
+    assert_eq!(
+        warm.stdout,
+        cold.stdout,
+        "warm generate failed without the registry: {}",
+        String::from_utf8_lossy(&warm.stderr)
+    );
 
     // A pointer the cache does not know needs the registry, and says so clearly.
     let repo = gitops(&env, &pointer(&image, &"e".repeat(40), None));

@@ -4,7 +4,7 @@ mod auth;
 pub mod options;
 mod retry;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Once};
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -135,7 +135,7 @@ impl RegistryStore {
     pub async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
         self.authed().await;
         let image = self.tagged("latest");
-        let mut tags: Vec<String> = Vec::new();
+        let mut tags: BTreeSet<String> = BTreeSet::new();
         loop {
             let last = tags.last().cloned();
             let page = retry::with_retries(&self.retry, || {
@@ -148,14 +148,15 @@ impl RegistryStore {
                 Err(e) => return Err(self.error("listing tags", e)),
             };
             let count = page.tags.len();
+            let before = tags.len();
             tags.extend(page.tags);
-            if count < TAG_PAGE {
+            // A short page is the last one. Some registries (distribution 2.x) ignore `n` and
+            // `last` and return everything at once: a page with nothing new ends the walk too.
+            if count < TAG_PAGE || count > TAG_PAGE || tags.len() == before {
                 break;
             }
         }
-        tags.sort();
-        tags.dedup();
-        Ok(tags)
+        Ok(tags.into_iter().collect())
     }
 
     /// The manifest digest a tag names, if it exists.

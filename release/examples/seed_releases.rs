@@ -1,0 +1,66 @@
+//! Benchmark driver: publishes N small releases (commits 1..=N) into a registry repository,
+//! so `list` can be measured on a realistic tag set.
+//!
+//! Usage: seed_releases HOST/REPOSITORY N
+
+use forge_release::aliases::TagStrategy;
+use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
+use forge_release::objects::{ObjectId, ResourceFile};
+use forge_release::package::ReleaseInput;
+use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_release::registry::RegistryOptions;
+use forge_release::store::Store;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dest, count] = args.as_slice() else {
+        panic!("usage: seed_releases HOST/REPOSITORY N")
+    };
+    let count: u64 = count.parse().expect("N");
+    let (host, repository) = dest.split_once('/').expect("HOST/REPOSITORY");
+    let location =
+        ProjectLocation::InRoot { root: StoreRoot::Registry(host.into()), path: repository.into() };
+    let store = Store::open(&location, &RegistryOptions::default()).expect("registry");
+    let person = Person { name: "bench".into(), email: "bench@example.com".into() };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for i in 1..=count {
+        let id = ObjectId {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("bench".into()),
+            name: "settings".into(),
+        };
+        let body = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: bench\ndata:\n  build: \"{i}\"\n"
+        );
+        let input = ReleaseInput {
+            repository: "bench".into(),
+            project: "app".into(),
+            number: 0,
+            aliases: Vec::new(),
+            trigger: Trigger {
+                kind: TriggerKind::BranchPush,
+                branch: Some("main".into()),
+                tag: None,
+            },
+            source: SourceInfo {
+                repository_url: None,
+                commit: format!("{i:040x}"),
+                author: person.clone(),
+                committer: person.clone(),
+                commit_time: "2024-05-01T12:00:00Z".into(),
+                message: String::new(),
+                branch: Some("main".into()),
+                tags: Vec::new(),
+            },
+            commit_time: 1_714_564_800,
+            artifacts: Vec::new(),
+            files: vec![ResourceFile::new(id, body.into_bytes()).expect("id")],
+            tool: ToolInfo { name: "bench".into(), version: "0".into() },
+        };
+        runtime
+            .block_on(forge_release::publish::publish(&store, input, TagStrategy::Monorepo))
+            .expect("publish");
+    }
+}
