@@ -152,7 +152,7 @@ impl RegistryStore {
             tags.extend(page.tags);
             // A short page is the last one. Some registries (distribution 2.x) ignore `n` and
             // `last` and return everything at once: a page with nothing new ends the walk too.
-            if count < TAG_PAGE || count > TAG_PAGE || tags.len() == before {
+            if count != TAG_PAGE || tags.len() == before {
                 break;
             }
         }
