@@ -1,9 +1,10 @@
-//! Benchmark driver: publishes N small releases (commits 1..=N) into a registry repository,
-//! so `list` can be measured on a realistic tag set.
+//! Benchmark driver: writes N small releases (commits 1..=N, numbers 1..=N, aliases
+//! `main-<n>`) into a registry repository, so `list` can be measured on a realistic tag set.
+//! It writes blobs, manifests and tags directly rather than through `publish`, whose number
+//! allocation lists every tag each time.
 //!
 //! Usage: seed_releases HOST/REPOSITORY N
 
-use forge_release::aliases::TagStrategy;
 use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
 use forge_release::objects::{ObjectId, ResourceFile};
 use forge_release::package::ReleaseInput;
@@ -37,8 +38,8 @@ fn main() {
         let input = ReleaseInput {
             repository: "bench".into(),
             project: "app".into(),
-            number: 0,
-            aliases: Vec::new(),
+            number: i,
+            aliases: vec![i.to_string(), format!("main-{i}")],
             trigger: Trigger {
                 kind: TriggerKind::BranchPush,
                 branch: Some("main".into()),
@@ -59,8 +60,15 @@ fn main() {
             files: vec![ResourceFile::new(id, body.into_bytes()).expect("id")],
             tool: ToolInfo { name: "bench".into(), version: "0".into() },
         };
-        runtime
-            .block_on(forge_release::publish::publish(&store, input, TagStrategy::Monorepo))
-            .expect("publish");
+        let release = forge_release::package::package(input).expect("package");
+        runtime.block_on(async {
+            for (descriptor, bytes) in release.blobs() {
+                store.put_blob(&descriptor.digest, bytes).await.expect("blob");
+            }
+            store.put_manifest(&release.digest, &release.manifest_bytes).await.expect("manifest");
+            for tag in [release.metadata.source.commit.clone(), i.to_string(), format!("main-{i}")] {
+                store.set_tag(&tag, &release.digest).await.expect("tag");
+            }
+        });
     }
 }
