@@ -60,17 +60,18 @@ impl Cache {
 
     /// The output rendered earlier from the verified release `digest`, if present and intact.
     ///
-    /// The file is a header line (JSON: checksum of the body, commit, name, object keys)
-    /// followed by the body; a body that does not match its checksum is a miss.
+    /// The file is the body followed by a header line (JSON: checksum of the body, commit,
+    /// name, object keys); a body that does not match its checksum is a miss.
     pub fn rendered(&self, digest: &Digest, annotate: bool) -> Option<Rendered> {
-        let bytes = std::fs::read(self.rendered_path(digest, annotate)).ok()?;
-        let split = bytes.iter().position(|b| *b == b'\n')?;
-        let header: RenderedHeader = serde_json::from_slice(&bytes[..split]).ok()?;
-        let body = &bytes[split + 1..];
-        if Digest::of(body) != header.sha256 {
+        let mut bytes = std::fs::read(self.rendered_path(digest, annotate)).ok()?;
+        // The header is the last line, so the body is the file truncated: no copy.
+        let split = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')? + 1;
+        let header: RenderedHeader = serde_json::from_slice(&bytes[split..]).ok()?;
+        bytes.truncate(split);
+        if Digest::of(&bytes) != header.sha256 {
             return None;
         }
-        let body = String::from_utf8(body.to_vec()).ok()?;
+        let body = String::from_utf8(bytes).ok()?;
         Some(Rendered { commit: header.commit, name: header.name, objects: header.objects, body })
     }
 
@@ -92,9 +93,10 @@ impl Cache {
             name: rendered.name.clone(),
             objects: rendered.objects.clone(),
         };
-        let mut bytes = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
-        bytes.push(b'\n');
+        let mut bytes = Vec::with_capacity(rendered.body.len() + 4096);
         bytes.extend_from_slice(rendered.body.as_bytes());
+        serde_json::to_writer(&mut bytes, &header).map_err(|e| fail(std::io::Error::other(e)))?;
+        bytes.push(b'\n');
         let parent = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).map_err(fail)?;
         let mut temp =

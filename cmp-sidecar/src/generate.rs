@@ -37,7 +37,11 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
                     });
                 }
             }
-            out.push_str(&rendered.body);
+            if out.is_empty() {
+                out = rendered.body;
+            } else {
+                out.push_str(&rendered.body);
+            }
         }
         Ok(out)
     };

@@ -113,8 +113,7 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
     let rendered =
         env.cache().join("rendered").join(format!("{}-plain.jsonl", published.digest.hex()));
     let mut output = std::fs::read(&rendered).expect("rendered cache");
-    let last = output.len() - 3;
-    output[last] ^= 1;
+    output[10] ^= 1;
     std::fs::write(&rendered, &output).expect("damage");
     let again = env.generate(&repo, APP, &[]);
     assert_eq!(again.stdout, good.stdout);
