@@ -29,12 +29,52 @@ struct RenderedHeader {
 pub struct Cache {
     dir: PathBuf,
     store: Store,
+    max_bytes: u64,
 }
 
 impl Cache {
-    /// A cache in `dir` (created on first write).
-    pub fn new(dir: &Path) -> Self {
-        Cache { dir: dir.to_owned(), store: Store::Layout(LayoutStore::new(dir)) }
+    /// A cache in `dir` (created on first write) kept under `max_bytes`.
+    pub fn new(dir: &Path, max_bytes: u64) -> Self {
+        Cache { dir: dir.to_owned(), store: Store::Layout(LayoutStore::new(dir)), max_bytes }
+    }
+
+    /// Deletes the least recently used blobs and rendered outputs until the cache is under
+    /// its size limit (to 80 % of it, so eviction does not run on every call). Deleting is
+    /// always safe: a reader that loses a file sees a miss and fetches again.
+    pub fn evict(&self) -> Result<(), CmpError> {
+        let mut files = Vec::new();
+        for sub in ["blobs/sha256", "rendered"] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_file() {
+                    let used = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+                    files.push((used, meta.len(), entry.path()));
+                }
+            }
+        }
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        if total <= self.max_bytes {
+            return Ok(());
+        }
+        files.sort();
+        let target = self.max_bytes / 5 * 4;
+        for (_, len, path) in files {
+            if total <= target {
+                break;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => total -= len,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => total -= len,
+                Err(e) => {
+                    return Err(CmpError::Cache {
+                        dir: self.dir.clone(),
+                        reason: format!("{}: {e}", path.display()),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Tag remembering the digest of `image` at `commit`: a short hash of the image, then the
@@ -72,6 +112,12 @@ impl Cache {
             return None;
         }
         let body = String::from_utf8(bytes).ok()?;
+        // Recently used entries are the last to be evicted.
+        if let Ok(file) =
+            std::fs::File::options().append(true).open(self.rendered_path(digest, annotate))
+        {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
         Some(Rendered { commit: header.commit, name: header.name, objects: header.objects, body })
     }
 

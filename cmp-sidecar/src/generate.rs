@@ -21,7 +21,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
     let work = async {
         let pointers =
             discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
-        let cache = Cache::new(&settings.cache_dir);
+        let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
         let mut out = String::new();
         let mut seen = BTreeMap::new();
@@ -71,7 +71,10 @@ async fn rendered_release(
     }
     let release = fetch(pointer, settings, cache, limits).await?;
     let rendered = emit::render(&release, settings.annotate)?;
-    if let Err(e) = cache.put_rendered(&release.head.digest, settings.annotate, &rendered) {
+    let remembered = cache
+        .put_rendered(&release.head.digest, settings.annotate, &rendered)
+        .and_then(|()| cache.evict());
+    if let Err(e) = remembered {
         eprintln!("forge-cmp: warning: {e}");
     }
     Ok(rendered)

@@ -13,6 +13,8 @@ use crate::error::CmpError;
 
 /// Default time budget: below Argo CD's 60 s repo-server deadline, which also covers cloning.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 45;
+/// Default cache size limit: 1 GiB (the sidecar patch gives the cache a 2 GiB emptyDir).
+const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
 
 /// Everything `generate` needs to know besides the app directory.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Settings {
     pub annotate: bool,
     /// Content-addressed cache directory.
     pub cache_dir: PathBuf,
+    /// Largest cache size before least recently used entries are evicted.
+    pub cache_max_bytes: u64,
     /// Store for images without a registry host.
     pub default_root: StoreRoot,
     /// Time budget for fetching.
@@ -70,6 +74,14 @@ impl Settings {
                 }
             },
         };
+        let cache_max_bytes = match get(&["FORGE_CMP_CACHE_MAX_BYTES"]) {
+            None => DEFAULT_CACHE_MAX_BYTES,
+            Some((name, value)) => value.parse::<u64>().map_err(|_| CmpError::Setting {
+                name,
+                value,
+                reason: "expected a number of bytes".into(),
+            })?,
+        };
         let insecure = match get(&["FORGE_INSECURE_REGISTRY"]) {
             None => false,
             Some((name, value)) => parse_bool(&name, &value)?,
@@ -84,7 +96,15 @@ impl Settings {
             read_timeout: Some(timeout.min(Duration::from_secs(30))),
             ..RegistryOptions::default()
         };
-        Ok(Settings { pointer_file, annotate, cache_dir, default_root, timeout, registry })
+        Ok(Settings {
+            pointer_file,
+            annotate,
+            cache_dir,
+            cache_max_bytes,
+            default_root,
+            timeout,
+            registry,
+        })
     }
 }
 

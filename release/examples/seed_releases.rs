@@ -66,7 +66,8 @@ fn main() {
                 store.put_blob(&descriptor.digest, bytes).await.expect("blob");
             }
             store.put_manifest(&release.digest, &release.manifest_bytes).await.expect("manifest");
-            for tag in [release.metadata.source.commit.clone(), i.to_string(), format!("main-{i}")] {
+            for tag in [release.metadata.source.commit.clone(), i.to_string(), format!("main-{i}")]
+            {
                 store.set_tag(&tag, &release.digest).await.expect("tag");
             }
         });
