@@ -197,3 +197,32 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs the workspace's `forge-pack` (built by the same `cargo test --workspace`) with
+/// `FORGE_REGISTRY=store`; returns stdout, failing the test on a non-zero exit.
+pub fn forge_pack(store: &str, args: &[&str]) -> Vec<u8> {
+    let binary = Path::new(env!("CARGO_BIN_EXE_forge-cmp")).with_file_name("forge-pack");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (make test)",
+        binary.display()
+    );
+    let output =
+        Command::new(&binary).args(args).env("FORGE_REGISTRY", store).output().expect("forge-pack");
+    assert!(
+        output.status.success(),
+        "forge-pack {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A copy of the example project in the test's directory.
+pub fn example_project(env: &Env) -> PathBuf {
+    let project = env.dir.path().join("auth-service");
+    copy_tree(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/projects/auth-service"),
+        &project,
+    );
+    project
+}

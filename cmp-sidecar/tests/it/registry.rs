@@ -2,7 +2,6 @@
 //! and a warm cache that needs no registry at all.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use forge_testkit::{Registry, RegistryKind};
 use serde_json::Value;
@@ -10,16 +9,6 @@ use serde_json::Value;
 use crate::argo::{Env, argo_parse, failure};
 
 const APP: &str = "envs/prod/auth-service";
-
-fn forge_pack() -> PathBuf {
-    let path = std::path::Path::new(env!("CARGO_BIN_EXE_forge-cmp")).with_file_name("forge-pack");
-    assert!(
-        path.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (make test)",
-        path.display()
-    );
-    path
-}
 
 fn pointer(image: &str, commit: &str, digest: Option<&str>) -> String {
     let digest = digest.map(|d| format!("  digest: {d}\n")).unwrap_or_default();
@@ -30,26 +19,10 @@ fn pointer(image: &str, commit: &str, digest: Option<&str>) -> String {
 
 /// Pushes the example project and returns (image, commit, digest, `forge-pack render` objects).
 fn push_example(env: &Env, registry: &str) -> (String, String, String, Vec<Value>) {
-    let project = env.dir.path().join("auth-service");
-    crate::argo::copy_tree(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/projects/auth-service"),
-        &project,
-    );
+    let project = crate::argo::example_project(env);
     let dir = project.to_str().expect("utf-8");
     let commit = "d".repeat(40);
-    let run = |args: &[&str]| {
-        let output = Command::new(forge_pack())
-            .args(args)
-            .env("FORGE_REGISTRY", registry)
-            .output()
-            .expect("forge-pack");
-        assert!(
-            output.status.success(),
-            "forge-pack {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
+    let run = |args: &[&str]| crate::argo::forge_pack(registry, args);
     let pushed: Value = serde_json::from_slice(&run(&[
         "push",
         "-C",
