@@ -178,3 +178,56 @@ fn missing_releases_pointers_and_bad_pointers_fail_with_empty_stdout() {
     let ok = env.generate(&repo, APP, &[("ARGOCD_ENV_FORGE_POINTER", "release.yaml")]);
     assert_eq!(argo_parse(&ok).len(), 3);
 }
+
+#[test]
+fn the_cache_stays_under_its_size_limit_by_evicting_the_least_recently_used() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    env.publish('b', vec![argo::object("v1", "ConfigMap", Some("auth"), "other")]);
+    let size = |dir: &std::path::Path| -> u64 {
+        ["blobs/sha256", "rendered"]
+            .iter()
+            .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let repo_a = env.gitops(&pointer('a', None));
+    let first = env.generate(&repo_a, APP, &[]);
+    argo_parse(&first);
+    let one_release = size(&env.cache());
+    // Room for about one release: caching the second evicts the first.
+    let limit = (one_release + one_release / 2).to_string();
+    let repo_b = env.gitops(&pointer('b', None));
+    argo_parse(&env.generate(&repo_b, APP, &[("FORGE_CMP_CACHE_MAX_BYTES", &limit)]));
+    assert!(size(&env.cache()) <= one_release + one_release / 2, "the cache grew past its limit");
+    let again = env.generate(
+        &env.gitops(&pointer('a', None)),
+        APP,
+        &[("FORGE_CMP_CACHE_MAX_BYTES", &limit)],
+    );
+    assert_eq!(again.stdout, first.stdout, "an evicted release is fetched again");
+}
+
+#[test]
+fn a_store_that_does_not_answer_in_time_fails_within_the_budget() {
+    let env = Env::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // Accepts connections and never answers, like a hung registry.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let text = pointer('a', None)
+        .replace(&format!("image: {}", argo::IMAGE), &format!("image: {addr}/{}", argo::IMAGE));
+    let started = std::time::Instant::now();
+    let stderr =
+        failure(&env.generate(&env.gitops(&text), APP, &[("FORGE_CMP_TIMEOUT_SECONDS", "2")]));
+    assert!(stderr.contains("gave up after 2 s"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the budget bounds the wait");
+}
