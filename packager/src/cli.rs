@@ -80,12 +80,27 @@ pub struct ProjectArgs {
     pub project_dir: PathBuf,
 }
 
+/// Where artifact values come from.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArtifactArgs {
+    /// Artifact values file (forge Artifacts, component-tags.json, a `services` or
+    /// `repositories` release manifest; detected from content). Repeatable.
+    #[arg(long = "artifacts", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// One artifact value, `<name>.<field>=<value>`. Repeatable.
+    #[arg(long = "artifact", value_name = "NAME.FIELD=VALUE")]
+    pub values: Vec<String>,
+}
+
 /// `render` arguments.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The project.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Artifact values.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
     /// Write one file per object into this directory (the release tarball's layout) instead
     /// of printing a stream.
     #[arg(short = 'o', long = "out", value_name = "DIR")]
@@ -98,6 +113,9 @@ pub struct ReleaseArgs {
     /// The project.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Artifact values.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
     /// Source facts overriding CI variables and git.
     #[command(flatten)]
     pub source: SourceFlags,

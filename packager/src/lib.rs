@@ -1,6 +1,7 @@
 //! forge-pack: render a project's Kubernetes templates, package them as an immutable release,
 //! and inspect, list and pull releases.
 
+pub mod artifacts;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -21,6 +21,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Erro
     serde_saphyr::from_str_with_options(text, options())
 }
 
+/// Parses one document reading every scalar as a string (artifact values such as a `1.20`
+/// tag must not become numbers).
+pub fn from_str_untyped<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    let mut options = options();
+    options.no_schema = true;
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// Parses a multi-document stream; empty documents are dropped.
 pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_saphyr::Error> {
     let mut options = options();

@@ -12,12 +12,12 @@ pub mod render;
 
 use std::path::Path;
 
-use forge_release::objects::ResourceFile;
-
-use crate::cli::{Cli, Command};
+use crate::artifacts::ArtifactSet;
+use crate::cli::{ArtifactArgs, Cli, Command};
 use crate::config::ProjectConfig;
 use crate::error::Error;
 use crate::output::Output;
+use crate::render::RenderedSet;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<u8, Error> {
@@ -34,11 +34,16 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
-/// Loads `forge.yaml` and renders the project's templates.
-pub fn render_project(project_dir: &Path) -> Result<(ProjectConfig, Vec<ResourceFile>), Error> {
+/// Loads `forge.yaml` and the artifact sources, and renders the project's templates.
+pub fn render_project(
+    project_dir: &Path,
+    artifacts: &ArtifactArgs,
+) -> Result<(ProjectConfig, RenderedSet), Error> {
     let config = ProjectConfig::load(project_dir)?;
-    let files = crate::render::render_dir(project_dir, &config.templates_dir(project_dir))?;
-    Ok((config, files))
+    let artifacts = ArtifactSet::load(&artifacts.files, &artifacts.values)?;
+    let rendered =
+        crate::render::render_dir(project_dir, &config.templates_dir(project_dir), &artifacts)?;
+    Ok((config, rendered))
 }
 
 /// Maps a failed write to stdout; a closed pipe (`| head`) is not an error.

@@ -67,7 +67,8 @@ pub async fn run(
     target: Target,
 ) -> Result<u8, Error> {
     let project_dir = &args.project.project_dir;
-    let (config, files) = render_project(project_dir)?;
+    let (config, rendered) = render_project(project_dir, &args.artifacts)?;
+    let files = rendered.files;
     let ci = context::ci_context(|name| std::env::var(name).ok());
     let mut source = args.source.clone();
     if args.manual {
@@ -108,7 +109,7 @@ pub async fn run(
         trigger: ctx.trigger.clone(),
         source: ctx.source.clone(),
         commit_time: ctx.commit_time,
-        artifacts: Vec::new(),
+        artifacts: rendered.artifacts,
         files,
         tool: ToolInfo { name: "forge-pack".into(), version: forge_release::VERSION.into() },
     };

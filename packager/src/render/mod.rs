@@ -10,6 +10,7 @@ use forge_release::objects::ResourceFile;
 pub use files::template_files;
 pub use objects::{SourcedObject, to_resource_files};
 
+use crate::artifacts::ArtifactSet;
 use crate::error::Error;
 
 /// One problem found while rendering, tied to the template it came from.
@@ -43,9 +44,22 @@ pub fn problems_error(what: &str, problems: Vec<Problem>) -> Error {
     Error::input(message)
 }
 
+/// The rendered set: release files and the artifacts they reference.
+#[derive(Debug, Clone)]
+pub struct RenderedSet {
+    /// One file per object, sorted by path.
+    pub files: Vec<ResourceFile>,
+    /// The referenced artifacts with every field and its source.
+    pub artifacts: Vec<forge_release::metadata::Artifact>,
+}
+
 /// Renders every template under `templates` (paths shown relative to `project_dir`) into
-/// release files, reporting every problem at once.
-pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFile>, Error> {
+/// release files with every `@artifact(...)` resolved, reporting every problem at once.
+pub fn render_dir(
+    project_dir: &Path,
+    templates: &Path,
+    artifacts: &ArtifactSet,
+) -> Result<RenderedSet, Error> {
     let mut problems = Vec::new();
     let mut objects = Vec::new();
     for file in template_files(templates)? {
@@ -53,6 +67,17 @@ pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFi
         match files::load(&file, &shown) {
             Ok(mut loaded) => objects.append(&mut loaded),
             Err(mut found) => problems.append(&mut found),
+        }
+    }
+    let mut used = Vec::new();
+    for object in &mut objects {
+        for message in crate::artifacts::resolve_references(&mut object.value, artifacts, &mut used)
+        {
+            problems.push(Problem {
+                file: object.file.clone(),
+                line: None,
+                message: format!("document {}: {message}", object.document),
+            });
         }
     }
     let mut files = to_resource_files(objects, &mut problems);
@@ -72,5 +97,5 @@ pub fn render_dir(project_dir: &Path, templates: &Path) -> Result<Vec<ResourceFi
             "templates are *.yaml, *.yml, *.json files in the templates directory of forge.yaml",
         ));
     }
-    Ok(files)
+    Ok(RenderedSet { files, artifacts: artifacts.describe(used.iter().map(String::as_str)) })
 }
