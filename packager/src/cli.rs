@@ -90,6 +90,25 @@ pub struct ArtifactArgs {
     /// One artifact value, `<name>.<field>=<value>`. Repeatable.
     #[arg(long = "artifact", value_name = "NAME.FIELD=VALUE")]
     pub values: Vec<String>,
+    /// Jsonnet external variable as a string (`std.extVar`). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = key_value)]
+    pub ext_str: Vec<(String, String)>,
+    /// Jsonnet external variable as code. Repeatable.
+    #[arg(long, value_name = "NAME=CODE", value_parser = key_value)]
+    pub ext_code: Vec<(String, String)>,
+    /// Jsonnet top-level argument as a string. Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = key_value)]
+    pub tla_str: Vec<(String, String)>,
+    /// Jsonnet top-level argument as code. Repeatable.
+    #[arg(long, value_name = "NAME=CODE", value_parser = key_value)]
+    pub tla_code: Vec<(String, String)>,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// `render` arguments.

@@ -17,7 +17,7 @@ use crate::cli::{ArtifactArgs, Cli, Command};
 use crate::config::ProjectConfig;
 use crate::error::Error;
 use crate::output::Output;
-use crate::render::RenderedSet;
+use crate::render::{JsonnetInputs, RenderedSet};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<u8, Error> {
@@ -34,16 +34,26 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
-/// Loads `forge.yaml` and the artifact sources, and renders the project's templates.
+/// Loads the artifact sources and renders the project's templates; `commit` is what
+/// `forge.commit` says in Jsonnet.
 pub fn render_project(
     project_dir: &Path,
-    artifacts: &ArtifactArgs,
-) -> Result<(ProjectConfig, RenderedSet), Error> {
-    let config = ProjectConfig::load(project_dir)?;
-    let artifacts = ArtifactSet::load(&artifacts.files, &artifacts.values)?;
-    let rendered =
-        crate::render::render_dir(project_dir, &config.templates_dir(project_dir), &artifacts)?;
-    Ok((config, rendered))
+    config: &ProjectConfig,
+    inputs: &ArtifactArgs,
+    commit: Option<&str>,
+) -> Result<RenderedSet, Error> {
+    let artifacts = ArtifactSet::load(&inputs.files, &inputs.values)?;
+    let jsonnet = JsonnetInputs {
+        library_paths: config.library_paths.iter().map(|p| project_dir.join(p)).collect(),
+        ext_str: inputs.ext_str.clone(),
+        ext_code: inputs.ext_code.clone(),
+        tla_str: inputs.tla_str.clone(),
+        tla_code: inputs.tla_code.clone(),
+        artifacts: Default::default(),
+        project: config.project.clone(),
+        commit: commit.unwrap_or_default().to_owned(),
+    };
+    crate::render::render_dir(project_dir, &config.templates_dir(project_dir), &artifacts, &jsonnet)
 }
 
 /// Maps a failed write to stdout; a closed pipe (`| head`) is not an error.

@@ -67,14 +67,15 @@ pub async fn run(
     target: Target,
 ) -> Result<u8, Error> {
     let project_dir = &args.project.project_dir;
-    let (config, rendered) = render_project(project_dir, &args.artifacts)?;
-    let files = rendered.files;
+    let config = ProjectConfig::load(project_dir)?;
     let ci = context::ci_context(|name| std::env::var(name).ok());
     let mut source = args.source.clone();
     if args.manual {
         source.trigger = Some(context::TriggerArg::Manual);
     }
     let ctx = context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?;
+    let rendered = render_project(project_dir, &config, &args.artifacts, Some(&ctx.source.commit))?;
+    let files = rendered.files;
     if target == Target::Configured
         && let Err(reason) = release_allowed(&config, &ctx)
     {

@@ -10,7 +10,8 @@ use crate::output::Output;
 
 /// Runs `render`.
 pub fn run(args: &RenderArgs, output: &Output) -> Result<u8, Error> {
-    let (_config, rendered) = render_project(&args.project.project_dir, &args.artifacts)?;
+    let config = crate::config::ProjectConfig::load(&args.project.project_dir)?;
+    let rendered = render_project(&args.project.project_dir, &config, &args.artifacts, None)?;
     let files = rendered.files;
     match &args.out {
         Some(dir) => {

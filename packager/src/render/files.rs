@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Problem, SourcedObject};
 use crate::error::Error;
 
-const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "jsonnet"];
 
 /// Every template file under `dir`, sorted by path so the walk is the same everywhere.
 /// Hidden entries are skipped; directory symlinks are not followed (no cycles, no escapes).

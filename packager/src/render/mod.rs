@@ -1,6 +1,7 @@
 //! Rendering a project's templates into validated Kubernetes objects.
 
 mod files;
+mod jsonnet;
 mod objects;
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use forge_release::objects::ResourceFile;
 
 pub use files::template_files;
+pub use jsonnet::JsonnetInputs;
 pub use objects::{SourcedObject, to_resource_files};
 
 use crate::artifacts::ArtifactSet;
@@ -59,12 +61,29 @@ pub fn render_dir(
     project_dir: &Path,
     templates: &Path,
     artifacts: &ArtifactSet,
+    jsonnet: &JsonnetInputs,
 ) -> Result<RenderedSet, Error> {
     let mut problems = Vec::new();
     let mut objects = Vec::new();
-    for file in template_files(templates)? {
+    let templates_found = template_files(templates)?;
+    // `forge.libsonnet` lives in a directory of its own on the library path.
+    let forge_lib = tempfile::Builder::new()
+        .prefix("forge-libsonnet-")
+        .tempdir()
+        .and_then(|dir| jsonnet::write_forge_lib(dir.path()).map(|()| dir))
+        .map_err(|e| {
+            Error::new(crate::error::exit::STORE, format!("cannot write forge.libsonnet: {e}"))
+        })?;
+    let mut jsonnet = jsonnet.clone();
+    jsonnet.artifacts = artifacts.flat().into_iter().collect();
+    for file in templates_found {
         let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
-        match files::load(&file, &shown) {
+        let loaded = if file.extension().is_some_and(|e| e == "jsonnet") {
+            jsonnet::load(&file, &shown, &jsonnet, forge_lib.path())
+        } else {
+            files::load(&file, &shown)
+        };
+        match loaded {
             Ok(mut loaded) => objects.append(&mut loaded),
             Err(mut found) => problems.append(&mut found),
         }
@@ -94,7 +113,7 @@ pub fn render_dir(
             templates.display()
         ))
         .with_hint(
-            "templates are *.yaml, *.yml, *.json files in the templates directory of forge.yaml",
+            "templates are *.jsonnet, *.yaml, *.yml and *.json files in the templates directory of forge.yaml",
         ));
     }
     Ok(RenderedSet { files, artifacts: artifacts.describe(used.iter().map(String::as_str)) })

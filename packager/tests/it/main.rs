@@ -4,5 +4,6 @@ mod artifacts;
 mod build;
 mod harness;
 mod inspect;
+mod jsonnet;
 mod registry;
 mod render;

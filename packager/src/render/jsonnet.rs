@@ -1,0 +1,130 @@
+//! Jsonnet templates, evaluated in-process with jrsonnet.
+//!
+//! `import 'forge.libsonnet'` gives `forge.artifact('<name>.<field>')`, `forge.project` and
+//! `forge.commit`. An unknown artifact evaluates to the literal `@artifact("<ref>")`, so the
+//! reference pass that follows reports every unresolved reference at once instead of
+//! stopping at the first.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use jrsonnet_evaluator::function::builtin;
+use jrsonnet_evaluator::tla::TlaArg;
+use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
+use jrsonnet_evaluator::{FileImportResolver, IStr, Result as JrResult, State, apply_tla};
+use jrsonnet_stdlib::ContextInitializer;
+use serde_json::Value;
+
+use super::{Problem, SourcedObject};
+
+const FORGE_LIBSONNET: &str = "{\n  artifact(ref):: std.native('forge.artifact')(ref),\n  project:: std.extVar('forge.project'),\n  commit:: std.extVar('forge.commit'),\n}\n";
+
+/// Everything a Jsonnet evaluation needs besides the file.
+#[derive(Debug, Clone, Default)]
+pub struct JsonnetInputs {
+    /// Library paths (`-J`), searched after the importing file's directory.
+    pub library_paths: Vec<PathBuf>,
+    /// `--ext-str` values.
+    pub ext_str: Vec<(String, String)>,
+    /// `--ext-code` values.
+    pub ext_code: Vec<(String, String)>,
+    /// `--tla-str` values.
+    pub tla_str: Vec<(String, String)>,
+    /// `--tla-code` values.
+    pub tla_code: Vec<(String, String)>,
+    /// `<name>.<field>` → value.
+    pub artifacts: HashMap<String, String>,
+    /// Project name for `forge.project`.
+    pub project: String,
+    /// Commit for `forge.commit` (empty when rendering without a release).
+    pub commit: String,
+}
+
+#[builtin(fields(artifacts: Rc<HashMap<String, String>>))]
+fn forge_artifact(this: &forge_artifact, reference: IStr) -> JrResult<String> {
+    Ok(match this.artifacts.get(reference.as_str()) {
+        Some(value) => value.clone(),
+        None => format!("@artifact(\"{}\")", reference.as_str()),
+    })
+}
+
+/// Evaluates one `.jsonnet` file into objects.
+pub fn load(
+    path: &Path,
+    shown: &Path,
+    inputs: &JsonnetInputs,
+    forge_lib: &Path,
+) -> Result<Vec<SourcedObject>, Vec<Problem>> {
+    let problem = |message: String| vec![Problem { file: shown.to_owned(), line: None, message }];
+    let context = ContextInitializer::new(PathResolver::new_cwd_fallback());
+    context.add_ext_str("forge.project".into(), inputs.project.as_str().into());
+    context.add_ext_str("forge.commit".into(), inputs.commit.as_str().into());
+    for (name, value) in &inputs.ext_str {
+        context.add_ext_str(name.as_str().into(), value.as_str().into());
+    }
+    for (name, code) in &inputs.ext_code {
+        context
+            .add_ext_code(name, code)
+            .map_err(|e| problem(format!("--ext-code {name}: {}", format_error(&e))))?;
+    }
+    context.add_native(
+        "forge.artifact",
+        forge_artifact { artifacts: Rc::new(inputs.artifacts.clone()) },
+    );
+    let mut paths = inputs.library_paths.clone();
+    paths.push(forge_lib.to_owned());
+    let mut builder = State::builder();
+    builder.import_resolver(FileImportResolver::new(paths)).context_initializer(context);
+    let state = builder.build();
+    let _entered = state.enter();
+    let evaluated = state.import(path).and_then(|value| {
+        // IStr hashes by content; its interior mutability is the interner's, not the key's.
+        #[allow(clippy::mutable_key_type)]
+        let mut tlas = HashMap::<IStr, TlaArg>::new();
+        for (name, value) in &inputs.tla_str {
+            tlas.insert(name.as_str().into(), TlaArg::String(value.as_str().into()));
+        }
+        for (name, code) in &inputs.tla_code {
+            tlas.insert(name.as_str().into(), TlaArg::InlineCode(code.clone()));
+        }
+        apply_tla(&tlas, value)
+    });
+    let value = evaluated.map_err(|e| problem(format_error(&e)))?;
+    let json: Value =
+        serde_json::to_value(&value).map_err(|e| problem(format!("output is not JSON: {e}")))?;
+    let mut objects = Vec::new();
+    flatten(json, &mut objects);
+    Ok(objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| SourcedObject { file: shown.to_owned(), document: i + 1, value })
+        .collect())
+}
+
+/// An object with `kind` is a Kubernetes object; an array or a map of name → object is a
+/// collection, flattened in order (maps in key order).
+fn flatten(value: Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.into_iter().for_each(|item| flatten(item, out)),
+        Value::Object(map)
+            if !map.contains_key("kind") && map.values().all(|v| v.is_object() || v.is_array()) =>
+        {
+            map.into_iter().for_each(|(_, item)| flatten(item, out));
+        }
+        other => out.push(other),
+    }
+}
+
+fn format_error(error: &jrsonnet_evaluator::Error) -> String {
+    let mut text = String::new();
+    if CompactFormat::default().write_trace(&mut text, error).is_err() {
+        text = error.to_string();
+    }
+    text.trim_end().replace('\n', "\n  ")
+}
+
+/// Writes `forge.libsonnet` into `dir` so templates can import it.
+pub fn write_forge_lib(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join("forge.libsonnet"), FORGE_LIBSONNET)
+}

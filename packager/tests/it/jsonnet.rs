@@ -1,0 +1,98 @@
+//! Jsonnet templates: libraries, forge.libsonnet, TLAs and ext vars, errors, reproducibility.
+
+use crate::harness::{self, Sandbox, pinned};
+
+fn catalog_artifacts() -> String {
+    harness::testdata().join("artifacts/catalog.yaml").display().to_string()
+}
+
+#[test]
+fn renders_jsonnet_with_libraries_artifacts_and_top_level_arguments() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("catalog");
+    let dir = project.display().to_string();
+    let args = [
+        "render",
+        "-C",
+        &dir,
+        "--artifacts",
+        &catalog_artifacts(),
+        "--tla-code",
+        "replicas=4",
+        "--output",
+        "json",
+    ];
+    let objects: serde_json::Value = serde_json::from_str(&sandbox.ok(&args)).expect("json");
+    let kinds: Vec<(&str, &str)> = objects
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or_default(),
+                o["metadata"]["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Deployment", "catalog-api"),
+            ("CronJob", "reindex-a"),
+            ("CronJob", "reindex-b"),
+            ("ConfigMap", "catalog-settings"),
+            ("Service", "catalog-api")
+        ]
+    );
+    assert_eq!(objects[0]["spec"]["replicas"], 4, "--tla-code reaches the top-level function");
+    assert_eq!(
+        objects[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/shop/catalog-api@sha256:6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e"
+    );
+    assert_eq!(
+        objects[3]["data"]["search"], "registry.example.com/shop/search:v8.13.4",
+        "string form in Jsonnet output"
+    );
+    assert_eq!(objects[3]["data"]["project"], "catalog", "forge.project");
+    assert_eq!(objects[3]["data"]["mode"], "on");
+}
+
+#[test]
+fn a_jsonnet_project_builds_to_the_same_digest_twice() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("catalog");
+    let dir = project.display().to_string();
+    let mut digests = Vec::new();
+    for store in ["one", "two"] {
+        let store = format!("oci:{}", sandbox.path().join(store).display());
+        let mut args = vec!["build", "-C", &dir, "--registry", &store, "--artifacts"];
+        let artifacts = catalog_artifacts();
+        args.push(&artifacts);
+        args.extend(pinned());
+        args.extend(["--output", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&sandbox.ok(&args)).expect("json");
+        digests.push(report["digest"].as_str().expect("digest").to_owned());
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn jsonnet_errors_and_unknown_artifacts_are_reported_with_their_file() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("catalog");
+    std::fs::write(project.join("templates/broken.jsonnet"), "{\n  a: 1,\n  b: ,\n}\n")
+        .expect("write");
+    let dir = project.display().to_string();
+    let stderr = sandbox.fails(
+        2,
+        &["render", "-C", &dir, "--artifact", "search.image=s", "--artifact", "search.tag=1"],
+    );
+    assert!(stderr.starts_with("error: rendering failed: 4 problems"), "{stderr}");
+    assert!(stderr.contains("templates/broken.jsonnet: "), "{stderr}");
+    assert!(stderr.contains("broken.jsonnet:3"), "a syntax error names its line: {stderr}");
+    assert!(
+        stderr.contains("templates/catalog.jsonnet: document 2: @artifact(\"catalog-api.ref\"): unknown artifact `catalog-api` (known: search)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("unknown artifact `catalog-worker`").count(), 2, "{stderr}");
+}
