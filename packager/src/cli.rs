@@ -90,6 +90,12 @@ pub struct ArtifactArgs {
     /// One artifact value, `<name>.<field>=<value>`. Repeatable.
     #[arg(long = "artifact", value_name = "NAME.FIELD=VALUE")]
     pub values: Vec<String>,
+    /// Pin every container image given by tag to its digest, looked up in its registry.
+    #[arg(long)]
+    pub resolve_digests: bool,
+    /// Fail if any container image is not pinned by digest.
+    #[arg(long)]
+    pub require_digests: bool,
     /// Jsonnet external variable as a string (`std.extVar`). Repeatable.
     #[arg(long, value_name = "NAME=VALUE", value_parser = key_value)]
     pub ext_str: Vec<(String, String)>,

@@ -23,7 +23,7 @@ use crate::render::{JsonnetInputs, RenderedSet};
 pub async fn run(cli: Cli) -> Result<u8, Error> {
     let output = Output::new(&cli.global);
     match cli.command {
-        Command::Render(args) => render::run(&args, &output),
+        Command::Render(args) => render::run(&args, &cli.global, &output).await,
         Command::Build(args) => build::run(&args, &cli.global, &output).await,
         Command::Push(args) => push::run(&args, &cli.global, &output).await,
         Command::Inspect(args) => inspect::run(&args, &cli.global, &output).await,
@@ -54,6 +54,26 @@ pub fn render_project(
         commit: commit.unwrap_or_default().to_owned(),
     };
     crate::render::render_dir(project_dir, &config.templates_dir(project_dir), &artifacts, &jsonnet)
+}
+
+/// `--resolve-digests` then `--require-digests` on the rendered files.
+pub async fn check_images(
+    files: &mut [forge_release::objects::ResourceFile],
+    inputs: &ArtifactArgs,
+    stores: &crate::stores::Stores,
+    output: &Output,
+) -> Result<(), Error> {
+    if inputs.resolve_digests {
+        let pinned = crate::digests::pin_images(files, stores).await?;
+        output.note(&format!(
+            "pinned {pinned} image{} by digest",
+            if pinned == 1 { "" } else { "s" }
+        ));
+    }
+    if inputs.require_digests {
+        crate::digests::require_pinned(files)?;
+    }
+    Ok(())
 }
 
 /// Maps a failed write to stdout; a closed pipe (`| head`) is not an error.

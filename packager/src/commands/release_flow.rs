@@ -75,7 +75,8 @@ pub async fn run(
     }
     let ctx = context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?;
     let rendered = render_project(project_dir, &config, &args.artifacts, Some(&ctx.source.commit))?;
-    let files = rendered.files;
+    let mut files = rendered.files;
+    crate::commands::check_images(&mut files, &args.artifacts, stores, output).await?;
     if target == Target::Configured
         && let Err(reason) = release_allowed(&config, &ctx)
     {

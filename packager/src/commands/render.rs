@@ -9,10 +9,21 @@ use crate::fsutil;
 use crate::output::Output;
 
 /// Runs `render`.
-pub fn run(args: &RenderArgs, output: &Output) -> Result<u8, Error> {
+pub async fn run(
+    args: &RenderArgs,
+    global: &crate::cli::GlobalArgs,
+    output: &Output,
+) -> Result<u8, Error> {
     let config = crate::config::ProjectConfig::load(&args.project.project_dir)?;
     let rendered = render_project(&args.project.project_dir, &config, &args.artifacts, None)?;
-    let files = rendered.files;
+    let mut files = rendered.files;
+    super::check_images(
+        &mut files,
+        &args.artifacts,
+        &crate::stores::Stores::from_args(global)?,
+        output,
+    )
+    .await?;
     match &args.out {
         Some(dir) => {
             fsutil::write_new_dir(

@@ -247,3 +247,84 @@ fn base64(text: &str) -> String {
     }
     out
 }
+
+#[test]
+fn images_given_by_tag_are_pinned_or_refused() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let sandbox = Sandbox::new();
+    let root = format!("{}/{}", registry.addr, registry.unique_repository("digests"));
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let output = sandbox
+        .command(&push_args(dir, harness::COMMIT))
+        .env("FORGE_REGISTRY", &root)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let pushed = format!("{root}/company/monorepo/auth-service");
+    let digest = {
+        let json = sandbox.ok(&[
+            "--registry",
+            &root,
+            "inspect",
+            "company/monorepo/auth-service:1",
+            "--output",
+            "json",
+        ]);
+        serde_json::from_str::<serde_json::Value>(&json).expect("json")["digest"]
+            .as_str()
+            .expect("digest")
+            .to_owned()
+    };
+
+    let images = sandbox.path().join("images");
+    std::fs::create_dir_all(images.join("templates")).expect("mkdir");
+    std::fs::write(images.join("forge.yaml"), "project: images\nrepository: company/tests\n")
+        .expect("config");
+    let job = |image: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: migrate}}\nspec:\n  template:\n    spec:\n      initContainers: [{{name: wait, image: '{image}'}}]\n      containers: [{{name: run, image: 'busybox:1.36'}}]\n"
+        )
+    };
+    std::fs::write(images.join("templates/job.yaml"), job(&format!("{pushed}:1"))).expect("job");
+    let dir = images.to_str().expect("utf-8");
+
+    let stderr = sandbox.fails(2, &["render", "-C", dir, "--require-digests"]);
+    assert!(stderr.contains("2 container images are not pinned by digest"), "{stderr}");
+    assert!(
+        stderr
+            .contains(&format!("_default/batch.Job.migrate.yaml initContainers/wait: {pushed}:1")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("_default/batch.Job.migrate.yaml containers/run: busybox:1.36"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        images.join("templates/job.yaml"),
+        job(&format!("{pushed}:1")).replace("busybox:1.36", &format!("{pushed}:main-1")),
+    )
+    .expect("job");
+    let rendered = sandbox.ok(&["render", "-C", dir, "--resolve-digests", "--require-digests"]);
+    assert!(rendered.contains(&format!("image: {pushed}@{digest}")), "{rendered}");
+    assert_eq!(rendered.matches(&digest).count(), 2, "{rendered}");
+
+    // Only loopback registries in tests: the second image is pinned already.
+    std::fs::write(
+        images.join("templates/job.yaml"),
+        job(&format!("{pushed}:no-such-tag"))
+            .replace("busybox:1.36", &format!("{pushed}@{digest}")),
+    )
+    .expect("job");
+    let output =
+        sandbox.command(&["render", "-C", dir, "--resolve-digests"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "initContainers/wait: tag `no-such-tag` of {pushed} does not exist"
+        )),
+        "{stderr}"
+    );
+}
