@@ -129,6 +129,37 @@ mod tests {
         Ok(config)
     }
 
+    /// Every key the parser accepts is in the shipped JSON Schema, and nothing more.
+    #[test]
+    fn the_json_schema_lists_exactly_the_accepted_keys() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/forge.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json");
+        let mut keys: Vec<&str> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "library_paths",
+                "project",
+                "registry",
+                "release",
+                "repository",
+                "source_url",
+                "tag_strategy",
+                "templates"
+            ]
+        );
+        let full = "project: a\nrepository: b/c\nregistry: r.example.com\ntemplates: t\nlibrary_paths: [l]\n\
+                    tag_strategy: monorepo\nsource_url: https://x\nrelease: {on: [{branch: main}, {tag: true}]}\n";
+        parse(full).expect("every schema key parses");
+    }
+
     #[test]
     fn full_configuration_parses() {
         let config = parse(
