@@ -106,5 +106,16 @@ ours=$(cd "$app" && hyperfine -N --warmup 1 --runs "${RUNS:-15}" --prepare "rm -
 peer=$(mean skopeo-tar "bash -c \"rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x\"")
 row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
 
+# --- rendering: YAML parse of the corpus, and a Jsonnet workload against its peers -----------
+ours=$(mean render-yaml "$fp render -C $project --output json")
+row "render 5.6 MB of YAML" "$ours" "cat of the same files" "$(mean cat-corpus "cat $files")" 1000 "must be < 1 s: $(python3 -c "print('ok' if $ours < 1 else 'TOO SLOW')")"
+python3 -c 'import _gojsonnet' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore gojsonnet
+jb=scripts/bench-jsonnet
+ours=$(mean render-jsonnet "$fp render -C $jb")
+engine=$(mean jrsonnet "$PWD/target/release/examples/jsonnet_engine $jb/templates/workload.jsonnet")
+row "render Jsonnet (300 Deployments)" "$ours" "jrsonnet engine alone" "$engine" 1.2 ""
+gojsonnet=$(RUNS=3 mean gojsonnet "python3 -c \"import _gojsonnet; _gojsonnet.evaluate_file('$jb/templates/workload.jsonnet')\"")
+row "render Jsonnet (300 Deployments)" "$ours" "go-jsonnet (PyPI gojsonnet)" "$gojsonnet" 0.05 "(at least 20x faster)"
+
 printf '%-34s %12s  %-28s %12s  %7s  %s\n' "benchmark" "forge-pack" "peer" "peer time" "ratio" "target"
 printf '%s\n' "${rows[@]}"
