@@ -52,12 +52,6 @@ impl Error {
         self.hint = Some(hint.into());
         self
     }
-
-    /// Prefixes the message with what was being done.
-    pub fn context(mut self, what: impl fmt::Display) -> Self {
-        self.message = format!("{what}: {}", self.message);
-        self
-    }
 }
 
 impl fmt::Display for Error {

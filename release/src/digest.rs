@@ -38,11 +38,6 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The first 12 hex characters, for humans.
-    pub fn short(&self) -> &str {
-        &self.hex()[..12]
-    }
 }
 
 impl FromStr for Digest {
