@@ -109,6 +109,9 @@ pub struct ReleaseContext {
     pub commit_time: i64,
     /// The trigger.
     pub trigger: Trigger,
+    /// Whether the commit is HEAD of the checkout at the project directory (only then can
+    /// uncommitted changes make the release differ from the commit).
+    pub is_checkout_head: bool,
 }
 
 /// Combines flags, CI and the checkout at `project_dir`.
@@ -204,6 +207,7 @@ pub fn resolve(
         },
         commit_time,
         trigger: Trigger { kind, branch, tag: trigger_tag },
+        is_checkout_head: head.is_some(),
     })
 }
 

@@ -238,8 +238,7 @@ fn check_clean(
     ctx: &ReleaseContext,
     allow_dirty: bool,
 ) -> Result<(), Error> {
-    let head = git::read_head(dir)?;
-    if allow_dirty || head.as_ref().is_none_or(|h| h.sha != ctx.source.commit) {
+    if allow_dirty || !ctx.is_checkout_head {
         return Ok(());
     }
     if !git::is_dirty(dir, &[config.templates.as_path(), Path::new(config::FILE_NAME)])? {
