@@ -69,7 +69,7 @@ async fn rendered_release(
         check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
         return Ok(rendered);
     }
-    let release = fetch(pointer, settings, cache, limits).await?;
+    let release = fetch(pointer, known.as_ref(), settings, cache, limits).await?;
     let rendered = emit::render(&release, settings.annotate)?;
     let remembered = cache
         .put_rendered(&release.head.digest, settings.annotate, &rendered)
@@ -80,10 +80,11 @@ async fn rendered_release(
     Ok(rendered)
 }
 
-/// The verified release a pointer names: from the cache when possible, else from its store
-/// (and then cached).
+/// The verified release a pointer names: from the cache when `known` (its pinned or
+/// remembered digest) is there intact, else from its store (and then cached).
 async fn fetch(
     pointer: &LoadedPointer,
+    known: Option<&Digest>,
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
@@ -93,11 +94,7 @@ async fn fetch(
     let pinned = pointer.pointer.spec.digest.clone();
     let store_error = |source| CmpError::Store { image: image.clone(), source };
 
-    let known = match &pinned {
-        Some(digest) => Some(digest.clone()),
-        None => cache.digest_for(&image, commit).await,
-    };
-    if let Some(digest) = &known
+    if let Some(digest) = known
         && let Some(raw) = cache.get(digest, limits).await
         && let Ok(release) = raw.verify(limits)
     {
