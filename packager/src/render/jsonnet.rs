@@ -34,7 +34,7 @@ pub struct JsonnetInputs {
     /// `--tla-code` values.
     pub tla_code: Vec<(String, String)>,
     /// `<name>.<field>` → value.
-    pub artifacts: HashMap<String, String>,
+    pub artifacts: Rc<HashMap<String, String>>,
     /// Project name for `forge.project`.
     pub project: String,
     /// Commit for `forge.commit` (empty when rendering without a release).
@@ -68,10 +68,8 @@ pub fn load(
             .add_ext_code(name, code)
             .map_err(|e| problem(format!("--ext-code {name}: {}", format_error(&e))))?;
     }
-    context.add_native(
-        "forge.artifact",
-        forge_artifact { artifacts: Rc::new(inputs.artifacts.clone()) },
-    );
+    context
+        .add_native("forge.artifact", forge_artifact { artifacts: Rc::clone(&inputs.artifacts) });
     let mut paths = inputs.library_paths.clone();
     paths.push(forge_lib.to_owned());
     let mut builder = State::builder();

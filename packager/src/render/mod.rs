@@ -66,22 +66,30 @@ pub fn render_dir(
     let mut problems = Vec::new();
     let mut objects = Vec::new();
     let templates_found = template_files(templates)?;
-    // `forge.libsonnet` lives in a directory of its own on the library path.
-    let forge_lib = tempfile::Builder::new()
-        .prefix("forge-libsonnet-")
-        .tempdir()
-        .and_then(|dir| jsonnet::write_forge_lib(dir.path()).map(|()| dir))
-        .map_err(|e| {
-            Error::new(crate::error::exit::STORE, format!("cannot write forge.libsonnet: {e}"))
-        })?;
+    let is_jsonnet = |file: &Path| file.extension().is_some_and(|e| e == "jsonnet");
+    // `forge.libsonnet` lives in a directory of its own on the library path; YAML-only
+    // projects need neither it nor the artifact table Jsonnet reads.
+    let forge_lib = if templates_found.iter().any(|f| is_jsonnet(f)) {
+        let dir = tempfile::Builder::new()
+            .prefix("forge-libsonnet-")
+            .tempdir()
+            .and_then(|dir| jsonnet::write_forge_lib(dir.path()).map(|()| dir))
+            .map_err(|e| {
+                Error::new(crate::error::exit::STORE, format!("cannot write forge.libsonnet: {e}"))
+            })?;
+        Some(dir)
+    } else {
+        None
+    };
     let mut jsonnet = jsonnet.clone();
-    jsonnet.artifacts = artifacts.flat().into_iter().collect();
+    if forge_lib.is_some() {
+        jsonnet.artifacts = std::rc::Rc::new(artifacts.flat().into_iter().collect());
+    }
     for file in templates_found {
         let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
-        let loaded = if file.extension().is_some_and(|e| e == "jsonnet") {
-            jsonnet::load(&file, &shown, &jsonnet, forge_lib.path())
-        } else {
-            files::load(&file, &shown)
+        let loaded = match &forge_lib {
+            Some(lib) if is_jsonnet(&file) => jsonnet::load(&file, &shown, &jsonnet, lib.path()),
+            _ => files::load(&file, &shown),
         };
         match loaded {
             Ok(mut loaded) => objects.append(&mut loaded),
