@@ -2,7 +2,7 @@
 //! any container image that is not pinned.
 
 use forge_release::objects::ResourceFile;
-use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_release::reference::{ProjectLocation, StoreRoot, split_registry_host};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -69,13 +69,11 @@ async fn lookup(image: &str, stores: &Stores) -> Result<String, String> {
         Some(i) => (&without_digest[..last_slash + i], &without_digest[last_slash + i + 1..]),
         None => (without_digest, "latest"),
     };
-    let (first, rest) = name.split_once('/').unwrap_or(("", name));
-    let (host, path) = if first.contains('.') || first.contains(':') || first == "localhost" {
-        (first.to_owned(), rest.to_owned())
-    } else if name.contains('/') {
-        ("registry-1.docker.io".to_owned(), name.to_owned())
-    } else {
-        ("registry-1.docker.io".to_owned(), format!("library/{name}"))
+    // Docker Hub is the registry of names without a host; official images live in `library/`.
+    let (host, path) = match split_registry_host(name) {
+        Some((host, path)) => (host.to_owned(), path.to_owned()),
+        None if name.contains('/') => ("registry-1.docker.io".to_owned(), name.to_owned()),
+        None => ("registry-1.docker.io".to_owned(), format!("library/{name}")),
     };
     let location = ProjectLocation::InRoot { root: StoreRoot::Registry(host), path };
     let store = stores.open(&location).map_err(|e| e.message)?;

@@ -153,16 +153,20 @@ impl ReleaseRef {
                 release,
             });
         }
-        let (first, rest) = name.split_once('/').unwrap_or(("", name));
-        let is_host = first.contains('.') || first.contains(':') || first == "localhost";
-        let (root, path) = if is_host {
-            (StoreRoot::Registry(first.to_owned()), rest)
-        } else {
-            (default_root.clone(), name)
+        let (root, path) = match split_registry_host(name) {
+            Some((host, rest)) => (StoreRoot::Registry(host.to_owned()), rest),
+            None => (default_root.clone(), name),
         };
         check_path(text, path)?;
         Ok(ReleaseRef { project: ProjectLocation::InRoot { root, path: path.to_owned() }, release })
     }
+}
+
+/// Splits `host/path` when the first component names a registry host, as docker decides:
+/// it contains a `.` or a `:`, or is `localhost`.
+pub fn split_registry_host(name: &str) -> Option<(&str, &str)> {
+    let (first, rest) = name.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some((first, rest))
 }
 
 fn split_release(text: &str) -> Result<(&str, Option<ReleaseSelector>), ReferenceError> {
