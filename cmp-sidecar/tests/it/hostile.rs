@@ -29,13 +29,17 @@ fn replace_layer(env: &Env, layer: &[u8], claimed_size: Option<u64>) {
         size: claimed_size.unwrap_or(layer.len() as u64),
         annotations: BTreeMap::new(),
     };
-    let new_bytes = manifest.to_bytes();
-    let new_digest = Digest::of(&new_bytes);
-    std::fs::write(blob_path(env, &new_digest), &new_bytes).expect("manifest");
+    retag(env, &published.digest, &manifest);
+}
+
+/// Stores `manifest` and moves every tag of `old` to it, as a registry writer could.
+fn retag(env: &Env, old: &Digest, manifest: &Manifest) {
+    let bytes = manifest.to_bytes();
+    let digest = Digest::of(&bytes);
+    std::fs::write(blob_path(env, &digest), &bytes).expect("manifest");
     let index_path = env.store_root().join(argo::IMAGE).join("index.json");
-    let index = std::fs::read_to_string(&index_path)
-        .expect("index")
-        .replace(published.digest.as_str(), new_digest.as_str());
+    let index =
+        std::fs::read_to_string(&index_path).expect("index").replace(old.as_str(), digest.as_str());
     std::fs::write(index_path, index).expect("index");
 }
 
@@ -100,14 +104,7 @@ fn a_release_whose_metadata_lies_about_an_object_is_refused() {
     std::fs::write(blob_path(&env, &digest), &metadata_bytes).expect("metadata");
     manifest.layers[1].digest = digest;
     manifest.layers[1].size = metadata_bytes.len() as u64;
-    let new_bytes = manifest.to_bytes();
-    let new_digest = Digest::of(&new_bytes);
-    std::fs::write(blob_path(&env, &new_digest), &new_bytes).expect("manifest");
-    let index_path = env.store_root().join(argo::IMAGE).join("index.json");
-    let index = std::fs::read_to_string(&index_path)
-        .expect("index")
-        .replace(published.digest.as_str(), new_digest.as_str());
-    std::fs::write(index_path, index).expect("index");
+    retag(&env, &published.digest, &manifest);
     let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
     assert!(stderr.contains("does not match its metadata entry"), "{stderr}");
 }
