@@ -18,5 +18,8 @@ fn main() {
     let _entered = state.enter();
     let value = state.import(path.as_str()).expect("evaluate");
     let json = value.manifest(JsonFormat::cli(3)).expect("manifest");
-    println!("{json}");
+    let mut stdout = std::io::stdout().lock();
+    std::io::Write::write_all(&mut stdout, json.as_bytes())
+        .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
+        .expect("write");
 }
