@@ -2,62 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use forge_release::Digest;
-use forge_release::aliases::is_commit_sha;
 use forge_release::reference::{ReleaseRef, StoreRoot};
 use serde::Deserialize;
 
+pub use forge_release::pointer::{API_VERSION, KIND, ReleasePointer};
+
 use crate::error::CmpError;
-
-/// The pointer's `apiVersion`.
-pub const API_VERSION: &str = "forge.dev/v1alpha1";
-/// The pointer's `kind`.
-pub const KIND: &str = "ReleasePointer";
-
-/// A ReleasePointer document.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ReleasePointer {
-    /// Must be [`API_VERSION`].
-    pub api_version: String,
-    /// Must be [`KIND`].
-    pub kind: String,
-    /// Metadata.
-    pub metadata: PointerMetadata,
-    /// What to deploy.
-    pub spec: PointerSpec,
-}
-
-/// Pointer metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointerMetadata {
-    /// Usually the project name.
-    pub name: String,
-    /// Free-form labels.
-    #[serde(default)]
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// Free-form annotations.
-    #[serde(default)]
-    pub annotations: std::collections::BTreeMap<String, String>,
-}
-
-/// Pointer spec.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointerSpec {
-    /// Release image without tag: `registry/repository/project`, `repository/project` (the
-    /// default store) or `oci:<layout-dir>`.
-    pub image: String,
-    /// Full commit SHA of the release.
-    pub commit: String,
-    /// Manifest digest pin (written by `forge-pack deploy`).
-    #[serde(default)]
-    pub digest: Option<Digest>,
-    /// Release number, informational.
-    #[serde(default)]
-    pub release: Option<u64>,
-}
 
 /// A pointer read from a file, with the file it came from.
 #[derive(Debug, Clone)]
@@ -87,29 +37,7 @@ pub fn load(path: &Path, text: &str, default_root: &StoreRoot) -> Result<LoadedP
         let message = e.to_string();
         invalid(message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())
     })?;
-    if pointer.api_version != API_VERSION {
-        return Err(invalid(format!(
-            "apiVersion is `{}`, expected `{API_VERSION}`",
-            pointer.api_version
-        )));
-    }
-    if pointer.kind != KIND {
-        return Err(invalid(format!("kind is `{}`, expected `{KIND}`", pointer.kind)));
-    }
-    if !is_commit_sha(&pointer.spec.commit) {
-        return Err(invalid(format!(
-            "spec.commit `{}` must be a full lowercase commit SHA (40 or 64 hex characters)",
-            pointer.spec.commit
-        )));
-    }
-    let location = ReleaseRef::parse(&pointer.spec.image, default_root)
-        .map_err(|e| invalid(format!("spec.image: {e}")))?;
-    if location.release.is_some() {
-        return Err(invalid(format!(
-            "spec.image `{}` must not carry a tag or digest; use spec.commit and spec.digest",
-            pointer.spec.image
-        )));
-    }
+    let location = pointer.validate(default_root).map_err(invalid)?;
     Ok(LoadedPointer { path: path.to_owned(), pointer, location })
 }
 

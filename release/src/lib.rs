@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod objects;
 pub mod package;
+pub mod pointer;
 pub mod publish;
 pub mod reference;
 pub mod registry;
