@@ -23,6 +23,10 @@ pub mod exit {
     pub const VERIFY: u8 = 5;
     /// Refused: the commit already has a release with different content.
     pub const REFUSED: u8 = 6;
+    /// Denied: the environment policy does not allow this deploy.
+    pub const DENIED: u8 = 7;
+    /// `git push` of a deploy was rejected; the commit is kept locally.
+    pub const PUSH_REJECTED: u8 = 8;
 }
 
 /// A failed command: what went wrong, the exit code, and how to fix it when obvious.

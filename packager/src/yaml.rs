@@ -48,3 +48,10 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::Serial
     options.folded_wrap_chars = usize::MAX;
     serde_saphyr::to_string_with_options(value, options)
 }
+
+/// The first line of a parse error (serde-saphyr adds a source excerpt after it), for
+/// messages that already name the file.
+pub fn error_summary(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+}

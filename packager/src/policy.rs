@@ -1,0 +1,324 @@
+//! Environment policies: which releases may be deployed where (`policy.yaml` at the root of
+//! the GitOps repository). Pure rules; the caller gathers the facts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use forge_release::metadata::TriggerKind;
+use globset::{Glob, GlobMatcher};
+use serde::Deserialize;
+
+use crate::error::{Error, exit};
+
+/// The policy file's name at the root of the GitOps repository.
+pub const FILE_NAME: &str = "policy.yaml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    environments: BTreeMap<String, EnvironmentFile>,
+    #[serde(default)]
+    unlisted_environments: Unlisted,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Unlisted {
+    #[default]
+    Deny,
+    Allow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentFile {
+    allowed_triggers: Option<Vec<TriggerKind>>,
+    allowed_branches: Option<Vec<String>>,
+    #[serde(default)]
+    requires_approval: bool,
+    #[serde(default)]
+    requires: Vec<String>,
+}
+
+/// A loaded, checked policy.
+#[derive(Debug)]
+pub struct Policy {
+    environments: BTreeMap<String, EnvironmentPolicy>,
+    allow_unlisted: bool,
+}
+
+/// The rules of one environment. An absent list means no restriction; an empty one allows
+/// nothing.
+#[derive(Debug, Default)]
+pub struct EnvironmentPolicy {
+    allowed_triggers: Option<Vec<TriggerKind>>,
+    allowed_branches: Option<Vec<(String, GlobMatcher)>>,
+    requires_approval: bool,
+    /// Environments the release must have been deployed to first.
+    pub requires: Vec<String>,
+}
+
+/// What a release brings to the policy check.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    /// `release 42 (v1.2.3)`, for messages.
+    pub description: &'a str,
+    /// What caused the release.
+    pub trigger: TriggerKind,
+    /// The branch it was built from, if recorded.
+    pub branch: Option<&'a str>,
+    /// Who approved this deploy.
+    pub approved_by: Option<&'a str>,
+    /// The required environments this release is, or has been, deployed to.
+    pub deployed_in: &'a BTreeSet<String>,
+}
+
+/// One rule a deploy broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule's key in the policy file.
+    pub rule: &'static str,
+    /// What the rule wants and what the release has.
+    pub detail: String,
+}
+
+impl Policy {
+    /// Reads and checks the policy file; a missing or malformed file is an error.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::input(format!("no environment policy at {}", path.display()))
+                    .with_hint(format!(
+                        "every deploy is checked against a policy; create {FILE_NAME} at the root of the GitOps repository (see plugin/policy.example.yaml)"
+                    )));
+            }
+            Err(e) => return Err(Error::input(format!("cannot read {}: {e}", path.display()))),
+        };
+        Self::parse(&text)
+            .map_err(|reason| Error::input(format!("invalid policy {}: {reason}", path.display())))
+    }
+
+    /// Parses and checks policy text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: PolicyFile =
+            crate::yaml::from_str(text).map_err(|e| crate::yaml::error_summary(&e))?;
+        let names: BTreeSet<&String> = file.environments.keys().collect();
+        let mut environments = BTreeMap::new();
+        for (name, env) in &file.environments {
+            for required in &env.requires {
+                if !names.contains(required) {
+                    return Err(format!(
+                        "environments.{name}.requires names `{required}`, which is not an environment in this policy"
+                    ));
+                }
+                if required == name {
+                    return Err(format!("environments.{name}.requires names itself"));
+                }
+            }
+            let branches = match &env.allowed_branches {
+                None => None,
+                Some(patterns) => Some(
+                    patterns
+                        .iter()
+                        .map(|p| {
+                            Glob::new(p).map(|g| (p.clone(), g.compile_matcher())).map_err(|e| {
+                                format!("environments.{name}.allowed_branches: `{p}`: {e}")
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            environments.insert(
+                name.clone(),
+                EnvironmentPolicy {
+                    allowed_triggers: env.allowed_triggers.clone(),
+                    allowed_branches: branches,
+                    requires_approval: env.requires_approval,
+                    requires: env.requires.clone(),
+                },
+            );
+        }
+        Ok(Policy { environments, allow_unlisted: file.unlisted_environments == Unlisted::Allow })
+    }
+
+    /// The rules for `env`; an environment the policy does not list is denied unless the
+    /// policy says `unlisted_environments: allow`.
+    pub fn environment(&self, env: &str) -> Result<&EnvironmentPolicy, Error> {
+        static UNRESTRICTED: EnvironmentPolicy = EnvironmentPolicy {
+            allowed_triggers: None,
+            allowed_branches: None,
+            requires_approval: false,
+            requires: Vec::new(),
+        };
+        match self.environments.get(env) {
+            Some(rules) => Ok(rules),
+            None if self.allow_unlisted => Ok(&UNRESTRICTED),
+            None => Err(Error::new(
+                exit::DENIED,
+                format!(
+                    "environment `{env}` is not in the policy (it lists {})",
+                    self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .with_hint(format!(
+                "check the environment name, or add `{env}` to {FILE_NAME} (or set `unlisted_environments: allow`)"
+            ))),
+        }
+    }
+}
+
+impl EnvironmentPolicy {
+    /// Every rule the candidate breaks, in the order the policy file lists them.
+    pub fn violations(&self, candidate: &Candidate<'_>) -> Vec<Violation> {
+        let mut broken = Vec::new();
+        let what = candidate.description;
+        if let Some(allowed) = &self.allowed_triggers
+            && !allowed.contains(&candidate.trigger)
+        {
+            let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+            broken.push(Violation {
+                rule: "allowed_triggers",
+                detail: format!(
+                    "allows [{}]; {what} was made by a {} trigger",
+                    allowed.join(", "),
+                    candidate.trigger.as_str()
+                ),
+            });
+        }
+        if let Some(patterns) = &self.allowed_branches {
+            let shown: Vec<&str> = patterns.iter().map(|(p, _)| p.as_str()).collect();
+            let allows = format!("allows [{}]", shown.join(", "));
+            match candidate.branch {
+                Some(branch) if patterns.iter().any(|(_, m)| m.is_match(branch)) => {}
+                Some(branch) => broken.push(Violation {
+                    rule: "allowed_branches",
+                    detail: format!("{allows}; {what} was built from branch `{branch}`"),
+                }),
+                None => broken.push(Violation {
+                    rule: "allowed_branches",
+                    detail: format!("{allows}; {what} records no branch"),
+                }),
+            }
+        }
+        if self.requires_approval && candidate.approved_by.is_none_or(str::is_empty) {
+            broken.push(Violation {
+                rule: "requires_approval",
+                detail: "needs an approver and none was given".into(),
+            });
+        }
+        for required in &self.requires {
+            if !candidate.deployed_in.contains(required) {
+                broken.push(Violation {
+                    rule: "requires",
+                    detail: format!("{what} has never been deployed to `{required}`"),
+                });
+            }
+        }
+        broken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../plugin/policy.example.yaml");
+
+    fn check(env: &str, candidate: &Candidate<'_>) -> Vec<&'static str> {
+        let policy = Policy::parse(EXAMPLE).expect("example policy");
+        policy
+            .environment(env)
+            .expect("listed")
+            .violations(candidate)
+            .iter()
+            .map(|v| v.rule)
+            .collect()
+    }
+
+    fn candidate<'a>(
+        trigger: TriggerKind,
+        branch: Option<&'a str>,
+        approved_by: Option<&'a str>,
+        deployed_in: &'a BTreeSet<String>,
+    ) -> Candidate<'a> {
+        Candidate { description: "release 7", trigger, branch, approved_by, deployed_in }
+    }
+
+    #[test]
+    fn each_rule_allows_and_denies() {
+        let none = BTreeSet::new();
+        let staged: BTreeSet<String> = ["staging".to_owned()].into();
+        let push = TriggerKind::BranchPush;
+        assert!(check("dev", &candidate(push, Some("feature/x"), None, &none)).is_empty());
+        assert!(check("staging", &candidate(push, Some("release/1.2"), None, &none)).is_empty());
+        assert_eq!(
+            check("staging", &candidate(push, Some("feature/x"), None, &none)),
+            ["allowed_branches"]
+        );
+        assert_eq!(check("staging", &candidate(push, None, None, &none)), ["allowed_branches"]);
+        let tag = TriggerKind::Tag;
+        assert!(
+            check("production", &candidate(tag, Some("main"), Some("bob"), &staged)).is_empty()
+        );
+        assert_eq!(
+            check("production", &candidate(push, Some("main"), None, &none)),
+            ["allowed_triggers", "requires_approval", "requires"]
+        );
+        assert_eq!(
+            check("production", &candidate(tag, Some("main"), Some(""), &staged)),
+            ["requires_approval"]
+        );
+    }
+
+    #[test]
+    fn violations_say_what_the_rule_wants_and_what_the_release_has() {
+        let policy = Policy::parse(EXAMPLE).expect("example policy");
+        let none = BTreeSet::new();
+        let found = policy.environment("production").expect("listed").violations(&candidate(
+            TriggerKind::BranchPush,
+            Some("dev"),
+            None,
+            &none,
+        ));
+        let details: Vec<&str> = found.iter().map(|v| v.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "allows [tag, manual]; release 7 was made by a branch_push trigger",
+                "allows [main]; release 7 was built from branch `dev`",
+                "needs an approver and none was given",
+                "release 7 has never been deployed to `staging`",
+            ]
+        );
+    }
+
+    #[test]
+    fn unlisted_environments_are_denied_unless_allowed() {
+        let policy = Policy::parse(EXAMPLE).expect("example policy");
+        let error = policy.environment("qa").expect_err("unlisted");
+        assert_eq!(error.code, exit::DENIED);
+        assert_eq!(
+            error.message,
+            "environment `qa` is not in the policy (it lists dev, production, staging)"
+        );
+        let open = Policy::parse("environments: {}\nunlisted_environments: allow\n").expect("ok");
+        assert!(open.environment("qa").is_ok());
+    }
+
+    #[test]
+    fn malformed_policies_are_rejected_with_the_reason() {
+        let cases = [
+            ("environments:\n  prod: {requires: [stage]}\n", "requires names `stage`"),
+            ("environments:\n  prod: {allowed_triggers: [nightly]}\n", "nightly"),
+            ("environments:\n  prod: {allowed_branch: [main]}\n", "allowed_branch"),
+            ("environments:\n  prod: {allowed_branches: [\"ma[in\"]}\n", "`ma[in`"),
+            ("environment: {}\n", "environment"),
+            ("environments: {}\nunlisted_environments: maybe\n", "maybe"),
+        ];
+        for (text, expected) in cases {
+            let reason = Policy::parse(text).expect_err(text);
+            assert!(reason.contains(expected), "{text}: {reason}");
+        }
+    }
+}
