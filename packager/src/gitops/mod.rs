@@ -1,0 +1,234 @@
+//! The GitOps repository checkout: ReleasePointer files under `envs/<env>/<project>/`, their
+//! git history (the audit trail), and committing and pushing changes to them.
+
+mod history;
+mod run;
+
+use std::path::{Path, PathBuf};
+
+use forge_release::pointer::ReleasePointer;
+
+use crate::error::{Error, exit};
+pub use history::{Change, HistoryEntry};
+use run::Git;
+
+/// Where pointers live in the GitOps repository.
+pub const ENVS_DIR: &str = "envs";
+/// A pointer's file name.
+pub const POINTER_FILE: &str = "release.yaml";
+
+/// A GitOps repository checkout.
+#[derive(Debug)]
+pub struct GitopsRepo {
+    git: Git,
+}
+
+/// What `git push` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The remote took the commit.
+    Pushed {
+        /// `origin/main`, for messages.
+        target: String,
+    },
+    /// Someone else pushed first.
+    Rejected {
+        /// `origin/main`, for messages.
+        target: String,
+    },
+}
+
+impl GitopsRepo {
+    /// Opens the checkout containing `dir`.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let git = Git::new(dir.to_path_buf());
+        let top = git.output(&["rev-parse", "--show-toplevel"])?.ok_or_else(|| {
+            Error::input(format!("{} is not a git checkout", dir.display())).with_hint(
+                "pass --gitops <dir> (or set FORGE_GITOPS) to a clone of the GitOps repository",
+            )
+        })?;
+        Ok(GitopsRepo { git: Git::new(PathBuf::from(top.trim_end())) })
+    }
+
+    /// The checkout's top directory.
+    pub fn root(&self) -> &Path {
+        &self.git.dir
+    }
+
+    /// `envs/<env>/<project>/release.yaml`, relative to the root.
+    pub fn pointer_path(env: &str, project: &str) -> String {
+        format!("{ENVS_DIR}/{env}/{project}/{POINTER_FILE}")
+    }
+
+    /// Reads and checks a pointer file in the working tree; `None` when it does not exist.
+    pub fn read_pointer(&self, rel: &str) -> Result<Option<ReleasePointer>, Error> {
+        let path = self.root().join(rel);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_pointer(&text)
+                .map(Some)
+                .map_err(|reason| Error::input(format!("invalid ReleasePointer {rel}: {reason}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::new(exit::STORE, format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Every pointer file in the working tree as `(env, project, relative path)`, sorted.
+    pub fn pointer_files(&self) -> Result<Vec<(String, String, String)>, Error> {
+        let mut found = Vec::new();
+        for env in sorted_dirs(&self.root().join(ENVS_DIR))? {
+            for project in sorted_dirs(&self.root().join(ENVS_DIR).join(&env))? {
+                let rel = Self::pointer_path(&env, &project);
+                if self.root().join(&rel).is_file() {
+                    found.push((env.clone(), project, rel));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `rel` differs from HEAD (edited, staged or untracked).
+    pub fn is_dirty(&self, rel: &str) -> Result<bool, Error> {
+        let status = self.git.checked(&["status", "--porcelain", "--", rel])?;
+        Ok(!status.trim().is_empty())
+    }
+
+    /// Writes a pointer file atomically (a crash leaves the old file or the new one).
+    pub fn write_pointer(&self, rel: &str, pointer: &ReleasePointer) -> Result<(), Error> {
+        let text = crate::yaml::to_string(pointer)
+            .map_err(|e| Error::new(exit::STORE, format!("cannot write {rel}: {e}")))?;
+        write_atomically(&self.root().join(rel), text.as_bytes())
+    }
+
+    /// Commits exactly `rel` (other staged changes stay staged, not committed) and returns the
+    /// new commit's SHA. On failure the file is put back as it was.
+    pub fn commit_file(
+        &self,
+        rel: &str,
+        previous: Option<&[u8]>,
+        message: &str,
+        fallback_identity: &str,
+    ) -> Result<String, Error> {
+        let identity = self.identity_args(fallback_identity)?;
+        let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+        args.extend(["commit", "--quiet", "--message", message, "--", rel]);
+        let result = self.git.checked(&["add", "--", rel]).and_then(|_| self.git.checked(&args));
+        if let Err(error) = result {
+            let path = self.root().join(rel);
+            let restored = match previous {
+                Some(bytes) => write_atomically(&path, bytes),
+                None => std::fs::remove_file(&path).map_err(|e| Error::input(e.to_string())),
+            };
+            let _ = self.git.output(&["reset", "--quiet", "--", rel]);
+            if let Err(e) = restored {
+                tracing::warn!("could not restore {rel}: {e}");
+            }
+            return Err(error);
+        }
+        Ok(self.git.checked(&["rev-parse", "HEAD"])?.trim().to_owned())
+    }
+
+    /// The file's bytes in the working tree, if it exists.
+    pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>, Error> {
+        match std::fs::read(self.root().join(rel)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::new(exit::STORE, format!("cannot read {rel}: {e}"))),
+        }
+    }
+
+    /// The configured git user name, if any.
+    pub fn user_name(&self) -> Result<Option<String>, Error> {
+        Ok(self.git.output(&["config", "user.name"])?.map(|s| s.trim().to_owned()))
+    }
+
+    /// `-c user.name=… -c user.email=…` when git has no identity configured (as in many CI
+    /// jobs), so the commit is made in the actor's name instead of failing.
+    fn identity_args(&self, actor: &str) -> Result<Vec<String>, Error> {
+        let mut args = Vec::new();
+        if self.git.output(&["config", "user.name"])?.is_none() {
+            args.extend(["-c".to_owned(), format!("user.name={actor}")]);
+        }
+        if self.git.output(&["config", "user.email"])?.is_none() {
+            args.extend(["-c".to_owned(), "user.email=forge-pack@users.noreply.invalid".into()]);
+        }
+        Ok(args)
+    }
+
+    /// Pushes HEAD to the current branch's upstream (`origin/<branch>` when none is set).
+    pub fn push(&self) -> Result<PushOutcome, Error> {
+        let branch = self.git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
+        let branch = branch.map(|b| b.trim().to_owned()).ok_or_else(|| {
+            Error::input("the GitOps checkout has a detached HEAD; cannot push")
+                .with_hint("check out the branch Argo CD follows, e.g. `git switch main`")
+        })?;
+        let config = |key: &str| self.git.output(&["config", &format!("branch.{branch}.{key}")]);
+        let remote = config("remote")?.map(|r| r.trim().to_owned()).unwrap_or("origin".into());
+        let merge = config("merge")?
+            .map(|m| m.trim().to_owned())
+            .unwrap_or_else(|| format!("refs/heads/{branch}"));
+        let target = format!("{remote}/{}", merge.trim_start_matches("refs/heads/"));
+        let refspec = format!("HEAD:{merge}");
+        let output = self.git.raw(&["push", "--porcelain", &remote, &refspec])?;
+        if output.status.success() {
+            return Ok(PushOutcome::Pushed { target });
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if stdout.lines().any(|l| l.starts_with('!') && l.contains("[rejected]")) {
+            return Ok(PushOutcome::Rejected { target });
+        }
+        Err(Error::new(
+            exit::STORE,
+            format!(
+                "git push to {target} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ))
+    }
+}
+
+/// Parses a pointer's YAML and checks its fixed fields (the image is checked by its user).
+pub fn parse_pointer(text: &str) -> Result<ReleasePointer, String> {
+    let pointer: ReleasePointer =
+        crate::yaml::from_str(text).map_err(|e| crate::yaml::error_summary(&e))?;
+    let root = forge_release::reference::StoreRoot::Layouts(PathBuf::from("/"));
+    pointer.validate(&root)?;
+    Ok(pointer)
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::new(exit::STORE, format!("cannot read {}: {e}", dir.display())));
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| {
+        Error::new(exit::STORE, format!("cannot write {}: {e}", path.display()))
+    };
+    fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+    let mut temp =
+        tempfile::Builder::new().prefix(".forge-tmp-").tempfile_in(parent).map_err(&fail)?;
+    temp.write_all(bytes).map_err(&fail)?;
+    temp.as_file().sync_all().map_err(&fail)?;
+    // tempfile creates 0600; a pointer is an ordinary tracked file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(fail)?;
+    }
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
