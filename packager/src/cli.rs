@@ -68,6 +68,12 @@ pub enum Command {
     Pull(PullArgs),
     /// Compare two releases object by object (exit 0 identical, 1 different, 2+ error).
     Diff(DiffArgs),
+    /// Deploy a release to an environment: check the policy, move the GitOps pointer, commit.
+    Deploy(DeployArgs),
+    /// Deploy the previous release of an environment again (or the named one).
+    Rollback(RollbackArgs),
+    /// Show which release each environment runs, from the GitOps checkout.
+    Status(StatusArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -190,6 +196,72 @@ pub struct DiffArgs {
     pub from: String,
     /// The later release.
     pub to: String,
+}
+
+/// The GitOps checkout.
+#[derive(Debug, Clone, Args)]
+pub struct GitopsDirArgs {
+    /// Checkout of the GitOps repository (pointers under `envs/`, `policy.yaml` at the root).
+    #[arg(long, env = "FORGE_GITOPS", default_value = ".", value_name = "DIR")]
+    pub gitops: PathBuf,
+}
+
+/// Options of commands that move a pointer.
+#[derive(Debug, Clone, Args)]
+pub struct PointerChangeArgs {
+    /// The GitOps checkout.
+    #[command(flatten)]
+    pub dir: GitopsDirArgs,
+    /// Who is deploying (default: the CI user, else git's user.name).
+    #[arg(long, env = "FORGE_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Who approved this deploy (needed where the policy says `requires_approval`).
+    #[arg(long, value_name = "NAME")]
+    pub approved_by: Option<String>,
+    /// Push the commit to the checkout's upstream branch.
+    #[arg(long)]
+    pub push: bool,
+}
+
+/// `deploy` arguments.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Environment, as named in the policy (`staging`).
+    pub environment: String,
+    /// Project: its name once the GitOps repository deploys it somewhere, otherwise its
+    /// location `[<registry>/]<repository>/<project>` or `oci:<dir>`.
+    pub project: String,
+    /// Release id: number, alias, commit SHA or SHA prefix.
+    pub release: String,
+    /// GitOps checkout, actor, approval, push.
+    #[command(flatten)]
+    pub change: PointerChangeArgs,
+}
+
+/// `rollback` arguments.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Environment.
+    pub environment: String,
+    /// Project name.
+    pub project: String,
+    /// Release id to go back to (default: the release deployed before the current one).
+    pub release: Option<String>,
+    /// GitOps checkout, actor, approval, push.
+    #[command(flatten)]
+    pub change: PointerChangeArgs,
+}
+
+/// `status` arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this project.
+    pub project: Option<String>,
+    /// The GitOps checkout.
+    #[command(flatten)]
+    pub dir: GitopsDirArgs,
 }
 
 /// `completions` arguments.

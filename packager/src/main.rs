@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {}", error.message);
-            if let Some(hint) = &error.hint {
+            for hint in error.hint.iter().flat_map(|h| h.lines()) {
                 eprintln!("  hint: {hint}");
             }
             ExitCode::from(error.code)

@@ -76,13 +76,22 @@ impl Stores {
     /// Parses and resolves a release reference; a reference without a release id is an error.
     pub async fn resolve(&self, text: &str) -> Result<Resolved, Error> {
         let reference = ReleaseRef::parse(text, &self.default_root(None)?)?;
-        let store = self.open(&reference.project)?;
         let selector = reference.release.ok_or_else(|| {
             Error::input(format!("`{text}` names a project, not a release")).with_hint(format!(
                 "add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"
             ))
         })?;
-        let location = reference.project.to_string();
+        self.resolve_in(&reference.project, selector).await
+    }
+
+    /// Resolves a release id or digest within one project's release stream.
+    pub async fn resolve_in(
+        &self,
+        project: &ProjectLocation,
+        selector: ReleaseSelector,
+    ) -> Result<Resolved, Error> {
+        let store = self.open(project)?;
+        let location = project.to_string();
         match selector {
             ReleaseSelector::Digest(digest) => Ok(Resolved { store, digest, tag: None, location }),
             ReleaseSelector::Id(id) => {

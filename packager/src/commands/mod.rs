@@ -2,6 +2,8 @@
 
 pub mod build;
 pub mod completions;
+pub mod deploy;
+pub mod deploy_flow;
 pub mod diff;
 pub mod inspect;
 pub mod list;
@@ -9,6 +11,8 @@ pub mod pull;
 pub mod push;
 pub mod release_flow;
 pub mod render;
+pub mod rollback;
+pub mod status;
 
 use std::path::Path;
 
@@ -30,6 +34,9 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::List(args) => list::run(&args, &cli.global, &output).await,
         Command::Pull(args) => pull::run(&args, &cli.global, &output).await,
         Command::Diff(args) => diff::run(&args, &cli.global, &output).await,
+        Command::Deploy(args) => deploy::run(&args, &cli.global, &output).await,
+        Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,
+        Command::Status(args) => status::run(&args, &output),
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod build;
+mod deploy;
 mod harness;
 mod inspect;
 mod jsonnet;

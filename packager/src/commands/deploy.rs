@@ -1,0 +1,81 @@
+//! `forge-pack deploy`: point an environment at a release, under the environment policy.
+
+use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector};
+
+use crate::cli::{DeployArgs, GlobalArgs};
+use crate::commands::deploy_flow::{self, Action, Chosen};
+use crate::error::{Error, exit};
+use crate::gitops::GitopsRepo;
+use crate::output::Output;
+use crate::stores::Stores;
+
+/// Runs `deploy`.
+pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let repo = GitopsRepo::open(&args.change.dir.gitops)?;
+    deploy_flow::check_segment("environment", &args.environment)?;
+    let stores = Stores::from_args(global)?;
+    let (location, image) = project_location(&repo, &args.project, &stores)?;
+    let selector = ReleaseSelector::Id(args.release.clone());
+    let chosen = Chosen::fetch(&stores, &location, image, selector).await?;
+    if is_bare_name(&args.project) && chosen.metadata.release.project != args.project {
+        return Err(Error::input(format!(
+            "{location} holds releases of `{}`, not `{}`",
+            chosen.metadata.release.project, args.project
+        )));
+    }
+    deploy_flow::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
+}
+
+fn is_bare_name(project: &str) -> bool {
+    !project.contains('/') && !project.starts_with("oci:")
+}
+
+/// Where the project's releases are, and what the pointer's `spec.image` should say: the
+/// location as given, or for a bare name the image the GitOps repository already uses.
+fn project_location(
+    repo: &GitopsRepo,
+    project: &str,
+    stores: &Stores,
+) -> Result<(ProjectLocation, String), Error> {
+    let root = stores.default_root(None)?;
+    if !is_bare_name(project) {
+        let reference = ReleaseRef::parse(project, &root)?;
+        if reference.release.is_some() {
+            return Err(Error::input(format!(
+                "`{project}` names a release; give the project and the release id separately"
+            ))
+            .with_hint("forge-pack deploy <env> <registry>/<repository>/<project> <release-id>"));
+        }
+        let image = reference.project.to_string();
+        return Ok((reference.project, image));
+    }
+    deploy_flow::check_segment("project", project)?;
+    let mut images: Vec<(String, String)> = Vec::new();
+    for (_, name, rel) in repo.pointer_files()? {
+        if name == project
+            && let Some(pointer) = repo.read_pointer(&rel)?
+            && !images.iter().any(|(image, _)| *image == pointer.spec.image)
+        {
+            images.push((pointer.spec.image, rel));
+        }
+    }
+    match images.as_slice() {
+        [(image, rel)] => {
+            let reference = ReleaseRef::parse(image, &root)
+                .map_err(|e| Error::input(format!("invalid ReleasePointer {rel}: spec.image: {e}")))?;
+            Ok((reference.project, image.clone()))
+        }
+        [] => Err(Error::new(
+            exit::NOT_FOUND,
+            format!("{project} is not deployed anywhere in {}, so its registry is unknown", repo.root().display()),
+        )
+        .with_hint(format!(
+            "name its location the first time: forge-pack deploy <env> <registry>/<repository>/{project} <release-id>"
+        ))),
+        many => Err(Error::input(format!(
+            "{project} is deployed from more than one image: {}",
+            many.iter().map(|(image, rel)| format!("{image} ({rel})")).collect::<Vec<_>>().join(", ")
+        ))
+        .with_hint("give the project's full location instead of its name")),
+    }
+}

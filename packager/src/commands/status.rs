@@ -1,0 +1,91 @@
+//! `forge-pack status`: which release every environment runs, read from the GitOps checkout
+//! alone (pointers and their git history; no registry).
+
+use serde::Serialize;
+
+use crate::cli::StatusArgs;
+use crate::commands::stdout_result;
+use crate::error::{Error, exit};
+use crate::gitops::{ENVS_DIR, GitopsRepo};
+use crate::output::{Output, table};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deployment {
+    environment: String,
+    project: String,
+    release: Option<u64>,
+    aliases: Vec<String>,
+    commit: String,
+    digest: Option<String>,
+    image: String,
+    pointer: String,
+    /// The GitOps commit that last changed the pointer; none while uncommitted.
+    git_commit: Option<String>,
+    deployed_at: Option<String>,
+    deployed_by: Option<String>,
+}
+
+/// Runs `status`.
+pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
+    let repo = GitopsRepo::open(&args.dir.gitops)?;
+    let changes = repo.last_changes(ENVS_DIR)?;
+    let mut deployments = Vec::new();
+    for (env, project, rel) in repo.pointer_files()? {
+        if args.environment.as_ref().is_some_and(|e| *e != env)
+            || args.project.as_ref().is_some_and(|p| *p != project)
+        {
+            continue;
+        }
+        let Some(pointer) = repo.read_pointer(&rel)? else { continue };
+        let change = if repo.is_dirty(&rel)? { None } else { changes.get(&rel) };
+        deployments.push(Deployment {
+            environment: env,
+            project,
+            release: pointer.spec.release,
+            aliases: pointer.aliases(),
+            commit: pointer.spec.commit.clone(),
+            digest: pointer.spec.digest.as_ref().map(ToString::to_string),
+            image: pointer.spec.image.clone(),
+            pointer: rel,
+            git_commit: change.map(|c| c.git_commit.clone()),
+            deployed_at: change.map(|c| c.time.clone()),
+            deployed_by: change.map(|c| c.actor.clone()),
+        });
+    }
+    if deployments.is_empty()
+        && let (Some(env), Some(project)) = (&args.environment, &args.project)
+    {
+        return Err(Error::new(exit::NOT_FOUND, format!("{project} is not deployed to {env}"))
+            .with_hint(format!("`forge-pack status {env}` lists what is")));
+    }
+    if output.json() {
+        stdout_result(output.print_json(&deployments))?;
+        return Ok(exit::OK);
+    }
+    if deployments.is_empty() {
+        output.note(&format!("nothing deployed under {}/{ENVS_DIR}", repo.root().display()));
+        return Ok(exit::OK);
+    }
+    let mut rows = vec![
+        ["ENVIRONMENT", "PROJECT", "RELEASE", "ALIASES", "COMMIT", "DEPLOYED", "BY"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for d in &deployments {
+        let number = d.release.map_or("-".to_owned(), |n| n.to_string());
+        let aliases: Vec<&str> =
+            d.aliases.iter().map(String::as_str).filter(|a| *a != number).collect();
+        rows.push(vec![
+            d.environment.clone(),
+            d.project.clone(),
+            number,
+            if aliases.is_empty() { "-".into() } else { aliases.join(", ") },
+            d.commit.chars().take(12).collect(),
+            d.deployed_at.clone().unwrap_or_else(|| "uncommitted".into()),
+            d.deployed_by.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    stdout_result(output.print(&table(&rows)))?;
+    Ok(exit::OK)
+}
