@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end: package the example project as a release in the embedded default
-# store, inspect it, and render it through the Argo CD plugin the way Argo CD runs it.
+# store, inspect it, deploy it to `dev` in a GitOps repository, and render it through the
+# Argo CD plugin the way Argo CD runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,19 +35,17 @@ step "forge-pack list company/monorepo/auth-service"
 step "forge-pack inspect company/monorepo/auth-service:v1.0.0"
 "$bin/forge-pack" inspect company/monorepo/auth-service:v1.0.0
 
+step "forge-pack deploy dev (policy-checked commit in a GitOps repository)"
+gitops="$work/gitops"
+git init -q -b main "$gitops"
+cp plugin/policy.example.yaml "$gitops/policy.yaml"
+git -C "$gitops" add policy.yaml
+git -C "$gitops" commit -q -m "Add the environment policy"
+"$bin/forge-pack" deploy dev company/monorepo/auth-service v1.0.0 --gitops "$gitops" --actor demo
+cat "$gitops/envs/dev/auth-service/release.yaml" >&2
+"$bin/forge-pack" status --gitops "$gitops"
+
 step "forge-cmp generate (as Argo CD runs it: app directory as working directory, stdin closed)"
-sha=$(git -C "$repo" rev-parse HEAD)
-app="$work/gitops/envs/dev/auth-service"
-mkdir -p "$app"
-cat > "$app/release.yaml" <<POINTER
-apiVersion: forge.dev/v1alpha1
-kind: ReleasePointer
-metadata:
-  name: auth-service
-spec:
-  image: company/monorepo/auth-service
-  commit: $sha
-POINTER
-cat "$app/release.yaml" >&2
-(cd "$app" && ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth ARGOCD_ENV_FORGE_ANNOTATE=true \
+(cd "$gitops/envs/dev/auth-service" &&
+  ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth ARGOCD_ENV_FORGE_ANNOTATE=true \
   "$bin/forge-cmp" generate </dev/null)
