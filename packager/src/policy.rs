@@ -306,6 +306,30 @@ mod tests {
         assert!(open.environment("qa").is_ok());
     }
 
+    /// The shipped JSON Schema lists exactly the keys and triggers the parser accepts.
+    #[test]
+    fn the_json_schema_matches_the_parser() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../plugin/policy.schema.json")).expect("json");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().expect("object").keys().cloned().collect()
+        };
+        assert_eq!(keys(&schema["properties"]), ["environments", "unlisted_environments"]);
+        let env = &schema["$defs"]["environment"]["properties"];
+        assert_eq!(
+            keys(env),
+            ["allowed_triggers", "allowed_branches", "requires_approval", "requires"]
+        );
+        let triggers: Vec<TriggerKind> =
+            serde_json::from_value(env["allowed_triggers"]["items"]["enum"].clone())
+                .expect("every trigger in the schema parses");
+        assert_eq!(triggers.len(), 3);
+        let full = "environments:\n  a: {allowed_triggers: [branch_push, tag, manual], \
+                    allowed_branches: [main], requires_approval: true, requires: [b]}\n  b: {}\n\
+                    unlisted_environments: allow\n";
+        Policy::parse(full).expect("every schema key parses");
+    }
+
     #[test]
     fn malformed_policies_are_rejected_with_the_reason() {
         let cases = [
