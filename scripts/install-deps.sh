@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing: skopeo (reads our OCI
 # layouts), the CNCF distribution registry, htpasswd and openssl (auth and TLS registries),
-# hyperfine (benchmarks), PyYAML (a YAML 1.1 reader) and the oras client (interoperability).
+# hyperfine (benchmarks), PyYAML (a YAML 1.1 reader), the oras client (interoperability) and
+# PyJWT with cryptography (the test token server of bearer-auth registries).
 set -euo pipefail
 
 missing_apt=()
@@ -35,6 +36,7 @@ fi
 missing_pip=()
 python3 -c 'import yaml' 2>/dev/null || missing_pip+=(pyyaml)
 python3 -c 'import oras.client' 2>/dev/null || missing_pip+=(oras)
+python3 -c 'import jwt, cryptography' 2>/dev/null || missing_pip+=(pyjwt cryptography)
 if [ ${#missing_pip[@]} -gt 0 ]; then
   echo "installing ${missing_pip[*]} (pip)" >&2
   python3 -m pip install --quiet --root-user-action=ignore "${missing_pip[@]}" 2>/dev/null \

@@ -14,6 +14,9 @@ pub enum RegistryKind {
     Htpasswd,
     /// HTTPS with a test CA (see [`Registry::ca_file`]), anonymous.
     Tls,
+    /// Plain HTTP with bearer tokens from a token server (`testkit/token-server.py`): user
+    /// `alice`, password `s3cret` may push; anonymous callers may pull.
+    Token,
 }
 
 /// A running registry; it stops when the test process exits.
@@ -24,6 +27,8 @@ pub struct Registry {
     dir: tempfile::TempDir,
     child: Child,
     keepalive: Option<std::process::ChildStdin>,
+    /// The token server of a [`RegistryKind::Token`] registry; it exits when its stdin closes.
+    token_server: Option<(Child, std::process::ChildStdin)>,
 }
 
 /// User and password of the htpasswd registry.
@@ -37,10 +42,12 @@ impl Registry {
         static PLAIN: OnceLock<Registry> = OnceLock::new();
         static HTPASSWD: OnceLock<Registry> = OnceLock::new();
         static TLS: OnceLock<Registry> = OnceLock::new();
+        static TOKEN: OnceLock<Registry> = OnceLock::new();
         let cell = match kind {
             RegistryKind::Plain => &PLAIN,
             RegistryKind::Htpasswd => &HTPASSWD,
             RegistryKind::Tls => &TLS,
+            RegistryKind::Token => &TOKEN,
         };
         cell.get_or_init(|| Registry::start(kind))
     }
@@ -55,8 +62,17 @@ impl Registry {
         let mut config = String::from(
             "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  secret: forge-test-only\n",
         );
+        let mut token_server = None;
         match kind {
             RegistryKind::Plain => {}
+            RegistryKind::Token => {
+                let (server, realm) = start_token_server(dir.path());
+                token_server = Some(server);
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: forge-test-registry\n    issuer: forge-test-issuer\n    rootcertbundle: {}\n",
+                    dir.path().join("token-cert.pem").display()
+                ));
+            }
             RegistryKind::Htpasswd => {
                 let file = dir.path().join("htpasswd");
                 let output = Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]).output().unwrap_or_else(|e| {
@@ -115,13 +131,17 @@ impl Registry {
         // Keep draining the log so the registry never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let keepalive = child.stdin.take();
-        Registry { addr, dir, child, keepalive }
+        Registry { addr, dir, child, keepalive, token_server }
     }
 
     /// Stops the registry (for tests that prove something works without it).
     pub fn stop(&mut self) {
         drop(self.keepalive.take());
         let _ = self.child.wait();
+        if let Some((mut server, stdin)) = self.token_server.take() {
+            drop(stdin);
+            let _ = server.wait();
+        }
         // The registry is gone once its port refuses connections.
         for _ in 0..200 {
             if std::net::TcpStream::connect(&self.addr).is_err() {
@@ -130,6 +150,16 @@ impl Registry {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("registry at {} did not stop", self.addr);
+    }
+
+    /// The token requests a [`RegistryKind::Token`] registry's token server answered, each as
+    /// `<user or anonymous> <scope>...`.
+    pub fn token_requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("token-requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The CA certificate (PEM) that signs the TLS registry's certificate.
@@ -152,6 +182,49 @@ fn which(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file())
+}
+
+/// Starts `token-server.py` with a fresh ES256 signing key; returns it and its realm URL.
+fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String) {
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "3650", "-subj", "/CN=forge test token issuer"])
+        .args(["-keyout", "token-key.pem", "-out", "token-cert.pem"])
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is required for token auth tests");
+    assert!(status.success(), "openssl could not make the token signing key");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/token-server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("--key")
+        .arg(dir.join("token-key.pem"))
+        .arg("--cert")
+        .arg(dir.join("token-cert.pem"))
+        .args(["--issuer", "forge-test-issuer", "--service", "forge-test-registry"])
+        .args(["--user", &format!("{USER}:{PASSWORD}")])
+        .arg("--log")
+        .arg(dir.join("token-requests.log"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is required for token auth tests");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).expect("token server output");
+    let Some(addr) = first.trim().strip_prefix("listening on ") else {
+        let mut stderr = String::new();
+        let _ =
+            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr);
+        panic!(
+            "the token server did not start: {stderr} (`make test` installs PyJWT and cryptography)"
+        );
+    };
+    let realm = format!("http://{addr}/token");
+    let stdin = child.stdin.take().expect("stdin");
+    ((child, stdin), realm)
 }
 
 /// A CA and a CA:FALSE leaf for 127.0.0.1/localhost (rustls rejects a self-signed CA leaf).

@@ -112,11 +112,15 @@ impl RegistryStore {
 
     fn error(&self, operation: &str, error: OciDistributionError) -> StoreError {
         match &error {
+            // Some calls (blob upload) report a 401 as a bare server error.
             OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_) => StoreError::Unauthorized {
-                location: self.location(),
-                anonymous: self.source == CredentialSource::Anonymous,
-            },
+            | OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::ServerError { code: 401 | 403, .. } => {
+                StoreError::Unauthorized {
+                    location: self.location(),
+                    anonymous: self.source == CredentialSource::Anonymous,
+                }
+            }
             _ if has_code(&error, &[OciErrorCode::Unauthorized, OciErrorCode::Denied]) => {
                 StoreError::Unauthorized {
                     location: self.location(),

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use forge_release::aliases::TagStrategy;
-use forge_release::publish::publish;
+use forge_release::publish::{PublishError, publish};
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_release::registry::{Credentials, RegistryOptions, RetryPolicy, Secret};
 use forge_release::store::{Store, StoreError};
@@ -177,6 +177,66 @@ fn basic_auth_works_with_credentials_and_fails_clearly_without() {
         .block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo))
         .expect("authenticated publish");
     assert_eq!(rt.block_on(store.resolve_tag("1")).expect("resolve"), Some(published.digest));
+}
+
+/// Docker token authentication: the registry challenges with Bearer, the client fetches a
+/// token from the realm (with Basic credentials when it has them) and retries.
+#[test]
+fn bearer_token_auth_pushes_with_credentials_and_pulls_anonymously() {
+    let registry = Registry::shared(RegistryKind::Token);
+    let path = format!("{}/auth-service", registry.unique_repository("token"));
+    let rt = runtime();
+    let credentials = |password: &str| RegistryOptions {
+        credentials: Some(Credentials {
+            username: forge_testkit::REGISTRY_USER.into(),
+            password: Secret::new(password),
+        }),
+        ..RegistryOptions::default()
+    };
+
+    let anonymous = store_at(&registry.addr, &path, &RegistryOptions::default());
+    let err = rt
+        .block_on(publish(&anonymous, fixtures::input(), TagStrategy::Monorepo))
+        .expect_err("an anonymous token grants pull only");
+    assert!(
+        matches!(err, PublishError::Store(StoreError::Unauthorized { anonymous: true, .. })),
+        "{err}"
+    );
+    let err = rt
+        .block_on(store_at(&registry.addr, &path, &credentials("wrong")).list_tags())
+        .expect_err("the token server refuses a wrong password");
+    assert!(matches!(err, StoreError::Unauthorized { anonymous: false, .. }), "{err}");
+    assert!(!err.to_string().contains("wrong"), "the password never appears: {err}");
+
+    let store = store_at(&registry.addr, &path, &credentials(forge_testkit::REGISTRY_PASSWORD));
+    let published = rt
+        .block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo))
+        .expect("publish with a bearer token");
+    let pushes = registry.token_requests();
+    assert!(
+        pushes.iter().any(|r| *r == format!("alice repository:{path}:pull,push")),
+        "a push token was fetched with the credentials: {pushes:#?}"
+    );
+
+    let release = rt
+        .block_on(anonymous.fetch_release(&published.digest, &Limits::default()))
+        .expect("anonymous pull");
+    assert_eq!(release.files.len(), 4);
+    let raw = tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/{path}:1", registry.addr),
+        ],
+        "apt-get install skopeo",
+    );
+    assert_eq!(
+        forge_release::Digest::of(&raw),
+        published.digest,
+        "skopeo reads it through a token"
+    );
 }
 
 #[test]
