@@ -1,6 +1,8 @@
 //! Writing results: data to stdout (text or JSON), messages to stderr.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use serde::Serialize;
 
@@ -13,12 +15,49 @@ pub struct Output {
     pub format: OutputFormat,
     /// Suppress warnings and notes.
     pub quiet: bool,
+    /// Draw progress bars (stderr is a terminal, and neither --no-progress nor --quiet).
+    pub progress: bool,
 }
 
 impl Output {
     /// From the global flags.
     pub fn new(global: &GlobalArgs) -> Self {
-        Output { format: global.output, quiet: global.quiet }
+        let terminal = io::stderr().is_terminal();
+        Output {
+            format: global.output,
+            quiet: global.quiet,
+            progress: shows_progress(terminal, global.no_progress, global.quiet),
+        }
+    }
+
+    /// A progress bar over `total` bytes on stderr; hidden unless progress is shown.
+    pub fn bytes_bar(&self, message: &str, total: u64) -> ProgressBar {
+        self.bar(message, total, "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({elapsed})")
+    }
+
+    /// A progress bar over `total` items on stderr; hidden unless progress is shown.
+    pub fn count_bar(&self, message: &str, total: u64) -> ProgressBar {
+        self.bar(message, total, "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+    }
+
+    /// A spinner with a message and the elapsed time, for work of unknown length.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        let bar = self.bar(message, 0, "{spinner} {msg} ({elapsed})");
+        bar.unset_length();
+        bar
+    }
+
+    fn bar(&self, message: &str, total: u64, template: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
     }
 
     /// Whether JSON was asked for.
@@ -75,4 +114,21 @@ pub fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Progress bars only for a person watching a terminal: never in pipes, logs or CI output.
+fn shows_progress(stderr_is_terminal: bool, no_progress: bool, quiet: bool) -> bool {
+    stderr_is_terminal && !no_progress && !quiet
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_is_drawn_only_on_a_terminal_and_when_wanted() {
+        use super::shows_progress;
+        assert!(shows_progress(true, false, false));
+        assert!(!shows_progress(false, false, false), "not in a pipe");
+        assert!(!shows_progress(true, true, false), "--no-progress");
+        assert!(!shows_progress(true, false, true), "--quiet");
+    }
 }

@@ -113,11 +113,24 @@ fn package_numbered(
     Ok((release, warnings))
 }
 
+/// Told `(done, total)` bytes as blobs finish uploading (or turn out to be there already).
+pub type UploadProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
 /// Publishes `input` (its `number` and `aliases` are assigned here) into `store`.
 pub async fn publish(
     store: &Store,
     input: ReleaseInput,
     strategy: TagStrategy,
+) -> Result<Published, PublishError> {
+    publish_with_progress(store, input, strategy, &|_, _| {}).await
+}
+
+/// [`publish`], reporting upload progress.
+pub async fn publish_with_progress(
+    store: &Store,
+    input: ReleaseInput,
+    strategy: TagStrategy,
+    progress: UploadProgress<'_>,
 ) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
     let tags = store.list_tags().await?;
@@ -129,7 +142,7 @@ pub async fn publish(
     let mut previous: Option<Digest> = None;
     for _ in 0..NUMBER_ATTEMPTS {
         let (release, mut warnings) = package_numbered(&input, strategy, number)?;
-        let bytes_uploaded = upload(store, &release).await?;
+        let bytes_uploaded = upload(store, &release, progress).await?;
         match store.claim_tag(&number.to_string(), &release.digest).await? {
             TagClaim::Claimed | TagClaim::AlreadyOurs => {}
             TagClaim::Taken(_) => {
@@ -234,15 +247,30 @@ async fn claim_alias(
     Ok(())
 }
 
-/// Uploads the blobs and manifest the store lacks; returns the bytes sent.
-async fn upload(store: &Store, release: &PackagedRelease) -> Result<u64, StoreError> {
-    let mut sent = 0;
-    for (descriptor, bytes) in release.blobs() {
-        if !store.has_blob(&descriptor.digest).await? {
-            store.put_blob(&descriptor.digest, bytes).await?;
-            sent += bytes.len() as u64;
+/// Uploads the blobs the store lacks, all at once, then the manifest; returns the bytes sent.
+async fn upload(
+    store: &Store,
+    release: &PackagedRelease,
+    progress: UploadProgress<'_>,
+) -> Result<u64, StoreError> {
+    let blobs = release.blobs();
+    let total: u64 = blobs.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    progress(0, total);
+    let sent = futures_util::future::try_join_all(blobs.into_iter().map(|(descriptor, bytes)| {
+        let done = &done;
+        async move {
+            let missing = !store.has_blob(&descriptor.digest).await?;
+            if missing {
+                store.put_blob(&descriptor.digest, bytes).await?;
+            }
+            let len = bytes.len() as u64;
+            let so_far = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
+            progress(so_far, total);
+            Ok::<u64, StoreError>(if missing { len } else { 0 })
         }
-    }
+    }))
+    .await?;
     store.put_manifest(&release.digest, &release.manifest_bytes).await?;
-    Ok(sent + release.manifest_bytes.len() as u64)
+    Ok(sent.iter().sum::<u64>() + release.manifest_bytes.len() as u64)
 }

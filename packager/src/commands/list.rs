@@ -49,7 +49,7 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
         .with_hint("drop the `:<id>` part"));
     }
     let store = stores.open(&reference.project)?;
-    let releases = list(&store).await?;
+    let releases = list(&store, output).await?;
     if output.json() {
         stdout_result(output.print_json(&releases))?;
     } else if releases.is_empty() {
@@ -80,12 +80,16 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
 }
 
 /// Every release in `store`, newest first.
-pub async fn list(store: &Store) -> Result<Vec<ListedRelease>, Error> {
+pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, Error> {
     let tags = store.list_tags().await?;
     let commits: Vec<&String> = tags.iter().filter(|t| is_commit_sha(t)).collect();
-    let manifests: Vec<(String, Digest, Manifest)> = stream::iter(commits)
+    let bar = output.count_bar("reading releases", commits.len() as u64);
+    let bar = &bar;
+    let manifests = stream::iter(commits)
         .map(|commit| async move {
-            let Some((bytes, digest)) = store.fetch_manifest_by_tag(commit).await? else {
+            let fetched = store.fetch_manifest_by_tag(commit).await;
+            bar.inc(1);
+            let Some((bytes, digest)) = fetched? else {
                 return Ok(None);
             };
             // Only forge releases are listed; anything else under a SHA-like tag is skipped.
@@ -97,8 +101,10 @@ pub async fn list(store: &Store) -> Result<Vec<ListedRelease>, Error> {
         })
         .buffer_unordered(CONCURRENCY)
         .try_filter_map(|found| async move { Ok(found) })
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<(String, Digest, Manifest)>>()
+        .await;
+    bar.finish_and_clear();
+    let manifests = manifests?;
     let assigned = assign_tags(store, &tags, manifests.iter().map(|(_, d, m)| (d, m))).await?;
     let mut releases: Vec<ListedRelease> = manifests
         .iter()

@@ -23,7 +23,10 @@ struct PullReport {
 /// Runs `pull`.
 pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let resolved = Stores::from_args(global)?.resolve(&args.reference).await?;
-    let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
+    let spinner = output.spinner(&format!("downloading and verifying {}", resolved.digest));
+    let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await;
+    spinner.finish_and_clear();
+    let release = release?;
     fsutil::write_new_dir(
         &args.out,
         release.files.iter().map(|f| (f.path.as_str(), f.content.as_slice())),

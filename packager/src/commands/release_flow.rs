@@ -115,7 +115,15 @@ pub async fn run(
         files,
         tool: ToolInfo { name: "forge-pack".into(), version: forge_release::VERSION.into() },
     };
-    let published = publish::publish(&store, input, config.tag_strategy).await?;
+    let bar = output.bytes_bar("uploading", 0);
+    let published =
+        publish::publish_with_progress(&store, input, config.tag_strategy, &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await;
+    bar.finish_and_clear();
+    let published = published?;
     let report = report(&config, &location, &published, objects);
     for warning in &report.warnings {
         output.warn(warning);

@@ -123,3 +123,43 @@ fn pull_refuses_a_tampered_store_and_leaves_no_directory() {
     assert!(stderr.contains("the store is corrupt or was tampered with"), "{stderr}");
     assert!(!out.exists());
 }
+
+/// Progress is drawn for a person at a terminal and never into a pipe: `script` gives the
+/// command a pseudo-terminal, as a shell would.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let sandbox = Sandbox::new();
+    built(&sandbox);
+    let binary = env!("CARGO_BIN_EXE_forge-pack");
+    let pull = |dir: &str, extra: &str| {
+        let out = sandbox.path().join(dir);
+        format!("{binary} pull company/monorepo/auth-service:1 -o {} {extra}", out.display())
+    };
+    let in_terminal = |command: String| {
+        let mut script = std::process::Command::new("script");
+        script.args(["--quiet", "--return", "--command", &command, "/dev/null"]);
+        let output =
+            sandbox_env(&sandbox, script).output().expect("script (util-linux) is required");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let shown = in_terminal(pull("tty", ""));
+    assert!(shown.contains("downloading and verifying sha256:"), "{shown}");
+    let hidden = in_terminal(pull("tty-no-progress", "--no-progress"));
+    assert!(!hidden.contains("downloading"), "{hidden}");
+    let output = sandbox.run(&["pull", "company/monorepo/auth-service:1", "-o", "piped"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("downloading"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal escapes in a pipe: {stderr:?}");
+}
+
+fn sandbox_env(sandbox: &Sandbox, mut command: std::process::Command) -> std::process::Command {
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", sandbox.path())
+        .env("FORGE_REGISTRY", sandbox.store())
+        .env("TERM", "xterm")
+        .current_dir(sandbox.path());
+    command
+}
