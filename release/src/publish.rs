@@ -7,7 +7,7 @@ use crate::aliases::{self, TagStrategy};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::package::{self, PackageError, PackagedRelease, ReleaseInput};
-use crate::store::{Store, StoreError, TagClaim};
+use crate::store::{Store, StoreError, TagClaim, UploadProgress};
 
 /// How many times a number claim is retried when concurrent publishers take numbers first.
 const NUMBER_ATTEMPTS: usize = 20;
@@ -112,9 +112,6 @@ fn package_numbered(
     let release = package::package(ReleaseInput { number, aliases, ..input.clone() })?;
     Ok((release, warnings))
 }
-
-/// Told `(done, total)` bytes as blobs finish uploading (or turn out to be there already).
-pub type UploadProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
 /// Publishes `input` (its `number` and `aliases` are assigned here) into `store`.
 pub async fn publish(
@@ -247,30 +244,12 @@ async fn claim_alias(
     Ok(())
 }
 
-/// Uploads the blobs the store lacks, all at once, then the manifest; returns the bytes sent.
+/// Uploads the blobs and manifest the store lacks; returns the bytes sent.
 async fn upload(
     store: &Store,
     release: &PackagedRelease,
     progress: UploadProgress<'_>,
 ) -> Result<u64, StoreError> {
-    let blobs = release.blobs();
-    let total: u64 = blobs.iter().map(|(_, bytes)| bytes.len() as u64).sum();
-    let done = std::sync::atomic::AtomicU64::new(0);
-    progress(0, total);
-    let sent = futures_util::future::try_join_all(blobs.into_iter().map(|(descriptor, bytes)| {
-        let done = &done;
-        async move {
-            let missing = !store.has_blob(&descriptor.digest).await?;
-            if missing {
-                store.put_blob(&descriptor.digest, bytes).await?;
-            }
-            let len = bytes.len() as u64;
-            let so_far = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
-            progress(so_far, total);
-            Ok::<u64, StoreError>(if missing { len } else { 0 })
-        }
-    }))
-    .await?;
-    store.put_manifest(&release.digest, &release.manifest_bytes).await?;
-    Ok(sent.iter().sum::<u64>() + release.manifest_bytes.len() as u64)
+    let blobs = release.blobs().map(|(descriptor, bytes)| (&descriptor.digest, bytes));
+    store.upload_release(&release.digest, &release.manifest_bytes, blobs, progress).await
 }

@@ -306,13 +306,46 @@ impl RawRelease {
     /// Writes the release into `store` (blobs, then the manifest), untagged.
     pub async fn copy_to(&self, store: &Store) -> Result<(), StoreError> {
         let blobs = [
-            (&self.manifest.config.digest, &self.config),
-            (&self.manifest.metadata().digest, &self.metadata),
-            (&self.manifest.resources().digest, &self.resources),
+            (&self.manifest.config.digest, self.config.as_slice()),
+            (&self.manifest.metadata().digest, self.metadata.as_slice()),
+            (&self.manifest.resources().digest, self.resources.as_slice()),
         ];
-        for (digest, bytes) in blobs {
-            store.put_blob(digest, bytes).await?;
-        }
-        store.put_manifest(&self.digest, &self.manifest_bytes).await
+        store.upload_release(&self.digest, &self.manifest_bytes, blobs, &|_, _| {}).await?;
+        Ok(())
+    }
+}
+
+/// Told `(done, total)` bytes as blobs finish uploading (or turn out to be there already).
+pub type UploadProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+impl Store {
+    /// Uploads the blobs the store lacks, all at once (the small blobs ride alongside the
+    /// resources layer), then the manifest; returns the bytes sent. Untagged.
+    pub async fn upload_release(
+        &self,
+        digest: &Digest,
+        manifest_bytes: &[u8],
+        blobs: [(&Digest, &[u8]); 3],
+        progress: UploadProgress<'_>,
+    ) -> Result<u64, StoreError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let total: u64 = blobs.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+        let done = AtomicU64::new(0);
+        progress(0, total);
+        let sent = futures_util::future::try_join_all(blobs.into_iter().map(|(blob, bytes)| {
+            let done = &done;
+            async move {
+                let missing = !self.has_blob(blob).await?;
+                if missing {
+                    self.put_blob(blob, bytes).await?;
+                }
+                let len = bytes.len() as u64;
+                progress(done.fetch_add(len, Ordering::Relaxed) + len, total);
+                Ok::<u64, StoreError>(if missing { len } else { 0 })
+            }
+        }))
+        .await?;
+        self.put_manifest(digest, manifest_bytes).await?;
+        Ok(sent.iter().sum::<u64>() + manifest_bytes.len() as u64)
     }
 }
