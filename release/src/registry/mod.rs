@@ -33,6 +33,8 @@ pub struct RegistryStore {
     retry: RetryPolicy,
     /// Manifests this store pushed or pulled, so tagging needs no extra download.
     manifests: Arc<Mutex<HashMap<Digest, Vec<u8>>>>,
+    /// Set once an anonymous store has asked the registry whether it wants a token.
+    challenge_probed: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl std::fmt::Debug for RegistryStore {
@@ -90,6 +92,7 @@ impl RegistryStore {
             source,
             retry: options.retry,
             manifests: Arc::default(),
+            challenge_probed: Arc::default(),
         })
     }
 
@@ -108,6 +111,28 @@ impl RegistryStore {
 
     async fn authed(&self) {
         self.client.store_auth_if_needed(&self.host, &self.auth).await;
+        if self.source == CredentialSource::Anonymous {
+            self.challenge_probed.get_or_init(|| self.skip_pings_if_auth_free()).await;
+        }
+    }
+
+    /// oci-client asks `/v2/` for an auth challenge before every request it holds no cached
+    /// token for, and it caches nothing when the registry sets no challenge: on an auth-free
+    /// registry every request would cost two. When `/v2/` answers an anonymous caller without
+    /// a Bearer challenge, an empty bearer token is cached for this repository instead; a
+    /// registry without auth ignores the header. (With a Bearer challenge, the probe fetches
+    /// and caches the anonymous token, as the first request would have.)
+    async fn skip_pings_if_auth_free(&self) {
+        use oci_client::RegistryOperation;
+        let reference = self.tagged("latest");
+        let anonymous =
+            self.client.auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull);
+        if let Ok(None) = anonymous.await {
+            let empty = RegistryAuth::Bearer(String::new());
+            for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
+                let _ = self.client.auth(&reference, &empty, operation).await;
+            }
+        }
     }
 
     fn error(&self, operation: &str, error: OciDistributionError) -> StoreError {

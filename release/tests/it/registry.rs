@@ -142,6 +142,35 @@ fn an_unchanged_re_push_uploads_nothing_in_at_most_three_requests() {
     );
 }
 
+/// On a registry without auth, each read is one request: the client asks `/v2/` for a
+/// challenge once per store, not before every request.
+#[test]
+fn an_auth_free_registry_is_asked_for_a_challenge_once() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let proxy = FaultProxy::start(&registry.addr);
+    let path = format!("{}/auth-service", registry.unique_repository("pings"));
+    let rt = runtime();
+    let published = rt
+        .block_on(publish(
+            &store_at(&proxy.addr, &path, &RegistryOptions::default()),
+            fixtures::input(),
+            TagStrategy::Monorepo,
+        ))
+        .expect("publish");
+    proxy.clear_log();
+    let store = store_at(&proxy.addr, &path, &RegistryOptions::default());
+    let tags = rt.block_on(store.list_tags()).expect("tags");
+    for tag in &tags {
+        let (_, digest) =
+            rt.block_on(store.fetch_manifest_by_tag(tag)).expect("fetch").expect("tag exists");
+        assert_eq!(digest, published.digest);
+    }
+    let requests = proxy.requests();
+    let pings = requests.iter().filter(|r| *r == "GET /v2/").count();
+    assert_eq!(pings, 1, "{requests:#?}");
+    assert_eq!(requests.len(), 2 + tags.len(), "{requests:#?}");
+}
+
 #[test]
 fn basic_auth_works_with_credentials_and_fails_clearly_without() {
     let registry = Registry::shared(RegistryKind::Htpasswd);
