@@ -113,7 +113,7 @@ python3 -c 'import _gojsonnet' 2>/dev/null || python3 -m pip install -q --root-u
 jb=scripts/bench-jsonnet
 ours=$(mean render-jsonnet "$fp render -C $jb")
 engine=$(mean jrsonnet "$PWD/target/release/examples/jsonnet_engine $jb/templates/workload.jsonnet")
-row "render Jsonnet (300 Deployments)" "$ours" "jrsonnet engine alone" "$engine" 1.2 ""
+row "render Jsonnet (300 Deployments)" "$ours" "jrsonnet engine alone" "$engine" 1.2 "(engine on the system allocator, as jrsonnet ships; forge-pack on mimalloc)"
 gojsonnet=$(RUNS=3 mean gojsonnet "python3 -c \"import _gojsonnet; _gojsonnet.evaluate_file('$jb/templates/workload.jsonnet')\"")
 row "render Jsonnet (300 Deployments)" "$ours" "go-jsonnet (PyPI gojsonnet)" "$gojsonnet" 0.05 "(at least 20x faster)"
 

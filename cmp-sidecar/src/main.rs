@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Argo CD Config Management Plugin: renders the release a ReleasePointer names.
 #[derive(Debug, Parser)]
 #[command(name = "forge-cmp", version)]

@@ -6,6 +6,9 @@ use clap::Parser;
 use forge_pack::cli::Cli;
 use forge_pack::error::exit;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);

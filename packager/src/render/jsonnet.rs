@@ -89,8 +89,13 @@ pub fn load(
         apply_tla(&tlas, value)
     });
     let value = evaluated.map_err(|e| problem(format_error(&e)))?;
+    // Manifesting to text and parsing that is much faster than serialising `Val` into a
+    // `serde_json::Value` field by field.
+    let text = value
+        .manifest(jrsonnet_evaluator::manifest::JsonFormat::minify())
+        .map_err(|e| problem(format_error(&e)))?;
     let json: Value =
-        serde_json::to_value(&value).map_err(|e| problem(format!("output is not JSON: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| problem(format!("output is not JSON: {e}")))?;
     let mut objects = Vec::new();
     flatten(json, &mut objects);
     Ok(objects
