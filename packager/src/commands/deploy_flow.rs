@@ -174,6 +174,13 @@ pub fn apply(
             .as_ref()
             .map_or_else(|| "none".to_owned(), |p| format!("release {}", p.describe())),
     };
+    // A hand edit in progress is neither overwritten nor mistaken for a deploy.
+    if repo.is_dirty(&rel)? {
+        return Err(Error::input(format!("{rel} has uncommitted changes")).with_hint(format!(
+            "commit or discard them first (`git -C {} checkout -- {rel}`)",
+            repo.root().display()
+        )));
+    }
     if let Some(current) = &current
         && current.same_release_as(&next)
         && current.spec.image == next.spec.image
@@ -183,12 +190,6 @@ pub fn apply(
             &format!("{project} in {env} already runs {}; nothing to do", chosen.describe()),
             output,
         );
-    }
-    if repo.is_dirty(&rel)? {
-        return Err(Error::input(format!("{rel} has uncommitted changes")).with_hint(format!(
-            "commit or discard them first (`git -C {} checkout -- {rel}`)",
-            repo.root().display()
-        )));
     }
 
     let mut deployed_in = BTreeSet::new();
