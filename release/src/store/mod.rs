@@ -260,9 +260,13 @@ impl Store {
             }
             .into());
         }
-        let config = self.fetch_blob(&manifest.config).await?;
-        let metadata = self.fetch_blob(manifest.metadata()).await?;
-        let resources = self.fetch_blob(manifest.resources()).await?;
+        // All three at once: the small blobs ride alongside the resources layer.
+        let (config, metadata, resources) = futures_util::future::try_join3(
+            self.fetch_blob(&manifest.config),
+            self.fetch_blob(manifest.metadata()),
+            self.fetch_blob(manifest.resources()),
+        )
+        .await?;
         Ok(RawRelease {
             digest: digest.clone(),
             manifest_bytes,
