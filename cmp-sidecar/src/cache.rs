@@ -143,13 +143,8 @@ impl Cache {
         bytes.extend_from_slice(rendered.body.as_bytes());
         serde_json::to_writer(&mut bytes, &header).map_err(|e| fail(std::io::Error::other(e)))?;
         bytes.push(b'\n');
-        let parent = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent).map_err(fail)?;
-        let mut temp =
-            tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent).map_err(fail)?;
-        std::io::Write::write_all(&mut temp, &bytes).map_err(fail)?;
-        temp.persist(&path).map_err(|e| fail(e.error))?;
-        Ok(())
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
+        forge_release::atomic::write_file(&path, &bytes).map_err(fail)
     }
 
     /// Stores a verified release and remembers its digest for `image` at `commit`.

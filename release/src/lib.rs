@@ -5,6 +5,7 @@
 //! builds releases byte-for-byte reproducibly, verifies fetched ones, and stores them.
 
 pub mod aliases;
+pub mod atomic;
 pub mod digest;
 pub mod error;
 pub mod manifest;

@@ -214,21 +214,9 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| {
-        Error::new(exit::STORE, format!("cannot write {}: {e}", path.display()))
-    };
-    fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
-    let mut temp =
-        tempfile::Builder::new().prefix(".forge-tmp-").tempfile_in(parent).map_err(&fail)?;
-    temp.write_all(bytes).map_err(&fail)?;
-    temp.as_file().sync_all().map_err(&fail)?;
-    // tempfile creates 0600; a pointer is an ordinary tracked file.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(fail)?;
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
     }
-    temp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    forge_release::atomic::write_file(path, bytes)
+        .map_err(|e| Error::new(exit::STORE, format!("cannot write {}: {e}", path.display())))
 }

@@ -5,8 +5,7 @@
 //! index entry names them, and `index.json` is replaced by rename under an exclusive lock,
 //! so a reader never sees a tag that points at a missing blob.
 
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -184,18 +183,7 @@ impl LayoutStore {
     }
 
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let parent = path.parent().unwrap_or(&self.dir);
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(parent)
-            .map_err(|e| self.io_error(parent, e))?;
-        // Blobs are content-addressed and public within the store: readable like any file.
-        temp.write_all(bytes)
-            .and_then(|()| temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)))
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| self.io_error(temp.path(), e))?;
-        temp.persist(path).map_err(|e| self.io_error(path, e.error))?;
-        Ok(())
+        crate::atomic::write_file(path, bytes).map_err(|e| self.io_error(path, e))
     }
 }
 
