@@ -118,8 +118,6 @@ struct ChangeReport {
     previous: Option<PointerSummary>,
     git_commit: Option<String>,
     pushed_to: Option<String>,
-    #[serde(skip)]
-    previous_text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,7 +156,8 @@ pub fn apply(
     let rel = GitopsRepo::pointer_path(env, project);
     let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
     let rules = policy.environment(env)?;
-    let current = repo.read_pointer(&rel)?;
+    let current_file = repo.read_pointer_file(&rel)?;
+    let current = current_file.as_ref().map(|f| &f.pointer);
     let next = chosen.pointer();
     let mut report = ChangeReport {
         action,
@@ -167,12 +166,9 @@ pub fn apply(
         changed: false,
         pointer: rel.clone(),
         release: PointerSummary::from(&next),
-        previous: current.as_ref().map(PointerSummary::from),
+        previous: current.map(PointerSummary::from),
         git_commit: None,
         pushed_to: None,
-        previous_text: current
-            .as_ref()
-            .map_or_else(|| "none".to_owned(), |p| format!("release {}", p.describe())),
     };
     // A hand edit in progress is neither overwritten nor mistaken for a deploy.
     if repo.is_dirty(&rel)? {
@@ -181,13 +177,14 @@ pub fn apply(
             repo.root().display()
         )));
     }
-    if let Some(current) = &current
+    if let Some(current) = current
         && current.same_release_as(&next)
         && current.spec.image == next.spec.image
     {
         return print_report(
             &report,
             &format!("{project} in {env} already runs {}; nothing to do", chosen.describe()),
+            Some(current),
             output,
         );
     }
@@ -234,16 +231,16 @@ pub fn apply(
         return Err(if hints.is_empty() { error } else { error.with_hint(hints.join("\n")) });
     }
 
-    let user = repo.user_name()?;
-    let actor =
-        actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user).ok_or_else(|| {
+    let user = repo.git_user()?;
+    let actor = actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user.name.clone())
+        .ok_or_else(|| {
             Error::input("cannot tell who is deploying")
                 .with_hint("pass --actor <name> (or set FORGE_ACTOR, or git config user.name)")
         })?;
-    let message = commit_message(env, chosen, action, current.as_ref(), &actor, change);
-    let previous_bytes = repo.read_bytes(&rel)?;
+    let message = commit_message(env, chosen, action, current, &actor, change);
     repo.write_pointer(&rel, &next)?;
-    let sha = repo.commit_file(&rel, previous_bytes.as_deref(), &message, &actor)?;
+    let previous_bytes = current_file.as_ref().map(|f| f.bytes.as_slice());
+    let sha = repo.commit_file(&rel, previous_bytes, &message, &user, &actor)?;
     report.changed = true;
     report.git_commit = Some(sha.clone());
     if change.push {
@@ -267,7 +264,7 @@ pub fn apply(
         Action::Deploy => format!("Deployed {project} {description} to {env}"),
         Action::Rollback => format!("Rolled back {project} in {env} to {description}"),
     };
-    print_report(&report, &headline, output)
+    print_report(&report, &headline, current, output)
 }
 
 /// Whether `env` runs `release` now or ran it at some point of the GitOps history.
@@ -324,14 +321,21 @@ fn commit_message(
     lines.join("\n") + "\n"
 }
 
-fn print_report(report: &ChangeReport, headline: &str, output: &Output) -> Result<u8, Error> {
+fn print_report(
+    report: &ChangeReport,
+    headline: &str,
+    previous: Option<&ReleasePointer>,
+    output: &Output,
+) -> Result<u8, Error> {
     if output.json() {
         stdout_result(output.print_json(report))?;
         return Ok(exit::OK);
     }
     let mut rows = vec![vec!["pointer".to_owned(), report.pointer.clone()]];
     if report.changed {
-        rows.push(vec!["previous".into(), report.previous_text.clone()]);
+        let previous =
+            previous.map_or_else(|| "none".into(), |p| format!("release {}", p.describe()));
+        rows.push(vec!["previous".into(), previous]);
     }
     if let Some(sha) = &report.git_commit {
         rows.push(vec!["git commit".into(), sha.clone()]);

@@ -30,6 +30,7 @@ struct Deployment {
 pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
     let repo = GitopsRepo::open(&args.dir.gitops)?;
     let changes = repo.last_changes(ENVS_DIR)?;
+    let uncommitted = repo.changed_paths(ENVS_DIR)?;
     let mut deployments = Vec::new();
     for (env, project, rel) in repo.pointer_files()? {
         if args.environment.as_ref().is_some_and(|e| *e != env)
@@ -38,7 +39,7 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
             continue;
         }
         let Some(pointer) = repo.read_pointer(&rel)? else { continue };
-        let change = if repo.is_dirty(&rel)? { None } else { changes.get(&rel) };
+        let change = if uncommitted.contains(&rel) { None } else { changes.get(&rel) };
         deployments.push(Deployment {
             environment: env,
             project,

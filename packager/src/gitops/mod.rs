@@ -4,6 +4,7 @@
 mod history;
 mod run;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use forge_release::pointer::ReleasePointer;
@@ -21,6 +22,39 @@ pub const POINTER_FILE: &str = "release.yaml";
 #[derive(Debug)]
 pub struct GitopsRepo {
     git: Git,
+}
+
+/// A pointer file as read from the working tree.
+#[derive(Debug, Clone)]
+pub struct PointerFile {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The checked pointer.
+    pub pointer: ReleasePointer,
+}
+
+/// git's configured identity (`user.name`, `user.email`), if any.
+#[derive(Debug, Clone, Default)]
+pub struct GitUser {
+    /// `user.name`.
+    pub name: Option<String>,
+    /// `user.email`.
+    pub email: Option<String>,
+}
+
+impl GitUser {
+    /// `-c user.name=… -c user.email=…` for what git lacks (as in many CI jobs), so the commit
+    /// is made in the actor's name instead of failing.
+    fn identity_args(&self, actor: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.name.is_none() {
+            args.extend(["-c".to_owned(), format!("user.name={actor}")]);
+        }
+        if self.email.is_none() {
+            args.extend(["-c".to_owned(), "user.email=forge-pack@users.noreply.invalid".into()]);
+        }
+        args
+    }
 }
 
 /// What `git push` did.
@@ -62,14 +96,25 @@ impl GitopsRepo {
 
     /// Reads and checks a pointer file in the working tree; `None` when it does not exist.
     pub fn read_pointer(&self, rel: &str) -> Result<Option<ReleasePointer>, Error> {
+        Ok(self.read_pointer_file(rel)?.map(|file| file.pointer))
+    }
+
+    /// [`Self::read_pointer`], keeping the file's bytes (to put back if a commit fails).
+    pub fn read_pointer_file(&self, rel: &str) -> Result<Option<PointerFile>, Error> {
         let path = self.root().join(rel);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse_pointer(&text)
-                .map(Some)
-                .map_err(|reason| Error::input(format!("invalid ReleasePointer {rel}: {reason}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::new(exit::STORE, format!("cannot read {}: {e}", path.display()))),
-        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::new(
+                    exit::STORE,
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        };
+        let pointer = parse_pointer(&String::from_utf8_lossy(&bytes))
+            .map_err(|reason| Error::input(format!("invalid ReleasePointer {rel}: {reason}")))?;
+        Ok(Some(PointerFile { bytes, pointer }))
     }
 
     /// Every pointer file in the working tree as `(env, project, relative path)`, sorted.
@@ -88,8 +133,23 @@ impl GitopsRepo {
 
     /// Whether `rel` differs from HEAD (edited, staged or untracked).
     pub fn is_dirty(&self, rel: &str) -> Result<bool, Error> {
-        let status = self.git.checked(&["status", "--porcelain", "--", rel])?;
-        Ok(!status.trim().is_empty())
+        Ok(!self.changed_paths(rel)?.is_empty())
+    }
+
+    /// Files under `pathspec` that differ from HEAD (edited, staged or untracked), in one
+    /// `git status`.
+    pub fn changed_paths(&self, pathspec: &str) -> Result<BTreeSet<String>, Error> {
+        let status = self.git.checked(&[
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            pathspec,
+        ])?;
+        // Each entry is `XY <path>`, NUL-terminated.
+        Ok(status.split('\0').filter_map(|entry| entry.get(3..)).map(str::to_owned).collect())
     }
 
     /// Writes a pointer file atomically (a crash leaves the old file or the new one).
@@ -106,9 +166,10 @@ impl GitopsRepo {
         rel: &str,
         previous: Option<&[u8]>,
         message: &str,
-        fallback_identity: &str,
+        user: &GitUser,
+        actor: &str,
     ) -> Result<String, Error> {
-        let identity = self.identity_args(fallback_identity)?;
+        let identity = user.identity_args(actor);
         let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
         args.extend(["commit", "--quiet", "--message", message, "--", rel]);
         let result = self.git.checked(&["add", "--", rel]).and_then(|_| self.git.checked(&args));
@@ -127,31 +188,13 @@ impl GitopsRepo {
         Ok(self.git.checked(&["rev-parse", "HEAD"])?.trim().to_owned())
     }
 
-    /// The file's bytes in the working tree, if it exists.
-    pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>, Error> {
-        match std::fs::read(self.root().join(rel)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::new(exit::STORE, format!("cannot read {rel}: {e}"))),
-        }
-    }
-
-    /// The configured git user name, if any.
-    pub fn user_name(&self) -> Result<Option<String>, Error> {
-        Ok(self.git.output(&["config", "user.name"])?.map(|s| s.trim().to_owned()))
-    }
-
-    /// `-c user.name=… -c user.email=…` when git has no identity configured (as in many CI
-    /// jobs), so the commit is made in the actor's name instead of failing.
-    fn identity_args(&self, actor: &str) -> Result<Vec<String>, Error> {
-        let mut args = Vec::new();
-        if self.git.output(&["config", "user.name"])?.is_none() {
-            args.extend(["-c".to_owned(), format!("user.name={actor}")]);
-        }
-        if self.git.output(&["config", "user.email"])?.is_none() {
-            args.extend(["-c".to_owned(), "user.email=forge-pack@users.noreply.invalid".into()]);
-        }
-        Ok(args)
+    /// git's configured identity in this checkout.
+    pub fn git_user(&self) -> Result<GitUser, Error> {
+        let config = |key: &str| -> Result<Option<String>, Error> {
+            let value = self.git.output(&["config", key])?;
+            Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+        };
+        Ok(GitUser { name: config("user.name")?, email: config("user.email")? })
     }
 
     /// Pushes HEAD to the current branch's upstream (`origin/<branch>` when none is set).
