@@ -32,26 +32,28 @@ impl Output {
 
     /// A progress bar over `total` bytes on stderr; hidden unless progress is shown.
     pub fn bytes_bar(&self, message: &str, total: u64) -> ProgressBar {
-        self.bar(message, total, "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({elapsed})")
+        self.bar(
+            message,
+            Some(total),
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({elapsed})",
+        )
     }
 
     /// A progress bar over `total` items on stderr; hidden unless progress is shown.
     pub fn count_bar(&self, message: &str, total: u64) -> ProgressBar {
-        self.bar(message, total, "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+        self.bar(message, Some(total), "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
     }
 
     /// A spinner with a message and the elapsed time, for work of unknown length.
     pub fn spinner(&self, message: &str) -> ProgressBar {
-        let bar = self.bar(message, 0, "{spinner} {msg} ({elapsed})");
-        bar.unset_length();
-        bar
+        self.bar(message, None, "{spinner} {msg} ({elapsed})")
     }
 
-    fn bar(&self, message: &str, total: u64, template: &str) -> ProgressBar {
+    fn bar(&self, message: &str, total: Option<u64>, template: &str) -> ProgressBar {
         if !self.progress {
             return ProgressBar::hidden();
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
