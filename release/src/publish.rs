@@ -139,7 +139,9 @@ pub async fn publish_with_progress(
     let mut previous: Option<Digest> = None;
     for _ in 0..NUMBER_ATTEMPTS {
         let (release, mut warnings) = package_numbered(&input, strategy, number)?;
-        let bytes_uploaded = upload(store, &release, progress).await?;
+        let bytes_uploaded = store
+            .upload_release(&release.digest, &release.manifest_bytes, release.blobs(), progress)
+            .await?;
         match store.claim_tag(&number.to_string(), &release.digest).await? {
             TagClaim::Claimed | TagClaim::AlreadyOurs => {}
             TagClaim::Taken(_) => {
@@ -242,14 +244,4 @@ async fn claim_alias(
         )),
     }
     Ok(())
-}
-
-/// Uploads the blobs and manifest the store lacks; returns the bytes sent.
-async fn upload(
-    store: &Store,
-    release: &PackagedRelease,
-    progress: UploadProgress<'_>,
-) -> Result<u64, StoreError> {
-    let blobs = release.blobs().map(|(descriptor, bytes)| (&descriptor.digest, bytes));
-    store.upload_release(&release.digest, &release.manifest_bytes, blobs, progress).await
 }

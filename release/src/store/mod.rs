@@ -307,14 +307,20 @@ impl RawRelease {
         Ok(verify::verify_resources(head, &self.resources, limits)?)
     }
 
+    /// The blobs with their descriptors, config first (as [`PackagedRelease::blobs`]).
+    ///
+    /// [`PackagedRelease::blobs`]: crate::package::PackagedRelease::blobs
+    pub fn blobs(&self) -> [(&Descriptor, &[u8]); 3] {
+        [
+            (&self.manifest.config, &self.config),
+            (self.manifest.resources(), &self.resources),
+            (self.manifest.metadata(), &self.metadata),
+        ]
+    }
+
     /// Writes the release into `store` (blobs, then the manifest), untagged.
     pub async fn copy_to(&self, store: &Store) -> Result<(), StoreError> {
-        let blobs = [
-            (&self.manifest.config.digest, self.config.as_slice()),
-            (&self.manifest.metadata().digest, self.metadata.as_slice()),
-            (&self.manifest.resources().digest, self.resources.as_slice()),
-        ];
-        store.upload_release(&self.digest, &self.manifest_bytes, blobs, &|_, _| {}).await?;
+        store.upload_release(&self.digest, &self.manifest_bytes, self.blobs(), &|_, _| {}).await?;
         Ok(())
     }
 }
@@ -329,7 +335,7 @@ impl Store {
         &self,
         digest: &Digest,
         manifest_bytes: &[u8],
-        blobs: [(&Digest, &[u8]); 3],
+        blobs: [(&Descriptor, &[u8]); 3],
         progress: UploadProgress<'_>,
     ) -> Result<u64, StoreError> {
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,9 +345,9 @@ impl Store {
         let sent = futures_util::future::try_join_all(blobs.into_iter().map(|(blob, bytes)| {
             let done = &done;
             async move {
-                let missing = !self.has_blob(blob).await?;
+                let missing = !self.has_blob(&blob.digest).await?;
                 if missing {
-                    self.put_blob(blob, bytes).await?;
+                    self.put_blob(&blob.digest, bytes).await?;
                 }
                 let len = bytes.len() as u64;
                 progress(done.fetch_add(len, Ordering::Relaxed) + len, total);
