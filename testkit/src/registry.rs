@@ -186,15 +186,26 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// Starts `token-server.py` with a fresh ES256 signing key; returns it and its realm URL.
 fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String) {
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-        .args(["-nodes", "-days", "3650", "-subj", "/CN=forge test token issuer"])
-        .args(["-keyout", "token-key.pem", "-out", "token-cert.pem"])
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is required for token auth tests");
-    assert!(status.success(), "openssl could not make the token signing key");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=forge test token issuer",
+            "-keyout",
+            "token-key.pem",
+            "-out",
+            "token-cert.pem",
+        ],
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/token-server.py");
     let mut child = Command::new("python3")
         .arg(script)
@@ -227,17 +238,20 @@ fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String)
     ((child, stdin), realm)
 }
 
+/// Runs `openssl` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is required for TLS and token auth tests (`make test` installs it)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
 /// A CA and a CA:FALSE leaf for 127.0.0.1/localhost (rustls rejects a self-signed CA leaf).
 fn make_certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is required for TLS tests");
-        assert!(status.success(), "openssl {args:?} failed");
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&[
         "req",
         "-x509",
