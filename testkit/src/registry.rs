@@ -186,26 +186,7 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// Starts `token-server.py` with a fresh ES256 signing key; returns it and its realm URL.
 fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=forge test token issuer",
-            "-keyout",
-            "token-key.pem",
-            "-out",
-            "token-cert.pem",
-        ],
-    );
+    self_signed(dir, "/CN=forge test token issuer", "token-key.pem", "token-cert.pem");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/token-server.py");
     let mut child = Command::new("python3")
         .arg(script)
@@ -249,26 +230,34 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?} failed");
 }
 
+/// A self-signed P-256 certificate and its key.
+fn self_signed(dir: &Path, subject: &str, key: &str, cert: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            subject,
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+    );
+}
+
 /// A CA and a CA:FALSE leaf for 127.0.0.1/localhost (rustls rejects a self-signed CA leaf).
 fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| openssl(dir, args);
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=forge test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
+    self_signed(dir, "/CN=forge test CA", "ca.key", "ca.pem");
     run(&[
         "req",
         "-newkey",
