@@ -46,8 +46,13 @@ impl Sandbox {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_forge-pack"));
+        command.args(args);
+        self.environment(command)
+    }
+
+    /// Any program (`script` wrapping forge-pack, say) in the sandbox's clean environment.
+    pub fn environment(&self, mut command: Command) -> Command {
         command
-            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())

@@ -138,8 +138,8 @@ fn progress_shows_on_a_terminal_only() {
     let in_terminal = |command: String| {
         let mut script = std::process::Command::new("script");
         script.args(["--quiet", "--return", "--command", &command, "/dev/null"]);
-        let output =
-            sandbox_env(&sandbox, script).output().expect("script (util-linux) is required");
+        let mut script = sandbox.environment(script);
+        let output = script.env("TERM", "xterm").output().expect("script (util-linux) is required");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
@@ -151,15 +151,4 @@ fn progress_shows_on_a_terminal_only() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && !stderr.contains("downloading"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no terminal escapes in a pipe: {stderr:?}");
-}
-
-fn sandbox_env(sandbox: &Sandbox, mut command: std::process::Command) -> std::process::Command {
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", sandbox.path())
-        .env("FORGE_REGISTRY", sandbox.store())
-        .env("TERM", "xterm")
-        .current_dir(sandbox.path());
-    command
 }
