@@ -9,7 +9,7 @@ use forge_pack::gitops::parse_pointer;
 use forge_release::pointer::ReleasePointer;
 use forge_testkit::{Registry, RegistryKind};
 
-use crate::harness::{Sandbox, git, pinned};
+use crate::harness::{Sandbox, git, push_args};
 
 /// Commits of the three releases every test pushes.
 const MAIN: &str = "1111111111111111111111111111111111111111";
@@ -32,18 +32,14 @@ impl World {
         let root = format!("{}/{}", registry.addr, registry.unique_repository(name));
         let project = sandbox.project("auth-service");
         let dir = project.to_str().expect("utf-8").to_owned();
-        let releases: [(&str, &[&str]); 3] = [
-            (MAIN, &[]),
-            (TAGGED, &["--trigger", "tag", "--tag", "auth-service/v1.2.3"]),
-            (FEATURE, &["--manual"]),
+        let releases: [(&str, &str, &[&str]); 3] = [
+            (MAIN, "main", &[]),
+            (TAGGED, "main", &["--trigger", "tag", "--tag", "auth-service/v1.2.3"]),
+            (FEATURE, "feature/login", &["--manual"]),
         ];
-        for (commit, extra) in releases {
-            let mut args = vec!["push", "-C", &dir];
-            args.extend(pinned());
-            args[4] = commit;
-            if commit == FEATURE {
-                args[12] = "feature/login";
-            }
+        for (commit, branch, extra) in releases {
+            let mut args = push_args(&dir, commit);
+            args[12] = branch;
             args.extend(extra);
             let output = sandbox.command(&args).env("FORGE_REGISTRY", &root).output().expect("run");
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

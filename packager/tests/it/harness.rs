@@ -110,6 +110,14 @@ pub fn pinned() -> Vec<&'static str> {
     ]
 }
 
+/// `push -C <project>` with the pinned source facts, for `commit`.
+pub fn push_args<'a>(project: &'a str, commit: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["push", "-C", project];
+    args.extend(pinned());
+    args[4] = commit;
+    args
+}
+
 /// Copies a directory tree; `reverse` creates entries in reverse order so directory listing
 /// order differs from the original.
 pub fn copy_tree(from: &Path, to: &Path, reverse: bool) {

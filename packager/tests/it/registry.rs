@@ -2,14 +2,7 @@
 
 use forge_testkit::{Registry, RegistryKind};
 
-use crate::harness::{self, Sandbox, pinned};
-
-fn push_args<'a>(project: &'a str, commit: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["push", "-C", project];
-    args.extend(pinned());
-    args[4] = commit;
-    args
-}
+use crate::harness::{self, Sandbox, push_args};
 
 #[test]
 fn push_list_inspect_diff_and_pull_through_a_registry() {
