@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use forge_release::pointer::KIND;
+pub use forge_release::pointer::ReleasePointer;
 use forge_release::reference::{ReleaseRef, StoreRoot};
 use serde::Deserialize;
-
-pub use forge_release::pointer::{API_VERSION, KIND, ReleasePointer};
 
 use crate::error::CmpError;
 
