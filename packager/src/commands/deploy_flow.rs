@@ -14,7 +14,7 @@ use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::gitops::{GitopsRepo, PushOutcome};
 use crate::output::{Output, table};
-use crate::policy::{Candidate, Policy};
+use crate::policy::{Candidate, Policy, Violation};
 use crate::stores::Stores;
 
 /// Which command is moving the pointer.
@@ -208,27 +208,9 @@ pub fn apply(
     };
     let violations = rules.violations(&candidate);
     if !violations.is_empty() {
-        let verb = match action {
-            Action::Deploy => "deploying",
-            Action::Rollback => "rolling back to",
-        };
-        let mut message =
-            format!("the {env} policy denies {verb} {project} {description} ({rel}):");
-        for v in &violations {
-            message.push_str(&format!("\n  {}: {}", v.rule, v.detail));
-        }
-        let mut hints = Vec::new();
-        if violations.iter().any(|v| v.rule == "requires_approval") {
-            hints.push("pass --approved-by <name> once the deploy is approved".to_owned());
-        }
-        for required in rules.requires.iter().filter(|r| !deployed_in.contains(*r)) {
-            hints.push(format!(
-                "deploy it to {required} first: forge-pack deploy {required} {project} {}",
-                chosen.metadata.release.number
-            ));
-        }
-        let error = Error::new(exit::DENIED, message);
-        return Err(if hints.is_empty() { error } else { error.with_hint(hints.join("\n")) });
+        let missing: Vec<&String> =
+            rules.requires.iter().filter(|r| !deployed_in.contains(*r)).collect();
+        return Err(denial(action, env, &rel, chosen, &violations, &missing));
     }
 
     let user = repo.git_user()?;
@@ -265,6 +247,38 @@ pub fn apply(
         Action::Rollback => format!("Rolled back {project} in {env} to {description}"),
     };
     print_report(&report, &headline, current, output)
+}
+
+/// The error for a denied deploy: every broken rule, and how to satisfy the ones a person can.
+fn denial(
+    action: Action,
+    env: &str,
+    rel: &str,
+    chosen: &Chosen,
+    violations: &[Violation],
+    missing_environments: &[&String],
+) -> Error {
+    let verb = match action {
+        Action::Deploy => "deploying",
+        Action::Rollback => "rolling back to",
+    };
+    let (project, description) = (chosen.project(), chosen.describe());
+    let mut message = format!("the {env} policy denies {verb} {project} {description} ({rel}):");
+    for v in violations {
+        message.push_str(&format!("\n  {}: {}", v.rule, v.detail));
+    }
+    let mut hints = Vec::new();
+    if violations.iter().any(|v| v.rule == "requires_approval") {
+        hints.push("pass --approved-by <name> once the deploy is approved".to_owned());
+    }
+    for required in missing_environments {
+        hints.push(format!(
+            "deploy it to {required} first: forge-pack deploy {required} {project} {}",
+            chosen.metadata.release.number
+        ));
+    }
+    let error = Error::new(exit::DENIED, message);
+    if hints.is_empty() { error } else { error.with_hint(hints.join("\n")) }
 }
 
 /// Whether `env` runs `release` now or ran it at some point of the GitOps history.
