@@ -55,8 +55,20 @@ pub fn verify_resources(
     layer: &[u8],
     limits: &Limits,
 ) -> Result<VerifiedRelease, FormatError> {
+    verify_resources_inspecting(head, layer, limits, |_| ()).map(|(release, _)| release)
+}
+
+/// Like [`verify_resources`], also handing each file to `inspect` as it is unpacked (see
+/// [`tarball::unpack_inspecting`]); what `inspect` returns is only to be trusted once this
+/// returns `Ok`.
+pub fn verify_resources_inspecting<R>(
+    head: ReleaseHead,
+    layer: &[u8],
+    limits: &Limits,
+    inspect: impl FnMut(&TarFile) -> R,
+) -> Result<(VerifiedRelease, Vec<R>), FormatError> {
     head.manifest.resources().verify(layer)?;
-    let unpacked = tarball::unpack(layer, limits)?;
+    let (unpacked, inspected) = tarball::unpack_inspecting(layer, limits, inspect)?;
     let recorded = &head.metadata.resources;
     if unpacked.tar_sha256 != recorded.tar_sha256 {
         return Err(FormatError::ContentMismatch {
@@ -76,8 +88,8 @@ pub fn verify_resources(
                 reason: "file is not listed in the metadata".into(),
             });
         };
-        let actual = Digest::of(&file.content);
-        if &actual != sha {
+        let actual = &file.sha256;
+        if actual != sha {
             return Err(FormatError::ContentMismatch {
                 path: file.path.clone(),
                 reason: format!("content hashes to {actual}, metadata records {sha}"),
@@ -93,5 +105,5 @@ pub fn verify_resources(
     if unpacked.files.is_empty() {
         return Err(FormatError::NotARelease { reason: "the release has no objects".into() });
     }
-    Ok(VerifiedRelease { head, files: unpacked.files })
+    Ok((VerifiedRelease { head, files: unpacked.files }, inspected))
 }

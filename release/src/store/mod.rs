@@ -12,7 +12,7 @@ use crate::error::FormatError;
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{ProjectLocation, StoreRoot};
 use crate::registry::{RegistryOptions, RegistryStore};
-use crate::tarball::Limits;
+use crate::tarball::{Limits, TarFile};
 use crate::verify::{self, ReleaseHead, VerifiedRelease};
 
 /// Failures of a release store; each names the location, digest or tag concerned.
@@ -298,13 +298,23 @@ pub struct RawRelease {
 impl RawRelease {
     /// Checks versions, metadata and every file.
     pub fn verify(&self, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
+        self.verify_inspecting(limits, |_| ()).map(|(release, _)| release)
+    }
+
+    /// Like [`RawRelease::verify`], also handing each file to `inspect` as it is unpacked
+    /// (see [`verify::verify_resources_inspecting`]).
+    pub fn verify_inspecting<R>(
+        &self,
+        limits: &Limits,
+        inspect: impl FnMut(&TarFile) -> R,
+    ) -> Result<(VerifiedRelease, Vec<R>), StoreError> {
         let head = verify::verify_head(
             self.digest.clone(),
             self.manifest.clone(),
             &self.config,
             &self.metadata,
         )?;
-        Ok(verify::verify_resources(head, &self.resources, limits)?)
+        Ok(verify::verify_resources_inspecting(head, &self.resources, limits, inspect)?)
     }
 
     /// The blobs with their descriptors, config first (as [`PackagedRelease::blobs`]).
