@@ -3,7 +3,9 @@
 //!
 //! Crash safety: blobs are written to a temp file, synced and renamed into place before any
 //! index entry names them, and `index.json` is replaced by rename under an exclusive lock,
-//! so a reader never sees a tag that points at a missing blob.
+//! so a reader never sees a tag that points at a missing blob. A cache ([`LayoutStore::cache`])
+//! skips the syncing: every blob read is verified anyway, and an unreadable `index.json` is
+//! started afresh.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
     dir: PathBuf,
+    /// Sync writes to disk (false for a cache).
+    durable: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,7 +40,12 @@ struct Index {
 impl LayoutStore {
     /// A store at `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        LayoutStore { dir: dir.into() }
+        LayoutStore { dir: dir.into(), durable: true }
+    }
+
+    /// A cache at `dir`: nothing synced, a damaged index replaced.
+    pub fn cache(dir: impl Into<PathBuf>) -> Self {
+        LayoutStore { dir: dir.into(), durable: false }
     }
 
     /// The layout directory.
@@ -145,7 +154,11 @@ impl LayoutStore {
         let lock = std::fs::File::create(&lock_path).map_err(|e| self.io_error(&lock_path, e))?;
         // Held until the end of this function: the read-modify-write of index.json is atomic.
         lock.lock().map_err(|e| self.io_error(&lock_path, e))?;
-        let mut index = self.read_index()?.unwrap_or_else(empty_index);
+        let mut index = match self.read_index() {
+            Ok(index) => index.unwrap_or_else(empty_index),
+            Err(_) if !self.durable => empty_index(),
+            Err(e) => return Err(e),
+        };
         let named = |d: &Descriptor| {
             d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag)
         };
@@ -183,7 +196,12 @@ impl LayoutStore {
     }
 
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        crate::atomic::write_file(path, bytes).map_err(|e| self.io_error(path, e))
+        let written = if self.durable {
+            crate::atomic::write_file(path, bytes)
+        } else {
+            crate::atomic::write_cache_file(path, &[bytes])
+        };
+        written.map_err(|e| self.io_error(path, e))
     }
 }
 
