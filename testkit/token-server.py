@@ -5,8 +5,9 @@ GET /token?service=..&scope=repository:NAME:pull,push answers {"token", "access_
 "expires_in"} with an ES256 JWT whose x5c header carries the signing certificate, which the
 registry trusts through `auth.token.rootcertbundle`. Callers with the right Basic credentials
 get the actions they ask for, anonymous callers `pull` only, wrong credentials a 401. Each
-token request is appended to --log as "<subject> <scope>...". Exits when stdin closes, so it
-never outlives the test process that started it.
+token request is appended to --log as "<subject> <scope>...". With --tls-cert and --tls-key
+it serves HTTPS. Exits when stdin closes, so it never outlives the test process that started
+it.
 """
 import argparse
 import base64
@@ -29,6 +30,8 @@ except ImportError as e:
 parser = argparse.ArgumentParser()
 for flag in ("--key", "--cert", "--issuer", "--service", "--user", "--log"):
     parser.add_argument(flag, required=True)
+for flag in ("--tls-cert", "--tls-key"):
+    parser.add_argument(flag)
 args = parser.parse_args()
 with open(args.key, "rb") as f:
     signing_key = f.read()
@@ -94,6 +97,13 @@ def exit_when_stdin_closes():
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), TokenHandler)
+if args.tls_cert:
+    # HTTPS, as a token service on another host than the registry would be.
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
 threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
 server.serve_forever()

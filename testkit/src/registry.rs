@@ -17,6 +17,9 @@ pub enum RegistryKind {
     /// Plain HTTP with bearer tokens from a token server (`testkit/token-server.py`): user
     /// `alice`, password `s3cret` may push; anonymous callers may pull.
     Token,
+    /// Plain HTTP like [`RegistryKind::Token`], its token server on HTTPS with a certificate
+    /// from a test CA (see [`Registry::ca_file`]).
+    TokenOverHttps,
 }
 
 /// A running registry; it stops when the test process exits.
@@ -43,11 +46,13 @@ impl Registry {
         static HTPASSWD: OnceLock<Registry> = OnceLock::new();
         static TLS: OnceLock<Registry> = OnceLock::new();
         static TOKEN: OnceLock<Registry> = OnceLock::new();
+        static TOKEN_OVER_HTTPS: OnceLock<Registry> = OnceLock::new();
         let cell = match kind {
             RegistryKind::Plain => &PLAIN,
             RegistryKind::Htpasswd => &HTPASSWD,
             RegistryKind::Tls => &TLS,
             RegistryKind::Token => &TOKEN,
+            RegistryKind::TokenOverHttps => &TOKEN_OVER_HTTPS,
         };
         cell.get_or_init(|| Registry::start(kind))
     }
@@ -65,8 +70,12 @@ impl Registry {
         let mut token_server = None;
         match kind {
             RegistryKind::Plain => {}
-            RegistryKind::Token => {
-                let (server, realm) = start_token_server(dir.path());
+            RegistryKind::Token | RegistryKind::TokenOverHttps => {
+                let tls = kind == RegistryKind::TokenOverHttps;
+                if tls {
+                    make_certificates(dir.path());
+                }
+                let (server, realm) = start_token_server(dir.path(), tls);
                 token_server = Some(server);
                 config.push_str(&format!(
                     "auth:\n  token:\n    realm: {realm}\n    service: forge-test-registry\n    issuer: forge-test-issuer\n    rootcertbundle: {}\n",
@@ -184,8 +193,9 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Starts `token-server.py` with a fresh ES256 signing key; returns it and its realm URL.
-fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String) {
+/// Starts `token-server.py` with a fresh ES256 signing key (on HTTPS with `leaf.pem` when
+/// `tls`); returns it and its realm URL.
+fn start_token_server(dir: &Path, tls: bool) -> ((Child, std::process::ChildStdin), String) {
     self_signed(dir, "/CN=forge test token issuer", "token-key.pem", "token-cert.pem");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/token-server.py");
     let mut child = Command::new("python3")
@@ -198,6 +208,12 @@ fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String)
         .args(["--user", &format!("{USER}:{PASSWORD}")])
         .arg("--log")
         .arg(dir.join("token-requests.log"))
+        .args(if tls {
+            let (cert, key) = (dir.join("leaf.pem"), dir.join("leaf.key"));
+            vec!["--tls-cert".into(), cert.into_os_string(), "--tls-key".into(), key.into()]
+        } else {
+            vec![]
+        })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -214,7 +230,8 @@ fn start_token_server(dir: &Path) -> ((Child, std::process::ChildStdin), String)
             "the token server did not start: {stderr} (`make test` installs PyJWT and cryptography)"
         );
     };
-    let realm = format!("http://{addr}/token");
+    let scheme = if tls { "https" } else { "http" };
+    let realm = format!("{scheme}://{addr}/token");
     let stdin = child.stdin.take().expect("stdin");
     ((child, stdin), realm)
 }

@@ -321,3 +321,57 @@ fn images_given_by_tag_are_pinned_or_refused() {
         "{stderr}"
     );
 }
+
+/// A plain-HTTP registry's client trusts no certificate authority until TLS is needed: here
+/// its token service is on HTTPS. The system's authorities are then loaded (the test CA is
+/// the system's through SSL_CERT_FILE) and the push goes through; without the CA among them,
+/// TLS fails closed with the certificate named as the reason.
+#[test]
+fn a_plain_http_registry_may_send_its_clients_to_an_https_token_service() {
+    let registry = Registry::shared(RegistryKind::TokenOverHttps);
+    let sandbox = Sandbox::new();
+    let root = format!("{}/{}", registry.addr, registry.unique_repository("https-realm"));
+    let project = sandbox.project("auth-service");
+    let commit = "1".repeat(40);
+    let push = push_args(project.to_str().expect("utf-8"), &commit);
+    let run = |ca: Option<&std::path::Path>| {
+        let mut command = sandbox.command(&push);
+        command
+            .env("FORGE_REGISTRY", &root)
+            .env("FORGE_REGISTRY_USERNAME", forge_testkit::REGISTRY_USER)
+            .env("FORGE_REGISTRY_PASSWORD", forge_testkit::REGISTRY_PASSWORD);
+        if let Some(ca) = ca {
+            command.env("SSL_CERT_FILE", ca).env("SSL_CERT_DIR", sandbox.path());
+        }
+        command.output().expect("run")
+    };
+    let untrusted = run(None);
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+
+    let trusted = run(Some(&registry.ca_file()));
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    let requests = registry.token_requests();
+    assert!(requests.iter().any(|r| r.starts_with("alice ")), "{requests:#?}");
+}
+
+/// Without a single CA certificate on the system, the HTTP client library cannot be set up
+/// (even for plain HTTP); that is an error naming the cause, not a crash.
+#[test]
+fn a_system_without_ca_certificates_gets_an_error_not_a_crash() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let sandbox = Sandbox::new();
+    let root = format!("{}/{}", registry.addr, registry.unique_repository("no-ca"));
+    let output = sandbox
+        .command(&["list", "company/monorepo/auth-service"])
+        .env("FORGE_REGISTRY", &root)
+        .env("SSL_CERT_FILE", sandbox.path().join("none.pem"))
+        .env("SSL_CERT_DIR", sandbox.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("needs the ca-certificates package"), "{stderr}");
+}

@@ -1,13 +1,14 @@
 //! A release stream in an OCI registry, through oci-client.
 
 mod auth;
+mod clients;
 pub mod options;
 mod retry;
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex, Once};
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -25,7 +26,7 @@ const TAG_PAGE: usize = 1000;
 /// One repository (`<repository>/<project>`) in a registry.
 #[derive(Clone)]
 pub struct RegistryStore {
-    client: Arc<Client>,
+    clients: Arc<clients::Clients>,
     host: String,
     repository: String,
     auth: RegistryAuth,
@@ -58,34 +59,10 @@ impl RegistryStore {
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let mut extra_root_certificates = Vec::new();
-        for path in &options.ca_files {
-            let data = std::fs::read(path)
-                .map_err(|source| StoreError::Io { path: path.clone(), source })?;
-            // oci-client silently ignores a certificate it cannot parse; refuse it here instead.
-            if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(StoreError::Config {
-                    reason: format!(
-                        "{} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                        path.display()
-                    ),
-                });
-            }
-            extra_root_certificates.push(Certificate { encoding: CertificateEncoding::Pem, data });
-        }
-        let protocol = protocol_for(host, options);
-        let config = ClientConfig {
-            protocol,
-            extra_root_certificates,
-            use_monolithic_push: true,
-            connect_timeout: options.connect_timeout,
-            read_timeout: options.read_timeout,
-            user_agent: concat!("forge-pack/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
+        let clients = clients::Clients::new(host, options)?;
         let (auth, source) = auth::resolve(host, options.credentials.as_ref());
         Ok(RegistryStore {
-            client: Arc::new(Client::new(config)),
+            clients: Arc::new(clients),
             host: host.to_owned(),
             repository: repository.to_owned(),
             auth,
@@ -109,8 +86,43 @@ impl RegistryStore {
         Reference::with_digest(self.host.clone(), self.repository.clone(), digest.to_string())
     }
 
+    /// Runs `operation` with retries (see [`retry::with_retries`]). When it is refused, the
+    /// token service is asked again in the open, since oci-client drops why it could not get
+    /// a token: a certificate a plain-HTTP store's client could not trust swaps in a client
+    /// that trusts the system's authorities (see [`clients`]) and the operation runs once
+    /// more; any other failure to reach the token service is the error reported.
+    async fn call<T, F, Fut>(&self, mut operation: F) -> Result<T, OciDistributionError>
+    where
+        F: FnMut(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        loop {
+            let error =
+                match retry::with_retries(&self.retry, || operation(self.clients.get())).await {
+                    Err(error) if is_refusal(&error) => error,
+                    other => return other,
+                };
+            let error = self.token_check().await.err().unwrap_or(error);
+            // At most once: afterwards there is nothing left to upgrade.
+            if !self.clients.upgrade_after(&error).unwrap_or(false) {
+                return Err(error);
+            }
+            self.authed().await;
+        }
+    }
+
+    /// Asks the token service for a pull token, reporting a failure to reach it.
+    async fn token_check(&self) -> Result<(), OciDistributionError> {
+        use oci_client::RegistryOperation;
+        let reference = self.tagged("latest");
+        match self.clients.get().auth(&reference, &self.auth, RegistryOperation::Pull).await {
+            Err(e @ OciDistributionError::RequestError(_)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     async fn authed(&self) {
-        self.client.store_auth_if_needed(&self.host, &self.auth).await;
+        self.clients.get().store_auth_if_needed(&self.host, &self.auth).await;
         if self.source == CredentialSource::Anonymous {
             self.challenge_probed.get_or_init(|| self.skip_pings_if_auth_free()).await;
         }
@@ -125,12 +137,12 @@ impl RegistryStore {
     async fn skip_pings_if_auth_free(&self) {
         use oci_client::RegistryOperation;
         let reference = self.tagged("latest");
-        let anonymous =
-            self.client.auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull);
+        let client = self.clients.get();
+        let anonymous = client.auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull);
         if let Ok(None) = anonymous.await {
             let empty = RegistryAuth::Bearer(String::new());
             for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
-                let _ = self.client.auth(&reference, &empty, operation).await;
+                let _ = client.auth(&reference, &empty, operation).await;
             }
         }
     }
@@ -138,24 +150,14 @@ impl RegistryStore {
     fn error(&self, operation: &str, error: OciDistributionError) -> StoreError {
         match &error {
             // Some calls (blob upload) report a 401 as a bare server error.
-            OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_)
-            | OciDistributionError::ServerError { code: 401 | 403, .. } => {
-                StoreError::Unauthorized {
-                    location: self.location(),
-                    anonymous: self.source == CredentialSource::Anonymous,
-                }
-            }
-            _ if has_code(&error, &[OciErrorCode::Unauthorized, OciErrorCode::Denied]) => {
-                StoreError::Unauthorized {
-                    location: self.location(),
-                    anonymous: self.source == CredentialSource::Anonymous,
-                }
-            }
+            _ if is_refusal(&error) => StoreError::Unauthorized {
+                location: self.location(),
+                anonymous: self.source == CredentialSource::Anonymous,
+            },
             _ => StoreError::Registry {
                 location: self.location(),
                 operation: operation.to_owned(),
-                reason: error.to_string(),
+                reason: with_causes(&error),
             },
         }
     }
@@ -167,10 +169,12 @@ impl RegistryStore {
         let mut tags: BTreeSet<String> = BTreeSet::new();
         loop {
             let last = tags.last().cloned();
-            let page = retry::with_retries(&self.retry, || {
-                self.client.list_tags(&image, &self.auth, Some(TAG_PAGE), last.as_deref())
-            })
-            .await;
+            let (image, last) = (&image, last.as_deref());
+            let page = self
+                .call(|client| async move {
+                    client.list_tags(image, &self.auth, Some(TAG_PAGE), last).await
+                })
+                .await;
             let page = match page {
                 Ok(page) => page,
                 Err(e) if is_not_found(&e) => break,
@@ -192,10 +196,10 @@ impl RegistryStore {
     pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
         self.authed().await;
         let image = self.tagged(tag);
-        match retry::with_retries(&self.retry, || {
-            self.client.fetch_manifest_digest(&image, &self.auth)
-        })
-        .await
+        let image = &image;
+        match self
+            .call(|client| async move { client.fetch_manifest_digest(image, &self.auth).await })
+            .await
         {
             Ok(digest) => digest.parse().map(Some).map_err(|_| StoreError::Registry {
                 location: self.location(),
@@ -213,10 +217,11 @@ impl RegistryStore {
         what: &str,
     ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
         self.authed().await;
-        let result = retry::with_retries(&self.retry, || {
-            self.client.pull_manifest_raw(image, &self.auth, &[MANIFEST_MEDIA_TYPE])
-        })
-        .await;
+        let result = self
+            .call(|client| async move {
+                client.pull_manifest_raw(image, &self.auth, &[MANIFEST_MEDIA_TYPE]).await
+            })
+            .await;
         match result {
             // The digest is recomputed from the bytes: the registry's header is not trusted.
             Ok((bytes, _)) => {
@@ -264,13 +269,15 @@ impl RegistryStore {
     pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
         self.authed().await;
         let image = self.by_digest(&descriptor.digest);
-        let digest = descriptor.digest.to_string();
-        let result = retry::with_retries(&self.retry, || async {
-            let mut out =
-                Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0).min(64 << 20));
-            self.client.pull_blob(&image, digest.as_str(), &mut out).await.map(|()| out)
-        })
-        .await;
+        let (image, digest) = (&image, descriptor.digest.to_string());
+        let digest = digest.as_str();
+        let result = self
+            .call(|client| async move {
+                let mut out =
+                    Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0).min(64 << 20));
+                client.pull_blob(image, digest, &mut out).await.map(|()| out)
+            })
+            .await;
         match result {
             Ok(bytes) => Ok(bytes),
             Err(e) if is_not_found(&e) => Err(StoreError::BlobNotFound {
@@ -289,8 +296,8 @@ impl RegistryStore {
     /// Whether the repository has a blob.
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
         self.authed().await;
-        let image = self.by_digest(digest);
-        retry::with_retries(&self.retry, || self.client.blob_exists(&image, digest.as_str()))
+        let image = &self.by_digest(digest);
+        self.call(|client| async move { client.blob_exists(image, digest.as_str()).await })
             .await
             .map_err(|e| self.error(&format!("checking blob {digest}"), e))
     }
@@ -298,10 +305,10 @@ impl RegistryStore {
     /// Uploads a blob.
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         self.authed().await;
-        let image = self.by_digest(digest);
-        retry::with_retries(&self.retry, || {
-            self.client.push_blob(&image, bytes.to_vec(), digest.as_str())
-        })
+        let image = &self.by_digest(digest);
+        self.call(
+            |client| async move { client.push_blob(image, bytes.to_vec(), digest.as_str()).await },
+        )
         .await
         .map(drop)
         .map_err(|e| self.error(&format!("uploading blob {digest}"), e))
@@ -322,9 +329,9 @@ impl RegistryStore {
         what: &str,
     ) -> Result<(), StoreError> {
         self.authed().await;
-        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        retry::with_retries(&self.retry, || {
-            self.client.push_manifest_raw(image, bytes.to_vec(), content_type.clone())
+        let content_type = &http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        self.call(|client| async move {
+            client.push_manifest_raw(image, bytes.to_vec(), content_type.clone()).await
         })
         .await
         .map(drop)
@@ -364,14 +371,29 @@ impl RegistryStore {
     }
 }
 
-/// TLS unless the registry is explicitly insecure, or on loopback without a CA given for it
-/// (a CA file says the registry speaks TLS).
-fn protocol_for(host: &str, options: &RegistryOptions) -> ClientProtocol {
-    if options.insecure || (is_loopback(host) && options.ca_files.is_empty()) {
-        ClientProtocol::HttpsExcept(vec![host.to_owned()])
-    } else {
-        ClientProtocol::Https
+/// An error and its causes (`error sending request: ...: invalid peer certificate: ...`):
+/// reqwest's own message leaves out why a connection failed.
+fn with_causes(error: &OciDistributionError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
     }
+    text
+}
+
+/// A refusal: the registry wants other credentials (or a token that could not be fetched).
+fn is_refusal(error: &OciDistributionError) -> bool {
+    matches!(
+        error,
+        OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::ServerError { code: 401 | 403, .. }
+    ) || has_code(error, &[OciErrorCode::Unauthorized, OciErrorCode::Denied])
 }
 
 fn has_code(error: &OciDistributionError, codes: &[OciErrorCode]) -> bool {
