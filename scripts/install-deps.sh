@@ -37,6 +37,7 @@ missing_pip=()
 python3 -c 'import yaml' 2>/dev/null || missing_pip+=(pyyaml)
 python3 -c 'import oras.client' 2>/dev/null || missing_pip+=(oras)
 python3 -c 'import jwt, cryptography' 2>/dev/null || missing_pip+=(pyjwt cryptography)
+python3 -c 'import ruamel.yaml' 2>/dev/null || missing_pip+=(ruamel.yaml)
 if [ ${#missing_pip[@]} -gt 0 ]; then
   echo "installing ${missing_pip[*]} (pip)" >&2
   python3 -m pip install --quiet --root-user-action=ignore "${missing_pip[@]}" 2>/dev/null \

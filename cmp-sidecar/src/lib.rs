@@ -11,6 +11,7 @@ pub mod discover;
 pub mod emit;
 pub mod error;
 pub mod generate;
+pub mod plain_yaml;
 pub mod pointer;
 pub mod settings;
 

@@ -5,5 +5,6 @@
 mod argo;
 mod generate;
 mod hostile;
+mod plain_yaml;
 mod plugin_files;
 mod registry;
