@@ -4,7 +4,8 @@
 //! processes and a kill at any instant leave only whole files (a torn temp file is never
 //! renamed into place). Every read is verified against its digest, and anything that fails is
 //! treated as a miss and fetched again. Releases are immutable, so image+commit → digest is
-//! remembered too: a warm generate makes no network request.
+//! remembered too: a warm generate makes no network request. Nothing is synced to disk: after a
+//! machine crash a file may hold anything, which the checks on reading turn into a miss.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ pub struct Cache {
 impl Cache {
     /// A cache in `dir` (created on first write) kept under `max_bytes`.
     pub fn new(dir: &Path, max_bytes: u64) -> Self {
-        Cache { dir: dir.to_owned(), store: Store::Layout(LayoutStore::new(dir)), max_bytes }
+        Cache { dir: dir.to_owned(), store: Store::Layout(LayoutStore::cache(dir)), max_bytes }
     }
 
     /// Deletes the least recently used blobs and rendered outputs until the cache is under
@@ -95,7 +96,7 @@ impl Cache {
 
     fn rendered_path(&self, digest: &Digest, annotate: bool) -> PathBuf {
         let variant = if annotate { "annotated" } else { "plain" };
-        self.dir.join("rendered").join(format!("{}-{variant}.jsonl", digest.hex()))
+        self.dir.join("rendered").join(format!("{}-{variant}.stream", digest.hex()))
     }
 
     /// The output rendered earlier from the verified release `digest`, if present and intact.
@@ -139,12 +140,11 @@ impl Cache {
             name: rendered.name.clone(),
             objects: rendered.objects.clone(),
         };
-        let mut bytes = Vec::with_capacity(rendered.body.len() + 4096);
-        bytes.extend_from_slice(rendered.body.as_bytes());
-        serde_json::to_writer(&mut bytes, &header).map_err(|e| fail(std::io::Error::other(e)))?;
-        bytes.push(b'\n');
+        let mut header = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
+        header.push(b'\n');
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        forge_release::atomic::write_file(&path, &bytes).map_err(fail)
+        forge_release::atomic::write_cache_file(&path, &[rendered.body.as_bytes(), &header])
+            .map_err(fail)
     }
 
     /// Stores a verified release and remembers its digest for `image` at `commit`.

@@ -1,10 +1,13 @@
-//! Writing objects for Argo CD: one compact JSON object per line.
+//! Writing objects for Argo CD: one YAML stream, each object after a `---` line.
 //!
-//! JSON is what Argo CD converts YAML to anyway; emitting it removes every YAML 1.1
-//! ambiguity and every `---` separator pitfall from the plugin's output.
+//! A verified file that [`plain_yaml`] can read line by line — every file forge-pack writes —
+//! is passed on byte for byte: it is one document that YAML 1.1 (Argo CD) and 1.2 read alike,
+//! and what Argo CD gets is exactly what was pushed. Any other file, and every object when
+//! annotations are added, is parsed and written as one line of JSON, which no YAML version
+//! reads two ways.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use forge_release::metadata::ObjectInfo;
 use forge_release::tarball::TarFile;
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CmpError;
+use crate::plain_yaml;
 
 /// Annotation keys added with `annotate`.
 pub mod annotations {
@@ -35,66 +39,109 @@ pub struct Rendered {
     pub name: String,
     /// `kind/namespace/name` of each object, in output order.
     pub objects: Vec<String>,
-    /// The output: one JSON object per line.
+    /// The output: a YAML stream.
     pub body: String,
 }
 
-/// Renders every object of `release`, checking each against its metadata entry. Files are
-/// parsed on all cores: YAML parsing is the bulk of a cold generate.
-pub fn render(release: &VerifiedRelease, annotate: bool) -> Result<Rendered, CmpError> {
+/// What [`scan`] found in a file: its identity, when the file is plain YAML.
+pub type Scanned = Option<plain_yaml::OwnedIdentity>;
+
+/// Reads a file's identity line by line (see [`plain_yaml`]), meant to run on each file as it
+/// is unpacked ([`forge_release::store::RawRelease::verify_inspecting`]).
+pub fn scan(file: &TarFile) -> Scanned {
+    std::str::from_utf8(&file.content).ok().and_then(plain_yaml::identity).map(|i| i.to_owned())
+}
+
+/// Renders every object of `release`, checking each against its metadata entry. `scanned`
+/// holds what [`scan`] found in each file (or nothing, when annotating). Files that were not
+/// plain are parsed on all cores: parsing is the bulk of a cold generate where it is needed.
+pub fn render<'r>(
+    release: &'r VerifiedRelease,
+    scanned: &[Scanned],
+    annotate: bool,
+) -> Result<Rendered, CmpError> {
     let metadata = &release.head.metadata;
     let by_path: BTreeMap<&str, &ObjectInfo> =
         metadata.resources.objects.iter().map(|o| (o.path.as_str(), o)).collect();
     let bad = |reason: String| CmpError::BadObject { digest: release.head.digest.clone(), reason };
-    let render_file = |file: &TarFile| -> Result<(String, String), String> {
-        let info = by_path
-            .get(file.path.as_str())
-            .ok_or_else(|| format!("{} is not in the metadata", file.path))?;
-        let text = std::str::from_utf8(&file.content)
-            .map_err(|_| format!("{} is not UTF-8", file.path))?;
-        let mut documents: Vec<Value> = serde_saphyr::from_multiple(text)
-            .map_err(|e| format!("{}: {}", file.path, first_line(&e.to_string())))?;
-        if documents.len() != 1 {
-            return Err(format!(
-                "{} holds {} documents, expected exactly one",
-                file.path,
-                documents.len()
-            ));
-        }
-        let mut object = documents.remove(0);
-        check_matches(&object, info).map_err(|reason| format!("{}: {reason}", file.path))?;
-        if annotate {
-            add_annotations(&mut object, release);
-        }
-        let line = serde_json::to_string(&object).map_err(|e| e.to_string())?;
-        Ok((
-            format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name),
-            line,
-        ))
+    let render_file =
+        |(file, scanned): (&'r TarFile, &Scanned)| -> Result<(String, Cow<'r, str>), String> {
+            let info = by_path
+                .get(file.path.as_str())
+                .ok_or_else(|| format!("{} is not in the metadata", file.path))?;
+            let text = std::str::from_utf8(&file.content)
+                .map_err(|_| format!("{} is not UTF-8", file.path))?;
+            let key =
+                format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
+            if !annotate && let Some(identity) = scanned {
+                check_identity(identity.as_identity().fields(), info)
+                    .map_err(|reason| format!("{}: {reason}", file.path))?;
+                return Ok((key, Cow::Borrowed(text)));
+            }
+            let mut documents: Vec<Value> =
+                serde_saphyr::from_multiple_with_options(text, yaml_options())
+                    .map_err(|e| format!("{}: {}", file.path, first_line(&e.to_string())))?;
+            if documents.len() != 1 {
+                return Err(format!(
+                    "{} holds {} documents, expected exactly one",
+                    file.path,
+                    documents.len()
+                ));
+            }
+            let mut object = documents.remove(0);
+            check_matches(&object, info).map_err(|reason| format!("{}: {reason}", file.path))?;
+            if annotate {
+                add_annotations(&mut object, release);
+            }
+            let line = serde_json::to_string(&object).map_err(|e| e.to_string())?;
+            Ok((key, Cow::Owned(line)))
+        };
+    let unscanned = None;
+    let pairs: Vec<(&TarFile, &Scanned)> = release
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            (file, if annotate { &unscanned } else { scanned.get(i).unwrap_or(&unscanned) })
+        })
+        .collect();
+    let results: Vec<Result<(String, Cow<str>), String>> = if pairs.iter().all(|(_, s)| s.is_some())
+    {
+        pairs.into_iter().map(render_file).collect()
+    } else {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let chunk = pairs.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = pairs
+                .chunks(chunk)
+                .map(|pairs| {
+                    scope.spawn(move || pairs.iter().copied().map(render_file).collect::<Vec<_>>())
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join().unwrap_or_else(|_| vec![Err("a render thread panicked".into())])
+                })
+                .collect()
+        })
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let chunk = release.files.len().div_ceil(threads).max(1);
-    let results: Vec<Result<(String, String), String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = release
-            .files
-            .chunks(chunk)
-            .map(|files| scope.spawn(move || files.iter().map(render_file).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|_| vec![Err("a render thread panicked".into())]))
-            .collect()
-    });
+    let documents: Vec<(String, Cow<str>)> =
+        results.into_iter().collect::<Result<_, _>>().map_err(bad)?;
+    let size = documents.iter().map(|(_, text)| text.len() + 5).sum();
     let mut rendered = Rendered {
         commit: release.head.config.commit.clone(),
         name: format!("{}/{}", release.head.config.repository, release.head.config.project),
-        objects: Vec::with_capacity(results.len()),
-        body: String::new(),
+        objects: Vec::with_capacity(documents.len()),
+        body: String::with_capacity(size),
     };
-    for result in results {
-        let (key, line) = result.map_err(bad)?;
+    for (key, text) in documents {
         rendered.objects.push(key);
-        let _ = writeln!(rendered.body, "{line}");
+        rendered.body.push_str("---\n");
+        rendered.body.push_str(&text);
+        if !text.ends_with('\n') {
+            rendered.body.push('\n');
+        }
     }
     Ok(rendered)
 }
@@ -107,19 +154,31 @@ fn check_matches(object: &Value, info: &ObjectInfo) -> Result<(), String> {
         }
         value.as_str()
     };
-    let actual = (
-        field(&["apiVersion"]),
-        field(&["kind"]),
-        field(&["metadata", "namespace"]),
-        field(&["metadata", "name"]),
-    );
+    if !object.is_object() {
+        return Err("the document is not a mapping".into());
+    }
+    check_identity(
+        (
+            field(&["apiVersion"]),
+            field(&["kind"]),
+            field(&["metadata", "namespace"]),
+            field(&["metadata", "name"]),
+        ),
+        info,
+    )
+}
+
+/// `(apiVersion, kind, namespace, name)` of an object against its metadata entry.
+type IdentityFields<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+fn check_identity(actual: IdentityFields<'_>, info: &ObjectInfo) -> Result<(), String> {
     let expected = (
         Some(info.api_version.as_str()),
         Some(info.kind.as_str()),
         info.namespace.as_deref(),
         Some(info.name.as_str()),
     );
-    if !object.is_object() || actual != expected {
+    if actual != expected {
         return Err(format!("object {actual:?} does not match its metadata entry {expected:?}"));
     }
     Ok(())
@@ -138,6 +197,15 @@ fn add_annotations(object: &mut Value, release: &VerifiedRelease) {
         notes.insert(annotations::COMMIT.into(), release.head.config.commit.clone().into());
         notes.insert(annotations::DIGEST.into(), release.head.digest.to_string().into());
     }
+}
+
+/// forge-pack's reading of YAML (YAML 1.2's core schema): only `true` and `false` are
+/// booleans, and numbers with a leading zero stay text.
+fn yaml_options() -> serde_saphyr::options::Options {
+    let mut options = serde_saphyr::options::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    options
 }
 
 fn first_line(message: &str) -> &str {

@@ -2,31 +2,58 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use forge_release::Digest;
 use forge_release::reference::ProjectLocation;
-use forge_release::store::Store;
+use forge_release::store::{RawRelease, Store};
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
 
 use crate::cache::Cache;
 use crate::discover;
-use crate::emit::{self, Rendered};
+use crate::emit::{self, Rendered, Scanned};
 use crate::error::CmpError;
 use crate::pointer::LoadedPointer;
 use crate::settings::Settings;
 
+/// The output of `generate`, and the cache writes still under way.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// Each release's rendered objects, in pointer order: together, the output.
+    pub releases: Vec<Arc<Rendered>>,
+    /// Cache writes, made while the output is written: join them before exiting, so that no
+    /// temp file is left behind.
+    pub cache_writes: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Generated {
+    /// The whole output.
+    pub fn output(&self) -> impl Iterator<Item = &[u8]> {
+        self.releases.iter().map(|r| r.body.as_bytes())
+    }
+
+    /// Waits for the cache writes.
+    pub fn finish(self) {
+        for write in self.cache_writes {
+            let _ = write.join();
+        }
+    }
+}
+
 /// Renders the app in `app_dir`: the whole output, or an error (never partial output).
-pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, CmpError> {
+pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, CmpError> {
+    let mut generated = Generated::default();
     let work = async {
         let pointers =
             discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
         let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
-        let mut out = String::new();
         let mut seen = BTreeMap::new();
         for pointer in &pointers {
-            let rendered = rendered_release(pointer, settings, &cache, &limits).await?;
+            let rendered =
+                rendered_release(pointer, settings, &cache, &limits, &mut generated.cache_writes)
+                    .await?;
             let image = pointer.location.project.to_string();
             for key in &rendered.objects {
                 if let Some(first) = seen.insert(key.clone(), image.clone()) {
@@ -37,27 +64,32 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<String, Cmp
                     });
                 }
             }
-            if out.is_empty() {
-                out = rendered.body;
-            } else {
-                out.push_str(&rendered.body);
-            }
+            generated.releases.push(rendered);
         }
-        Ok(out)
+        Ok(())
     };
-    tokio::time::timeout(settings.timeout, work)
+    let finished = tokio::time::timeout(settings.timeout, work)
         .await
-        .unwrap_or(Err(CmpError::Timeout { seconds: settings.timeout.as_secs() }))
+        .unwrap_or(Err(CmpError::Timeout { seconds: settings.timeout.as_secs() }));
+    match finished {
+        Ok(()) => Ok(generated),
+        Err(error) => {
+            generated.finish();
+            Err(error)
+        }
+    }
 }
 
 /// The output for a pointer's release: rendered earlier (verified against its checksum) when
-/// the digest is known, else rendered from the verified release and remembered.
+/// the digest is known, else rendered from the verified release and remembered (on a thread
+/// of its own, added to `cache_writes`).
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-) -> Result<Rendered, CmpError> {
+    cache_writes: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Arc<Rendered>, CmpError> {
     let image = pointer.location.project.to_string();
     let known = match &pointer.pointer.spec.digest {
         Some(digest) => Some(digest.clone()),
@@ -67,20 +99,24 @@ async fn rendered_release(
         && let Some(rendered) = cache.rendered(digest, settings.annotate)
     {
         check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
-        return Ok(rendered);
+        return Ok(Arc::new(rendered));
     }
-    let release = fetch(pointer, known.as_ref(), settings, cache, limits).await?;
-    let rendered = emit::render(&release, settings.annotate)?;
-    let remembered = cache
-        .put_rendered(&release.head.digest, settings.annotate, &rendered)
-        .and_then(|()| cache.evict());
-    if let Err(e) = remembered {
-        eprintln!("forge-cmp: warning: {e}");
-    }
+    let (release, scanned) = fetch(pointer, known.as_ref(), settings, cache, limits).await?;
+    let rendered = Arc::new(emit::render(&release, &scanned, settings.annotate)?);
+    let (cache, digest, annotate) = (cache.clone(), release.head.digest.clone(), settings.annotate);
+    let remembered = rendered.clone();
+    cache_writes.push(std::thread::spawn(move || {
+        let written =
+            cache.put_rendered(&digest, annotate, &remembered).and_then(|()| cache.evict());
+        if let Err(e) = written {
+            eprintln!("forge-cmp: warning: {e}");
+        }
+    }));
     Ok(rendered)
 }
 
-/// The verified release a pointer names: from the cache when `known` (its pinned or
+/// The verified release a pointer names, and what [`emit::scan`] found in each file (unless
+/// annotating, which parses every file): from the cache when `known` (its pinned or
 /// remembered digest) is there intact, else from its store (and then cached).
 async fn fetch(
     pointer: &LoadedPointer,
@@ -88,7 +124,13 @@ async fn fetch(
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-) -> Result<VerifiedRelease, CmpError> {
+) -> Result<(VerifiedRelease, Vec<Scanned>), CmpError> {
+    let verify = |raw: &RawRelease| {
+        raw.verify_inspecting(
+            limits,
+            |file| if settings.annotate { None } else { emit::scan(file) },
+        )
+    };
     let image = pointer.location.project.to_string();
     let commit = &pointer.pointer.spec.commit;
     let pinned = pointer.pointer.spec.digest.clone();
@@ -96,15 +138,17 @@ async fn fetch(
 
     if let Some(digest) = known
         && let Some(raw) = cache.get(digest, limits).await
-        && let Ok(release) = raw.verify(limits)
+        && let Ok(verified) = verify(&raw)
     {
-        check_release(&release, pointer)?;
-        return Ok(release);
+        check_release(&verified.0, pointer)?;
+        return Ok(verified);
     }
 
     let store = Store::open(&pointer.location.project, &settings.registry).map_err(store_error)?;
-    let tagged = store.resolve_tag(commit).await.map_err(store_error)?;
-    let digest = match (pinned, tagged) {
+    // The manifest itself rather than only its digest: one round trip fewer, as the store
+    // keeps the bytes for `fetch_raw`.
+    let tagged = store.fetch_manifest_by_tag(commit).await.map_err(store_error)?;
+    let digest = match (pinned, tagged.map(|(_, digest)| digest)) {
         (Some(pin), Some(tag)) if pin != tag => {
             return Err(CmpError::PinMismatch {
                 image,
@@ -117,13 +161,13 @@ async fn fetch(
         (None, None) => return Err(CmpError::ReleaseNotFound { image, commit: commit.clone() }),
     };
     let raw = store.fetch_raw(&digest, limits).await.map_err(store_error)?;
-    let release = raw.verify(limits).map_err(store_error)?;
-    check_release(&release, pointer)?;
+    let verified = verify(&raw).map_err(store_error)?;
+    check_release(&verified.0, pointer)?;
     if let Err(e) = cache.put(&image, commit, &raw).await {
         // A cache that cannot be written costs speed, not correctness.
         eprintln!("forge-cmp: warning: {e}");
     }
-    Ok(release)
+    Ok(verified)
 }
 
 fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {

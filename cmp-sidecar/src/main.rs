@@ -42,12 +42,15 @@ fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let output =
+    let generated =
         runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
-    // One write of the complete output: Argo CD sees all objects or, on error, none.
+    // Written only once every release is rendered: Argo CD sees all objects or, on error, none.
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
+    let written = generated
+        .output()
+        .try_for_each(|part| stdout.write_all(part))
         .and_then(|()| stdout.flush())
-        .map_err(|e| format!("writing stdout: {e}"))
+        .map_err(|e| format!("writing stdout: {e}"));
+    generated.finish();
+    written
 }

@@ -147,8 +147,10 @@ pub fn sample() -> Vec<ResourceFile> {
 }
 
 /// What the repo-server does with the plugin's stdout (gitops-engine `SplitYAML` and the
-/// `Unstructured` conversion): drop one trailing newline, decode the JSON stream, and require
-/// every document to be an object with a non-empty `kind`.
+/// `Unstructured` conversion): drop one trailing newline; in YAML mode (the output does not
+/// open with `{`) split on lines starting with `---`, whose rest must be empty or a comment;
+/// skip empty and null documents; require every other document to be an object with a
+/// non-empty `kind`.
 pub fn argo_parse(output: &Output) -> Vec<Value> {
     assert!(
         output.status.success(),
@@ -157,17 +159,49 @@ pub fn argo_parse(output: &Output) -> Vec<Value> {
     );
     let text = String::from_utf8(output.stdout.clone()).expect("utf-8 stdout");
     let text = text.strip_suffix('\n').unwrap_or(&text);
-    assert!(text.trim_start().starts_with('{'), "Argo CD would not read this as JSON: {text:?}");
-    let documents: Vec<Value> = serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .collect::<Result<_, _>>()
-        .expect("JSON stream");
-    assert!(!documents.is_empty(), "zero objects would make Argo CD prune everything");
-    for document in &documents {
-        let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
-        assert!(document.is_object() && !kind.is_empty(), "Object 'Kind' is missing in {document}");
+    assert!(text.starts_with("---\n"), "forge-cmp opens its stream with `---`: {text:.200}");
+    let mut documents = vec![String::new()];
+    for line in text.split('\n') {
+        if let Some(rest) = line.strip_prefix("---") {
+            let rest = rest.trim();
+            assert!(
+                rest.is_empty() || rest.starts_with('#'),
+                "invalid Yaml document separator: {rest}"
+            );
+            documents.push(String::new());
+        } else {
+            let document = documents.last_mut().expect("a document");
+            document.push_str(line);
+            document.push('\n');
+        }
     }
-    documents
+    let objects: Vec<Value> = documents
+        .iter()
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .filter(|v| !v.is_null())
+        .collect();
+    assert!(!objects.is_empty(), "zero objects would make Argo CD prune everything");
+    for object in &objects {
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        assert!(object.is_object() && !kind.is_empty(), "Object 'Kind' is missing in {object}");
+    }
+    objects
+}
+
+/// The objects of a YAML stream as PyYAML (a YAML 1.1 reader, like Argo CD's) reads them.
+pub fn yaml_1_1_reading(stream: &str) -> Value {
+    let script = "import sys, yaml, json\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is required");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), stream.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("python3");
+    assert!(output.status.success(), "PyYAML is required (pip install pyyaml)");
+    serde_json::from_slice(&output.stdout).expect("json")
 }
 
 /// Asserts a failure with nothing on stdout; returns stderr.

@@ -99,7 +99,7 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         .expect("stray temp file");
     // The rendered output is cached too; damage it so the release itself is read again.
     let rendered =
-        env.cache().join("rendered").join(format!("{}-plain.jsonl", published.digest.hex()));
+        env.cache().join("rendered").join(format!("{}-plain.stream", published.digest.hex()));
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     output[10] ^= 1;
     std::fs::write(&rendered, &output).expect("damage");
@@ -230,4 +230,42 @@ fn a_store_that_does_not_answer_in_time_fails_within_the_budget() {
         failure(&env.generate(&env.gitops(&text), APP, &[("FORGE_CMP_TIMEOUT_SECONDS", "2")]));
     assert!(stderr.contains("gave up after 2 s"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the budget bounds the wait");
+}
+
+/// Files forge-pack writes reach Argo CD byte for byte; a file the line reader cannot vouch
+/// for (here a flow mapping, and a YAML 1.1 boolean) is parsed and written as JSON, which no
+/// YAML version reads two ways. PyYAML, a YAML 1.1 reader like Argo CD's, sees the same
+/// objects as forge-pack.
+#[test]
+fn plain_files_pass_through_and_others_are_written_as_json() {
+    let env = Env::new();
+    let mut files = argo::sample();
+    let id = forge_release::objects::ObjectId {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some("auth".into()),
+        name: "flow".into(),
+    };
+    let flow = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flow, namespace: auth}\ndata:\n  enabled: yes\n";
+    files.push(
+        forge_release::objects::ResourceFile::new(id, flow.as_bytes().to_vec()).expect("object"),
+    );
+    let published = env.publish('a', files.clone());
+    let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
+    let output = env.generate(&repo, APP, &[]);
+    let stdout = String::from_utf8(output.stdout.clone()).expect("utf-8");
+    for file in &files[..3] {
+        let text = std::str::from_utf8(&file.content).expect("utf-8");
+        assert!(
+            stdout.contains(&format!("---\n{text}")),
+            "{text} is not passed through:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"flow","namespace":"auth"},"data":{"enabled":"yes"}}"#),
+        "{stdout}"
+    );
+    let objects = argo_parse(&output);
+    assert_eq!(objects.len(), 4);
+    assert_eq!(argo::yaml_1_1_reading(&stdout), Value::Array(objects));
 }
