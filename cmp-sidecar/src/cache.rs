@@ -13,13 +13,14 @@ use forge_release::Digest;
 use forge_release::store::{LayoutStore, RawRelease, Store};
 use forge_release::tarball::Limits;
 
-use crate::emit::Rendered;
+use crate::emit::{Body, Rendered, SEPARATOR};
 use crate::error::CmpError;
 
-/// First line of a rendered-output cache file.
+/// Last line of a rendered-output cache file.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct RenderedHeader {
-    sha256: Digest,
+    /// Size and digest of each document, in order.
+    documents: Vec<(usize, Digest)>,
     commit: String,
     name: String,
     objects: Vec<String>,
@@ -101,25 +102,37 @@ impl Cache {
 
     /// The output rendered earlier from the verified release `digest`, if present and intact.
     ///
-    /// The file is the body followed by a header line (JSON: checksum of the body, commit,
-    /// name, object keys); a body that does not match its checksum is a miss.
+    /// The file is the stream followed by a header line (JSON: size and digest of each
+    /// document, commit, name, object keys); a stream that does not match is a miss.
     pub fn rendered(&self, digest: &Digest, annotate: bool) -> Option<Rendered> {
         let mut bytes = std::fs::read(self.rendered_path(digest, annotate)).ok()?;
-        // The header is the last line, so the body is the file truncated: no copy.
+        // The header is the last line, so the stream is the file truncated: no copy.
         let split = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')? + 1;
         let header: RenderedHeader = serde_json::from_slice(&bytes[split..]).ok()?;
         bytes.truncate(split);
-        if Digest::of(&bytes) != header.sha256 {
+        let mut rest = bytes.as_slice();
+        for (size, sha256) in &header.documents {
+            let text = rest.strip_prefix(SEPARATOR)?.get(..*size)?;
+            if &Digest::of(text) != sha256 {
+                return None;
+            }
+            rest = &rest[SEPARATOR.len() + size..];
+        }
+        if !rest.is_empty() {
             return None;
         }
-        let body = String::from_utf8(bytes).ok()?;
         // Recently used entries are the last to be evicted.
         if let Ok(file) =
             std::fs::File::options().append(true).open(self.rendered_path(digest, annotate))
         {
             let _ = file.set_modified(std::time::SystemTime::now());
         }
-        Some(Rendered { commit: header.commit, name: header.name, objects: header.objects, body })
+        Some(Rendered {
+            commit: header.commit,
+            name: header.name,
+            objects: header.objects,
+            body: Body::Stream(bytes),
+        })
     }
 
     /// Remembers the output rendered from the verified release `digest`.
@@ -134,8 +147,11 @@ impl Cache {
             dir: self.dir.clone(),
             reason: format!("{}: {e}", path.display()),
         };
+        let Body::Documents(documents) = &rendered.body else {
+            return Ok(());
+        };
         let header = RenderedHeader {
-            sha256: Digest::of(rendered.body.as_bytes()),
+            documents: documents.iter().map(|d| (d.text.len(), d.sha256.clone())).collect(),
             commit: rendered.commit.clone(),
             name: rendered.name.clone(),
             objects: rendered.objects.clone(),
@@ -143,8 +159,9 @@ impl Cache {
         let mut header = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
         header.push(b'\n');
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        forge_release::atomic::write_cache_file(&path, &[rendered.body.as_bytes(), &header])
-            .map_err(fail)
+        let mut parts = rendered.body.parts();
+        parts.push(&header);
+        forge_release::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
     /// Stores a verified release and remembers its digest for `image` at `commit`.

@@ -6,13 +6,12 @@
 //! annotations are added, is parsed and written as one line of JSON, which no YAML version
 //! reads two ways.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use forge_release::Digest;
 use forge_release::metadata::ObjectInfo;
 use forge_release::tarball::TarFile;
 use forge_release::verify::VerifiedRelease;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CmpError;
@@ -30,8 +29,8 @@ pub mod annotations {
     pub const DIGEST: &str = "forge.dev/release-digest";
 }
 
-/// A release rendered for Argo CD: the output lines and what they are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A release rendered for Argo CD: its part of the output and what is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// Commit of the release.
     pub commit: String,
@@ -39,8 +38,56 @@ pub struct Rendered {
     pub name: String,
     /// `kind/namespace/name` of each object, in output order.
     pub objects: Vec<String>,
-    /// The output: a YAML stream.
-    pub body: String,
+    /// The output.
+    pub body: Body,
+}
+
+/// Output: objects as documents, or a stream read back from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// One per object, each written after a `---` line.
+    Documents(Vec<Document>),
+    /// A whole YAML stream, `---` lines included.
+    Stream(Vec<u8>),
+}
+
+/// One object as written: text ending in a newline, and the digest of that text (for a file
+/// passed on as it is, the digest already verified against the release's metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The text.
+    pub text: Vec<u8>,
+    /// Its digest.
+    pub sha256: Digest,
+}
+
+impl Document {
+    fn new(mut text: Vec<u8>, sha256: Option<Digest>) -> Self {
+        match sha256 {
+            Some(sha256) if text.ends_with(b"\n") => Document { text, sha256 },
+            _ => {
+                if !text.ends_with(b"\n") {
+                    text.push(b'\n');
+                }
+                Document { sha256: Digest::of(&text), text }
+            }
+        }
+    }
+}
+
+/// The line that opens every document.
+pub const SEPARATOR: &[u8] = b"---\n";
+
+impl Body {
+    /// The output, as consecutive slices.
+    pub fn parts(&self) -> Vec<&[u8]> {
+        match self {
+            Body::Documents(documents) => {
+                documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]).collect()
+            }
+            Body::Stream(bytes) => vec![bytes],
+        }
+    }
 }
 
 /// What [`scan`] found in a file: its identity, when the file is plain YAML.
@@ -52,32 +99,63 @@ pub fn scan(file: &TarFile) -> Scanned {
     std::str::from_utf8(&file.content).ok().and_then(plain_yaml::identity).map(|i| i.to_owned())
 }
 
+/// How a file is written.
+enum Rendering {
+    /// As it is.
+    Verbatim,
+    /// As this JSON.
+    Json(String),
+}
+
 /// Renders every object of `release`, checking each against its metadata entry. `scanned`
 /// holds what [`scan`] found in each file (or nothing, when annotating). Files that were not
 /// plain are parsed on all cores: parsing is the bulk of a cold generate where it is needed.
-pub fn render<'r>(
-    release: &'r VerifiedRelease,
+/// Files passed on as they are move into the output, uncopied.
+pub fn render(
+    release: VerifiedRelease,
     scanned: &[Scanned],
     annotate: bool,
 ) -> Result<Rendered, CmpError> {
+    let renderings = renderings(&release, scanned, annotate)?;
+    let config = &release.head.config;
+    let (commit, name) =
+        (config.commit.clone(), format!("{}/{}", config.repository, config.project));
+    let mut objects = Vec::with_capacity(renderings.len());
+    let mut documents = Vec::with_capacity(renderings.len());
+    for ((key, rendering), file) in renderings.into_iter().zip(release.files) {
+        objects.push(key);
+        documents.push(match rendering {
+            Rendering::Verbatim => Document::new(file.content, Some(file.sha256)),
+            Rendering::Json(line) => Document::new(line.into_bytes(), None),
+        });
+    }
+    Ok(Rendered { commit, name, objects, body: Body::Documents(documents) })
+}
+
+/// The object key of each file of `release` and how it is written.
+fn renderings(
+    release: &VerifiedRelease,
+    scanned: &[Scanned],
+    annotate: bool,
+) -> Result<Vec<(String, Rendering)>, CmpError> {
     let metadata = &release.head.metadata;
     let by_path: BTreeMap<&str, &ObjectInfo> =
         metadata.resources.objects.iter().map(|o| (o.path.as_str(), o)).collect();
     let bad = |reason: String| CmpError::BadObject { digest: release.head.digest.clone(), reason };
     let render_file =
-        |(file, scanned): (&'r TarFile, &Scanned)| -> Result<(String, Cow<'r, str>), String> {
+        |(file, scanned): (&TarFile, &Scanned)| -> Result<(String, Rendering), String> {
             let info = by_path
                 .get(file.path.as_str())
                 .ok_or_else(|| format!("{} is not in the metadata", file.path))?;
-            let text = std::str::from_utf8(&file.content)
-                .map_err(|_| format!("{} is not UTF-8", file.path))?;
             let key =
                 format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
             if !annotate && let Some(identity) = scanned {
                 check_identity(identity.as_identity().fields(), info)
                     .map_err(|reason| format!("{}: {reason}", file.path))?;
-                return Ok((key, Cow::Borrowed(text)));
+                return Ok((key, Rendering::Verbatim));
             }
+            let text = std::str::from_utf8(&file.content)
+                .map_err(|_| format!("{} is not UTF-8", file.path))?;
             let mut documents: Vec<Value> =
                 serde_saphyr::from_multiple_with_options(text, yaml_options())
                     .map_err(|e| format!("{}: {}", file.path, first_line(&e.to_string())))?;
@@ -94,7 +172,7 @@ pub fn render<'r>(
                 add_annotations(&mut object, release);
             }
             let line = serde_json::to_string(&object).map_err(|e| e.to_string())?;
-            Ok((key, Cow::Owned(line)))
+            Ok((key, Rendering::Json(line)))
         };
     let unscanned = None;
     let pairs: Vec<(&TarFile, &Scanned)> = release
@@ -105,7 +183,9 @@ pub fn render<'r>(
             (file, if annotate { &unscanned } else { scanned.get(i).unwrap_or(&unscanned) })
         })
         .collect();
-    let results: Vec<Result<(String, Cow<str>), String>> = if pairs.iter().all(|(_, s)| s.is_some())
+    let results: Vec<Result<(String, Rendering), String>> = if pairs
+        .iter()
+        .all(|(_, s)| s.is_some())
     {
         pairs.into_iter().map(render_file).collect()
     } else {
@@ -126,24 +206,7 @@ pub fn render<'r>(
                 .collect()
         })
     };
-    let documents: Vec<(String, Cow<str>)> =
-        results.into_iter().collect::<Result<_, _>>().map_err(bad)?;
-    let size = documents.iter().map(|(_, text)| text.len() + 5).sum();
-    let mut rendered = Rendered {
-        commit: release.head.config.commit.clone(),
-        name: format!("{}/{}", release.head.config.repository, release.head.config.project),
-        objects: Vec::with_capacity(documents.len()),
-        body: String::with_capacity(size),
-    };
-    for (key, text) in documents {
-        rendered.objects.push(key);
-        rendered.body.push_str("---\n");
-        rendered.body.push_str(&text);
-        if !text.ends_with('\n') {
-            rendered.body.push('\n');
-        }
-    }
-    Ok(rendered)
+    results.into_iter().collect::<Result<_, _>>().map_err(bad)
 }
 
 fn check_matches(object: &Value, info: &ObjectInfo) -> Result<(), String> {

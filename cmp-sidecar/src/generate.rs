@@ -28,9 +28,9 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// The whole output.
+    /// The whole output, as consecutive slices.
     pub fn output(&self) -> impl Iterator<Item = &[u8]> {
-        self.releases.iter().map(|r| r.body.as_bytes())
+        self.releases.iter().flat_map(|r| r.body.parts())
     }
 
     /// Waits for the cache writes.
@@ -102,8 +102,9 @@ async fn rendered_release(
         return Ok(Arc::new(rendered));
     }
     let (release, scanned) = fetch(pointer, known.as_ref(), settings, cache, limits).await?;
-    let rendered = Arc::new(emit::render(&release, &scanned, settings.annotate)?);
-    let (cache, digest, annotate) = (cache.clone(), release.head.digest.clone(), settings.annotate);
+    let digest = release.head.digest.clone();
+    let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
+    let (cache, annotate) = (cache.clone(), settings.annotate);
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
         let written =

@@ -45,7 +45,8 @@ fn run() -> Result<(), String> {
     let generated =
         runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
     // Written only once every release is rendered: Argo CD sees all objects or, on error, none.
-    let mut stdout = std::io::stdout().lock();
+    // Buffered: the output comes in many parts, and stdout alone flushes at every newline.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = generated
         .output()
         .try_for_each(|part| stdout.write_all(part))
