@@ -12,7 +12,9 @@
 //! `Some` is the identity any YAML reader sees, and the file is one document that means the
 //! same to Argo CD as to forge-pack.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 /// `apiVersion`, `kind`, `metadata.namespace` and `metadata.name` of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,19 +80,28 @@ pub fn identity(text: &str) -> Option<Identity<'_>> {
     {
         return None;
     }
-    let mut reader = Reader::default();
-    // About one key per line, of a few dozen bytes: little rehashing.
-    reader.keys.reserve(text.len() / 24);
-    for line in text.split('\n') {
-        reader.line(line)?;
+    // The key set outlives the call, so its memory is reused from file to file.
+    thread_local! {
+        static KEYS: RefCell<KeySet> = RefCell::default();
     }
-    Some(Identity {
-        api_version: reader.api_version?,
-        kind: reader.kind?,
-        namespace: reader.namespace,
-        name: reader.name?,
+    KEYS.with_borrow_mut(|keys| {
+        keys.clear();
+        let mut reader = Reader::new(keys);
+        for line in text.split('\n') {
+            reader.line(line)?;
+        }
+        Some(Identity {
+            api_version: reader.api_version?,
+            kind: reader.kind?,
+            namespace: reader.namespace,
+            name: reader.name?,
+        })
     })
 }
+
+/// Hashes of `(mapping, key)` seen. Two different keys with one hash look like a duplicate,
+/// which only sends the file to the parser.
+type KeySet = HashSet<u64, foldhash::fast::RandomState>;
 
 /// Whether `bytes` holds a control character other than a line feed. Branch-free over small
 /// chunks, so that it vectorises: this runs over every byte of every release.
@@ -113,8 +124,7 @@ struct Level {
     id: u32,
 }
 
-#[derive(Default)]
-struct Reader<'a> {
+struct Reader<'a, 'k> {
     /// The block collections the current line is inside, outermost first.
     levels: Vec<Level>,
     /// The line before left a value open (`key:` or a lone `-`): the column of that key or
@@ -126,7 +136,7 @@ struct Reader<'a> {
     /// Between `metadata:` and the next top-level key.
     in_metadata: bool,
     /// Every key seen, by mapping: a duplicate means a reader-dependent value.
-    keys: HashSet<(u32, &'a str), foldhash::fast::RandomState>,
+    keys: &'k mut KeySet,
     next_id: u32,
     api_version: Option<&'a str>,
     kind: Option<&'a str>,
@@ -134,7 +144,22 @@ struct Reader<'a> {
     name: Option<&'a str>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, 'k> Reader<'a, 'k> {
+    fn new(keys: &'k mut KeySet) -> Self {
+        Reader {
+            levels: Vec::new(),
+            opened: None,
+            block_scalar: None,
+            in_metadata: false,
+            keys,
+            next_id: 0,
+            api_version: None,
+            kind: None,
+            namespace: None,
+            name: None,
+        }
+    }
+
     fn line(&mut self, line: &'a str) -> Option<()> {
         let indent = line.bytes().take_while(|b| *b == b' ').count();
         let rest = &line[indent..];
@@ -265,7 +290,7 @@ impl<'a> Reader<'a> {
                     Some(scalar)
                 };
                 let mapping = self.levels.last()?.id;
-                if !self.keys.insert((mapping, token.text)) {
+                if !self.keys.insert(self.keys.hasher().hash_one((mapping, token.text))) {
                     return None;
                 }
                 self.key(plain, token.text, value)
@@ -464,11 +489,17 @@ fn classify_plain(text: &str) -> Class {
     ];
     const SHARED_WORDS: [&str; 10] =
         ["true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~"];
-    if text.is_empty() || YAML_1_1_BOOLEANS.contains(&text) {
+    if text.is_empty() {
         return Class::Unsure;
     }
-    if SHARED_WORDS.contains(&text) {
-        return Class::NonText;
+    // Every special word is short: most scalars skip the comparisons.
+    if text.len() <= 5 {
+        if YAML_1_1_BOOLEANS.contains(&text) {
+            return Class::Unsure;
+        }
+        if SHARED_WORDS.contains(&text) {
+            return Class::NonText;
+        }
     }
     let bytes = text.as_bytes();
     let second_is_numeric = bytes.get(1).is_some_and(|b| b.is_ascii_digit() || *b == b'.');
