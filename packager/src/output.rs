@@ -67,11 +67,13 @@ impl Output {
         self.format == OutputFormat::Json
     }
 
-    /// Writes `value` as pretty JSON to stdout.
+    /// Writes `value` as pretty JSON to stdout. Buffered: stdout alone would make a write
+    /// call per line of output.
     pub fn print_json<T: Serialize>(&self, value: &T) -> io::Result<()> {
-        let mut stdout = io::stdout().lock();
+        let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         serde_json::to_writer_pretty(&mut stdout, value)?;
-        writeln!(stdout)
+        writeln!(stdout)?;
+        stdout.flush()
     }
 
     /// Writes text to stdout.
