@@ -10,13 +10,15 @@ work=$(mktemp -d)
 registry_pid=
 trap 'rm -rf "$work"; [ -z "$registry_pid" ] || kill "$registry_pid"' EXIT
 
-# mean NAME COMMAND: mean seconds of one command line, by hyperfine
+# Times are medians: on a shared machine a few runs are always slowed by neighbours, which
+# moves a mean (and so a ratio) far more than the median.
+# mean NAME COMMAND: median seconds of one command line, by hyperfine
 mean() {
   hyperfine -N --warmup 2 --runs "${RUNS:-15}" --export-json "$work/$1.json" "$2" >/dev/null 2>&1
-  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$work/$1.json"
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/$1.json"
 }
 
-# fresh NAME RUNS COMMAND_WITH_{n}: mean seconds when each run needs its own {n} (a fresh
+# fresh NAME RUNS COMMAND_WITH_{n}: median seconds when each run needs its own {n} (a fresh
 # registry repository, say); hyperfine cannot vary a command per run.
 fresh() {
   python3 - "$@" <<'PY'
@@ -28,7 +30,8 @@ for n in range(runs + 1):
     subprocess.run(command.replace("{n}", f"{name}-{n}"), shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if n:  # the first run warms caches
         times.append(time.perf_counter() - start)
-print(sum(times) / len(times))
+times.sort()
+print(times[len(times) // 2])
 PY
 }
 
@@ -102,7 +105,7 @@ row "forge-cmp generate, warm cache" "$ours" "cat of the same files" "$peer" 2.0
 layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["layers"][0]["digest"].split(":")[1])' \
   "$(find "$FORGE_CMP_CACHE_DIR/blobs/sha256" -type f | xargs grep -l '"layers"' | head -1)")
 ours=$(cd "$app" && hyperfine -N --warmup 1 --runs "${RUNS:-15}" --prepare "rm -rf $FORGE_CMP_CACHE_DIR" --export-json "$work/cold.json" "$cmp generate" >/dev/null 2>&1 \
-  && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$work/cold.json")
+  && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/cold.json")
 peer=$(mean skopeo-tar "bash -c \"rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x\"")
 row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
 
