@@ -35,6 +35,30 @@ print(times[len(times) // 2])
 PY
 }
 
+# pair RUNS PREPARE_A COMMAND_A COMMAND_B: median seconds of each of two commands, run in
+# turn (A, B, A, B, ...) so that a slow spell on the machine slows both alike; PREPARE_A runs
+# untimed before each A. For the close rows, whose ratio is the point.
+pair() {
+  python3 - "$@" <<'PY'
+import shlex, subprocess, sys, time
+runs, prepare, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+quiet = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+# A shell only where the command line needs one (as hyperfine -N).
+argv = lambda c: ["bash", "-c", c] if any(ch in c for ch in "&|;<>") else shlex.split(c)
+times = {a: [], b: []}
+for n in range(runs + 2):
+    for command in (a, b):
+        if command == a and prepare:
+            subprocess.run(argv(prepare), **quiet)
+        start = time.perf_counter()
+        subprocess.run(argv(command), **quiet)
+        if n >= 2:  # the first two rounds warm caches
+            times[command].append(time.perf_counter() - start)
+median = lambda xs: sorted(xs)[len(xs) // 2]
+print(median(times[a]), median(times[b]))
+PY
+}
+
 # A real registry on a free loopback port for the registry rows.
 start_registry() {
   mkdir -p "$work/registry"
@@ -104,9 +128,8 @@ row "forge-cmp generate, warm cache" "$ours" "cat of the same files" "$peer" 2.0
 
 layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["layers"][0]["digest"].split(":")[1])' \
   "$(find "$FORGE_CMP_CACHE_DIR/blobs/sha256" -type f | xargs grep -l '"layers"' | head -1)")
-ours=$(cd "$app" && hyperfine -N --warmup 1 --runs "${RUNS:-15}" --prepare "rm -rf $FORGE_CMP_CACHE_DIR" --export-json "$work/cold.json" "$cmp generate" >/dev/null 2>&1 \
-  && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/cold.json")
-peer=$(mean skopeo-tar "bash -c \"rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x\"")
+read -r ours peer < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "$cmp generate" \
+  "rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x")
 row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
 
 # --- rendering: YAML parse of the corpus, and a Jsonnet workload against its peers -----------
@@ -114,8 +137,7 @@ ours=$(mean render-yaml "$fp render -C $project --output json")
 row "render 5.6 MB of YAML" "$ours" "cat of the same files" "$(mean cat-corpus "cat $files")" 1000 "must be < 1 s: $(python3 -c "print('ok' if $ours < 1 else 'TOO SLOW')")"
 python3 -c 'import _gojsonnet' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore gojsonnet
 jb=scripts/bench-jsonnet
-ours=$(mean render-jsonnet "$fp render -C $jb")
-engine=$(mean jrsonnet "$PWD/target/release/examples/jsonnet_engine $jb/templates/workload.jsonnet")
+read -r ours engine < <(pair 25 "" "$fp render -C $jb" "$PWD/target/release/examples/jsonnet_engine $jb/templates/workload.jsonnet")
 row "render Jsonnet (300 Deployments)" "$ours" "jrsonnet engine alone" "$engine" 1.2 "(engine on the system allocator, as jrsonnet ships; forge-pack on mimalloc)"
 gojsonnet=$(RUNS=3 mean gojsonnet "python3 -c \"import _gojsonnet; _gojsonnet.evaluate_file('$jb/templates/workload.jsonnet')\"")
 row "render Jsonnet (300 Deployments)" "$ours" "go-jsonnet (PyPI gojsonnet)" "$gojsonnet" 0.05 "(at least 20x faster)"

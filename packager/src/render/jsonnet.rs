@@ -94,8 +94,14 @@ pub fn load(
     let text = value
         .manifest(jrsonnet_evaluator::manifest::JsonFormat::minify())
         .map_err(|e| problem(format_error(&e)))?;
+    // The evaluator's memory is freed before parsing, which then reuses it instead of
+    // touching fresh pages.
+    drop(value);
+    drop(_entered);
+    drop(state);
     let json: Value =
         serde_json::from_str(&text).map_err(|e| problem(format!("output is not JSON: {e}")))?;
+    drop(text);
     let mut objects = Vec::new();
     flatten(json, &mut objects);
     Ok(objects
