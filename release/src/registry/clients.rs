@@ -117,12 +117,10 @@ fn build(
     }
     // oci-client builds a default HTTP client as a side effect (and `Client::new` falls back
     // to one), which panics when the system has no CA certificates at all: that panic is
-    // caught here, silently, and reported as the error it is.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // caught here and reported as the error it is. (Its message still reaches stderr: the
+    // panic hook is process-wide, and swapping it would race with other threads.)
     let built =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || Client::try_from(config)));
-    std::panic::set_hook(previous_hook);
     let reason = match built {
         Ok(Ok(client)) => return Ok(client),
         Ok(Err(e)) => e.to_string(),

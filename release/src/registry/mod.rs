@@ -314,12 +314,30 @@ impl RegistryStore {
         .map_err(|e| self.error(&format!("uploading blob {digest}"), e))
     }
 
-    /// Uploads manifest bytes under their digest (no tag).
+    /// Uploads manifest bytes under their digest (no tag). A blob the registry still lacks
+    /// after the retries is reported as [`StoreError::BlobNotFound`].
     pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        self.push_manifest(&self.by_digest(digest), bytes, &format!("uploading manifest {digest}"))
-            .await?;
-        self.remember(digest, bytes);
-        Ok(())
+        let image = self.by_digest(digest);
+        self.authed().await;
+        let content_type = &http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        let image = &image;
+        let pushed = self
+            .call(|client| async move {
+                client.push_manifest_raw(image, bytes.to_vec(), content_type.clone()).await
+            })
+            .await;
+        match pushed {
+            Ok(_) => {
+                self.remember(digest, bytes);
+                Ok(())
+            }
+            Err(e) => match unknown_blob(&e) {
+                Some(blob) => {
+                    Err(StoreError::BlobNotFound { digest: blob, location: self.location() })
+                }
+                None => Err(self.error(&format!("uploading manifest {digest}"), e)),
+            },
+        }
     }
 
     async fn push_manifest(
@@ -386,6 +404,16 @@ fn with_causes(error: &OciDistributionError) -> String {
     text
 }
 
+/// The blob a manifest upload was refused for (`MANIFEST_BLOB_UNKNOWN`), which oci-client
+/// reports as a bare 400 with the registry's error list as its message.
+fn unknown_blob(error: &OciDistributionError) -> Option<Digest> {
+    let OciDistributionError::ServerError { code: 400, message, .. } = error else { return None };
+    let body: serde_json::Value = serde_json::from_str(message).ok()?;
+    body["errors"].as_array()?.iter().find_map(|e| {
+        (e["code"] == "MANIFEST_BLOB_UNKNOWN").then(|| e["detail"].as_str()?.parse().ok())?
+    })
+}
+
 /// A refusal: the registry wants other credentials (or a token that could not be fetched).
 fn is_refusal(error: &OciDistributionError) -> bool {
     matches!(
@@ -417,4 +445,21 @@ fn is_not_found(error: &OciDistributionError) -> bool {
                 OciErrorCode::NotFound,
             ],
         )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_blob_a_manifest_upload_was_refused_for_is_read_from_the_error_list() {
+        let digest = format!("sha256:{}", "6".repeat(64));
+        let message = format!(
+            r#"{{"errors":[{{"code":"DIGEST_INVALID"}},{{"code":"MANIFEST_BLOB_UNKNOWN","detail":"{digest}"}}]}}"#
+        );
+        let error = oci_client::errors::OciDistributionError::ServerError {
+            code: 400,
+            url: "http://registry/v2/app/manifests/1".into(),
+            message,
+        };
+        assert_eq!(super::unknown_blob(&error).map(|d| d.to_string()), Some(digest));
+    }
 }

@@ -18,6 +18,11 @@ pub fn is_transient(error: &OciDistributionError) -> bool {
                 || e.status().is_some_and(|s| s.as_u16() == 429 || s.is_server_error())
         }
         OciDistributionError::IoError(_) => true,
+        // A manifest naming a blob the registry cannot find for a moment: distribution 2.8
+        // briefly loses a blob while another client commits the same one.
+        OciDistributionError::ServerError { code: 400, message, .. } => {
+            message.contains("MANIFEST_BLOB_UNKNOWN")
+        }
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::RegistryError { envelope, .. } => {
             envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Toomanyrequests))
@@ -66,6 +71,18 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_naming_a_blob_the_registry_cannot_find_is_retried() {
+        let refused = |message: &str| OciDistributionError::ServerError {
+            code: 400,
+            url: "http://registry/v2/app/manifests/1".into(),
+            message: message.into(),
+        };
+        let blob_unknown = r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","detail":"sha256:66"}]}"#;
+        assert!(is_transient(&refused(blob_unknown)));
+        assert!(!is_transient(&refused(r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#)));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
