@@ -164,6 +164,20 @@ impl Cache {
         forge_release::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
+    /// [`Cache::put`] from a thread outside the async runtime: the cache is local files, so a
+    /// runtime of its own suffices.
+    pub fn put_blocking(
+        &self,
+        image: &str,
+        commit: &str,
+        release: &RawRelease,
+    ) -> Result<(), CmpError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })?;
+        runtime.block_on(self.put(image, commit, release))
+    }
+
     /// Stores a verified release and remembers its digest for `image` at `commit`.
     pub async fn put(
         &self,

@@ -81,8 +81,9 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
 }
 
 /// The output for a pointer's release: rendered earlier (verified against its checksum) when
-/// the digest is known, else rendered from the verified release and remembered (on a thread
-/// of its own, added to `cache_writes`).
+/// the digest is known, else rendered from the verified release and remembered, with the
+/// release if it was fetched, on a thread of its own (added to `cache_writes`): the output
+/// does not wait for the cache.
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
@@ -101,15 +102,23 @@ async fn rendered_release(
         check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
         return Ok(Arc::new(rendered));
     }
-    let (release, scanned) = fetch(pointer, known.as_ref(), settings, cache, limits).await?;
+    let (release, scanned, fetched) =
+        fetch(pointer, known.as_ref(), settings, cache, limits).await?;
     let digest = release.head.digest.clone();
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
     let (cache, annotate) = (cache.clone(), settings.annotate);
+    let (image, commit) = (image.clone(), pointer.pointer.spec.commit.clone());
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
-        let written =
-            cache.put_rendered(&digest, annotate, &remembered).and_then(|()| cache.evict());
+        let put_fetched = || match fetched {
+            Some(raw) => cache.put_blocking(&image, &commit, &raw),
+            None => Ok(()),
+        };
+        let written = put_fetched()
+            .and_then(|()| cache.put_rendered(&digest, annotate, &remembered))
+            .and_then(|()| cache.evict());
         if let Err(e) = written {
+            // A cache that cannot be written costs speed, not correctness.
             eprintln!("forge-cmp: warning: {e}");
         }
     }));
@@ -118,14 +127,15 @@ async fn rendered_release(
 
 /// The verified release a pointer names, and what [`emit::scan`] found in each file (unless
 /// annotating, which parses every file): from the cache when `known` (its pinned or
-/// remembered digest) is there intact, else from its store (and then cached).
+/// remembered digest) is there intact, else from its store, and then also the release as
+/// fetched, for the caller to cache.
 async fn fetch(
     pointer: &LoadedPointer,
     known: Option<&Digest>,
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-) -> Result<(VerifiedRelease, Vec<Scanned>), CmpError> {
+) -> Result<(VerifiedRelease, Vec<Scanned>, Option<RawRelease>), CmpError> {
     let verify = |raw: &RawRelease| {
         raw.verify_inspecting(
             limits,
@@ -139,10 +149,10 @@ async fn fetch(
 
     if let Some(digest) = known
         && let Some(raw) = cache.get(digest, limits).await
-        && let Ok(verified) = verify(&raw)
+        && let Ok((release, scanned)) = verify(&raw)
     {
-        check_release(&verified.0, pointer)?;
-        return Ok(verified);
+        check_release(&release, pointer)?;
+        return Ok((release, scanned, None));
     }
 
     let store = Store::open(&pointer.location.project, &settings.registry).map_err(store_error)?;
@@ -162,13 +172,9 @@ async fn fetch(
         (None, None) => return Err(CmpError::ReleaseNotFound { image, commit: commit.clone() }),
     };
     let raw = store.fetch_raw(&digest, limits).await.map_err(store_error)?;
-    let verified = verify(&raw).map_err(store_error)?;
-    check_release(&verified.0, pointer)?;
-    if let Err(e) = cache.put(&image, commit, &raw).await {
-        // A cache that cannot be written costs speed, not correctness.
-        eprintln!("forge-cmp: warning: {e}");
-    }
-    Ok(verified)
+    let (release, scanned) = verify(&raw).map_err(store_error)?;
+    check_release(&release, pointer)?;
+    Ok((release, scanned, Some(raw)))
 }
 
 fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {
