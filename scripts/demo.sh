@@ -47,5 +47,5 @@ cat "$gitops/envs/dev/auth-service/release.yaml" >&2
 
 step "forge-cmp generate (as Argo CD runs it: app directory as working directory, stdin closed)"
 (cd "$gitops/envs/dev/auth-service" &&
-  ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth ARGOCD_ENV_FORGE_ANNOTATE=true \
+  ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth \
   "$bin/forge-cmp" generate </dev/null)
