@@ -6,9 +6,9 @@
 //! YAML 1.1 (Argo CD's yaml.v2, kubectl) and YAML 1.2 (forge-pack): block mappings and
 //! sequences, one-line plain and quoted scalars, block scalars, `{}`, `[]` and comments.
 //! Anything else — anchors, tags, flow collections, quoted scalars over several lines, plain
-//! scalars continued on the next line, document markers, tabs, carriage returns, quoted or
-//! duplicate keys at the levels read, and scalars such as `yes`, `0o17` or `2024-01-01` that
-//! YAML 1.1 and 1.2 read differently — gives `None`, and the caller parses the file. So a
+//! scalars continued on the next line, document markers, tabs, carriage returns, duplicate
+//! keys, quoted keys where identity is read, and scalars such as `yes`, `0o17` or `2024-01-01`
+//! that YAML 1.1 and 1.2 read differently — gives `None`, and the caller parses the file. So a
 //! `Some` is the identity any YAML reader sees, and the file is one document that means the
 //! same to Argo CD as to forge-pack.
 
