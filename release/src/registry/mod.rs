@@ -314,32 +314,16 @@ impl RegistryStore {
         .map_err(|e| self.error(&format!("uploading blob {digest}"), e))
     }
 
-    /// Uploads manifest bytes under their digest (no tag). A blob the registry still lacks
-    /// after the retries is reported as [`StoreError::BlobNotFound`].
+    /// Uploads manifest bytes under their digest (no tag).
     pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        let image = self.by_digest(digest);
-        self.authed().await;
-        let content_type = &http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        let image = &image;
-        let pushed = self
-            .call(|client| async move {
-                client.push_manifest_raw(image, bytes.to_vec(), content_type.clone()).await
-            })
-            .await;
-        match pushed {
-            Ok(_) => {
-                self.remember(digest, bytes);
-                Ok(())
-            }
-            Err(e) => match unknown_blob(&e) {
-                Some(blob) => {
-                    Err(StoreError::BlobNotFound { digest: blob, location: self.location() })
-                }
-                None => Err(self.error(&format!("uploading manifest {digest}"), e)),
-            },
-        }
+        self.push_manifest(&self.by_digest(digest), bytes, &format!("uploading manifest {digest}"))
+            .await?;
+        self.remember(digest, bytes);
+        Ok(())
     }
 
+    /// Uploads a manifest by digest or tag. A blob the registry still lacks after the retries
+    /// is reported as [`StoreError::BlobNotFound`].
     async fn push_manifest(
         &self,
         image: &Reference,
@@ -353,7 +337,10 @@ impl RegistryStore {
         })
         .await
         .map(drop)
-        .map_err(|e| self.error(what, e))
+        .map_err(|e| match unknown_blob(&e) {
+            Some(blob) => StoreError::BlobNotFound { digest: blob, location: self.location() },
+            None => self.error(what, e),
+        })
     }
 
     /// Points `tag` at `digest` unless it names another manifest. The registry API has no

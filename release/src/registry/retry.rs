@@ -20,9 +20,7 @@ pub fn is_transient(error: &OciDistributionError) -> bool {
         OciDistributionError::IoError(_) => true,
         // A manifest naming a blob the registry cannot find for a moment: distribution 2.8
         // briefly loses a blob while another client commits the same one.
-        OciDistributionError::ServerError { code: 400, message, .. } => {
-            message.contains("MANIFEST_BLOB_UNKNOWN")
-        }
+        OciDistributionError::ServerError { code: 400, .. } => super::unknown_blob(error).is_some(),
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::RegistryError { envelope, .. } => {
             envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Toomanyrequests))
@@ -79,8 +77,11 @@ mod tests {
             url: "http://registry/v2/app/manifests/1".into(),
             message: message.into(),
         };
-        let blob_unknown = r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","detail":"sha256:66"}]}"#;
-        assert!(is_transient(&refused(blob_unknown)));
+        let digest = "6".repeat(64);
+        let blob_unknown = format!(
+            r#"{{"errors":[{{"code":"MANIFEST_BLOB_UNKNOWN","detail":"sha256:{digest}"}}]}}"#
+        );
+        assert!(is_transient(&refused(&blob_unknown)));
         assert!(!is_transient(&refused(r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#)));
     }
 
