@@ -30,14 +30,14 @@ struct RenderedHeader {
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
-    store: Store,
+    layout: LayoutStore,
     max_bytes: u64,
 }
 
 impl Cache {
     /// A cache in `dir` (created on first write) kept under `max_bytes`.
     pub fn new(dir: &Path, max_bytes: u64) -> Self {
-        Cache { dir: dir.to_owned(), store: Store::Layout(LayoutStore::cache(dir)), max_bytes }
+        Cache { dir: dir.to_owned(), layout: LayoutStore::cache(dir), max_bytes }
     }
 
     /// Deletes the least recently used blobs and rendered outputs until the cache is under
@@ -86,13 +86,13 @@ impl Cache {
     }
 
     /// The digest remembered for `image` at `commit`.
-    pub async fn digest_for(&self, image: &str, commit: &str) -> Option<Digest> {
-        self.store.resolve_tag(&Self::commit_key(image, commit)).await.ok().flatten()
+    pub fn digest_for(&self, image: &str, commit: &str) -> Option<Digest> {
+        self.layout.resolve_tag(&Self::commit_key(image, commit)).ok().flatten()
     }
 
     /// A cached release, if present and intact.
     pub async fn get(&self, digest: &Digest, limits: &Limits) -> Option<RawRelease> {
-        self.store.fetch_raw(digest, limits).await.ok()
+        Store::Layout(self.layout.clone()).fetch_raw(digest, limits).await.ok()
     }
 
     fn rendered_path(&self, digest: &Digest, annotate: bool) -> PathBuf {
@@ -164,38 +164,21 @@ impl Cache {
         forge_release::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
-    /// [`Cache::put`] from a thread outside the async runtime: the cache is local files, so a
-    /// runtime of its own suffices.
-    pub fn put_blocking(
-        &self,
-        image: &str,
-        commit: &str,
-        release: &RawRelease,
-    ) -> Result<(), CmpError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })?;
-        runtime.block_on(self.put(image, commit, release))
-    }
-
-    /// Stores a verified release and remembers its digest for `image` at `commit`.
-    pub async fn put(
-        &self,
-        image: &str,
-        commit: &str,
-        release: &RawRelease,
-    ) -> Result<(), CmpError> {
+    /// Stores a verified release and remembers its digest for `image` at `commit`. The cache
+    /// is local files, written directly (it runs on the cache-writing thread, outside the
+    /// async runtime).
+    pub fn put(&self, image: &str, commit: &str, release: &RawRelease) -> Result<(), CmpError> {
         let fail = |e: forge_release::store::StoreError| CmpError::Cache {
             dir: self.dir.clone(),
             reason: e.to_string(),
         };
-        release.copy_to(&self.store).await.map_err(fail)?;
+        for (descriptor, bytes) in release.blobs() {
+            self.layout.write_blob(&descriptor.digest, bytes).map_err(fail)?;
+        }
+        self.layout.write_blob(&release.digest, &release.manifest_bytes).map_err(fail)?;
         // A different digest under the key cannot happen for an immutable release; if it
         // does, the pointer's own checks decide and the cache keeps the first answer.
-        self.store
-            .claim_tag(&Self::commit_key(image, commit), &release.digest)
-            .await
-            .map_err(fail)?;
+        self.layout.claim_tag(&Self::commit_key(image, commit), &release.digest).map_err(fail)?;
         Ok(())
     }
 }

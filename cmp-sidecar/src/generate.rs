@@ -94,7 +94,7 @@ async fn rendered_release(
     let image = pointer.location.project.to_string();
     let known = match &pointer.pointer.spec.digest {
         Some(digest) => Some(digest.clone()),
-        None => cache.digest_for(&image, &pointer.pointer.spec.commit).await,
+        None => cache.digest_for(&image, &pointer.pointer.spec.commit),
     };
     if let Some(digest) = &known
         && let Some(rendered) = cache.rendered(digest, settings.annotate)
@@ -111,7 +111,7 @@ async fn rendered_release(
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
         let put_fetched = || match fetched {
-            Some(raw) => cache.put_blocking(&image, &commit, &raw),
+            Some(raw) => cache.put(&image, &commit, &raw),
             None => Ok(()),
         };
         let written = put_fetched()

@@ -86,6 +86,11 @@ impl LayoutStore {
         Ok(tags)
     }
 
+    /// The manifest digest `tag` names, if the tag exists.
+    pub fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
+        Ok(self.list_tags()?.into_iter().find(|(t, _)| t == tag).map(|(_, digest)| digest))
+    }
+
     /// Reads a blob (or manifest) and checks that it hashes to `digest`.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);

@@ -146,9 +146,7 @@ impl Store {
     /// The manifest digest a tag names, if the tag exists.
     pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
         match self {
-            Store::Layout(layout) => {
-                Ok(layout.list_tags()?.into_iter().find(|(t, _)| t == tag).map(|(_, d)| d))
-            }
+            Store::Layout(layout) => layout.resolve_tag(tag),
             Store::Registry(registry) => registry.resolve_tag(tag).await,
         }
     }
