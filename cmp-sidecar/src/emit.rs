@@ -149,7 +149,7 @@ fn renderings(
                 .ok_or_else(|| format!("{} is not in the metadata", file.path))?;
             let key =
                 format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
-            if !annotate && let Some(identity) = scanned {
+            if let Some(identity) = scanned {
                 check_identity(identity.as_identity().fields(), info)
                     .map_err(|reason| format!("{}: {reason}", file.path))?;
                 return Ok((key, Rendering::Verbatim));
@@ -174,13 +174,14 @@ fn renderings(
             let line = serde_json::to_string(&object).map_err(|e| e.to_string())?;
             Ok((key, Rendering::Json(line)))
         };
-    let unscanned = None;
+    // Annotating means rewriting every object, so every file is parsed.
+    const UNSCANNED: &Scanned = &None;
     let pairs: Vec<(&TarFile, &Scanned)> = release
         .files
         .iter()
         .enumerate()
         .map(|(i, file)| {
-            (file, if annotate { &unscanned } else { scanned.get(i).unwrap_or(&unscanned) })
+            (file, if annotate { UNSCANNED } else { scanned.get(i).unwrap_or(UNSCANNED) })
         })
         .collect();
     let results: Vec<Result<(String, Rendering), String>> = if pairs
