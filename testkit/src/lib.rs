@@ -1,8 +1,11 @@
 //! Test support shared by the workspace's integration tests: a real CNCF distribution
-//! registry on a free loopback port (plain, htpasswd or TLS) and a fault-injecting proxy.
+//! registry on a free loopback port (plain, htpasswd, token or TLS), a fault-injecting proxy,
+//! and a YAML 1.1 reader.
 
 mod proxy;
 mod registry;
+mod yaml;
 
 pub use proxy::{Fault, FaultProxy};
 pub use registry::{PASSWORD as REGISTRY_PASSWORD, Registry, RegistryKind, USER as REGISTRY_USER};
+pub use yaml::yaml_1_1_reading;

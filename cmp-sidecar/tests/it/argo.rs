@@ -188,22 +188,6 @@ pub fn argo_parse(output: &Output) -> Vec<Value> {
     objects
 }
 
-/// The objects of a YAML stream as PyYAML (a YAML 1.1 reader, like Argo CD's) reads them.
-pub fn yaml_1_1_reading(stream: &str) -> Value {
-    let script = "import sys, yaml, json\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is required");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), stream.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("python3");
-    assert!(output.status.success(), "PyYAML is required (pip install pyyaml)");
-    serde_json::from_slice(&output.stdout).expect("json")
-}
-
 /// Asserts a failure with nothing on stdout; returns stderr.
 pub fn failure(output: &Output) -> String {
     assert!(

@@ -267,5 +267,5 @@ fn plain_files_pass_through_and_others_are_written_as_json() {
     );
     let objects = argo_parse(&output);
     assert_eq!(objects.len(), 4);
-    assert_eq!(argo::yaml_1_1_reading(&stdout), Value::Array(objects));
+    assert_eq!(forge_testkit::yaml_1_1_reading(&stdout), Value::Array(objects));
 }

@@ -1,7 +1,5 @@
 //! `forge-pack render`: the rendered stream, per-object files, YAML 1.1 safety and errors.
 
-use std::process::Command;
-
 use crate::harness::Sandbox;
 
 #[test]
@@ -127,22 +125,7 @@ fn values_keep_their_types_for_a_yaml_1_1_reader() {
     .expect("write");
 
     let yaml = sandbox.ok(&["render", "-C", project.to_str().expect("utf-8")]);
-    let script = "import sys, yaml, json\nprint(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is required");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), yaml.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("python3");
-    assert!(
-        output.status.success(),
-        "PyYAML is required (pip install pyyaml): {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let read_back: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let read_back = forge_testkit::yaml_1_1_reading(&yaml);
     assert_eq!(read_back, serde_json::json!([object]), "YAML 1.1 reading changed a value:\n{yaml}");
 }
 
