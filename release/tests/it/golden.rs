@@ -26,6 +26,44 @@ fn golden_digests_of_the_fixture_release() {
     assert_eq!(digests, expected.map(|(k, v)| (k, v.to_owned())));
 }
 
+/// Over a megabyte of varied objects: the compressor's window slides many times and its
+/// CPU-specific paths (AVX2 match comparison, hash sliding) all run. Their output must be the
+/// portable code's, byte for byte, or digests would depend on the machine that built them.
+#[test]
+fn golden_digest_of_a_large_layer() {
+    let mut state: u64 = 42;
+    let mut next = move || {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut files: Vec<_> = (0..600)
+        .map(|i| {
+            let data: String = (0..40)
+                .map(|k| format!("  key{k}: value-{}-{:x}\n", next() % 1000, next()))
+                .collect();
+            fixtures::file(
+                "v1",
+                "ConfigMap",
+                Some("apps"),
+                &format!("config-{i:04}"),
+                &format!("data:\n{data}"),
+            )
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mtime = fixtures::COMMIT_TIME as u64;
+    let (layer, info) = write_resources_layer(&files, mtime, Vec::new()).expect("layer");
+    assert!(layer.len() > 128 << 10, "compressed {} bytes", layer.len());
+    assert_eq!(
+        (info.digest.to_string(), info.tar_sha256.to_string()),
+        (
+            "sha256:28cc9cf5ebccc1369f92e842fc8e9f4513e4d16c2c92e8bc1a97e6c197fe6458".to_owned(),
+            "sha256:050f81ba7493ccfdb9f750a93e6323fc8423070a70cead680b926cb01cda3170".to_owned()
+        )
+    );
+}
+
 #[test]
 fn input_order_does_not_change_the_bytes() {
     let forward = package::package(fixtures::input()).expect("package");
