@@ -7,6 +7,7 @@ mod retry;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -34,8 +35,12 @@ pub struct RegistryStore {
     retry: RetryPolicy,
     /// Manifests this store pushed or pulled, so tagging needs no extra download.
     manifests: Arc<Mutex<HashMap<Digest, Vec<u8>>>>,
-    /// Set once an anonymous store has asked the registry whether it wants a token.
-    challenge_probed: Arc<tokio::sync::OnceCell<()>>,
+    /// Set once an anonymous store has sent its first request assuming the registry wants no
+    /// token (see [`Self::authed`]).
+    assumed_auth_free: Arc<AtomicBool>,
+    /// Set once an anonymous store has asked the registry whether it wants a token: whether
+    /// it does (and a token was fetched).
+    challenge: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl std::fmt::Debug for RegistryStore {
@@ -69,7 +74,8 @@ impl RegistryStore {
             source,
             retry: options.retry,
             manifests: Arc::default(),
-            challenge_probed: Arc::default(),
+            assumed_auth_free: Arc::default(),
+            challenge: Arc::default(),
         })
     }
 
@@ -86,7 +92,9 @@ impl RegistryStore {
         Reference::with_digest(self.host.clone(), self.repository.clone(), digest.to_string())
     }
 
-    /// Runs `operation` with retries (see [`retry::with_retries`]). When it is refused, the
+    /// Runs `operation` with retries (see [`retry::with_retries`]); an anonymous store's
+    /// first calls ask for an auth challenge alongside (see [`Self::authed`]), and one refused
+    /// for want of the token that brought runs once more with it. When it is refused, the
     /// token service is asked again in the open, since oci-client drops why it could not get
     /// a token: a certificate a plain-HTTP store's client could not trust swaps in a client
     /// that trusts the system's authorities (see [`clients`]) and the operation runs once
@@ -96,18 +104,31 @@ impl RegistryStore {
         F: FnMut(Arc<Client>) -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
+        let probe = async {
+            if self.source == CredentialSource::Anonymous {
+                self.challenge.get_or_init(|| self.probe_challenge()).await;
+            }
+        };
+        let attempt = retry::with_retries(&self.retry, || operation(self.clients.get()));
+        let (mut result, ()) = futures_util::future::join(attempt, probe).await;
+        let mut token_retried = false;
         loop {
-            let error =
-                match retry::with_retries(&self.retry, || operation(self.clients.get())).await {
-                    Err(error) if is_refusal(&error) => error,
-                    other => return other,
-                };
+            let error = match result {
+                Err(error) if is_refusal(&error) => error,
+                other => return other,
+            };
+            if !token_retried && self.challenge.get() == Some(&true) {
+                token_retried = true;
+                result = retry::with_retries(&self.retry, || operation(self.clients.get())).await;
+                continue;
+            }
             let error = self.token_check().await.err().unwrap_or(error);
             // At most once: afterwards there is nothing left to upgrade.
             if !self.clients.upgrade_after(&error).unwrap_or(false) {
                 return Err(error);
             }
             self.authed().await;
+            result = retry::with_retries(&self.retry, || operation(self.clients.get())).await;
         }
     }
 
@@ -121,29 +142,43 @@ impl RegistryStore {
         }
     }
 
+    /// Readies the client for a request.
+    ///
+    /// oci-client asks `/v2/` for an auth challenge before every request it holds no cached
+    /// token for, and it caches nothing when the registry sets no challenge: on an auth-free
+    /// registry every request would cost two. An anonymous store therefore caches an empty
+    /// bearer token for pulls before its first request (no network; a registry without auth
+    /// ignores the header), and its first calls ask `/v2/` alongside (see
+    /// [`Self::probe_challenge`]): on an auth-free registry the first pull costs one round
+    /// trip, not two; with a token service, the refused request runs again with the token.
     async fn authed(&self) {
-        self.clients.get().store_auth_if_needed(&self.host, &self.auth).await;
-        if self.source == CredentialSource::Anonymous {
-            self.challenge_probed.get_or_init(|| self.skip_pings_if_auth_free()).await;
+        let client = self.clients.get();
+        client.store_auth_if_needed(&self.host, &self.auth).await;
+        if self.source == CredentialSource::Anonymous
+            && !self.assumed_auth_free.swap(true, Ordering::SeqCst)
+        {
+            let empty = RegistryAuth::Bearer(String::new());
+            let pull = oci_client::RegistryOperation::Pull;
+            let _ = client.auth(&self.tagged("latest"), &empty, pull).await;
         }
     }
 
-    /// oci-client asks `/v2/` for an auth challenge before every request it holds no cached
-    /// token for, and it caches nothing when the registry sets no challenge: on an auth-free
-    /// registry every request would cost two. When `/v2/` answers an anonymous caller without
-    /// a Bearer challenge, an empty bearer token is cached for this repository instead; a
-    /// registry without auth ignores the header. (With a Bearer challenge, the probe fetches
-    /// and caches the anonymous token, as the first request would have.)
-    async fn skip_pings_if_auth_free(&self) {
+    /// Asks `/v2/` whether an anonymous caller needs a token: with a Bearer challenge,
+    /// oci-client fetches the anonymous pull token and caches it in place of the empty one
+    /// (true); without, pushes get the empty token too (false).
+    async fn probe_challenge(&self) -> bool {
         use oci_client::RegistryOperation;
         let reference = self.tagged("latest");
         let client = self.clients.get();
         let anonymous = client.auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull);
-        if let Ok(None) = anonymous.await {
-            let empty = RegistryAuth::Bearer(String::new());
-            for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
-                let _ = client.auth(&reference, &empty, operation).await;
+        match anonymous.await {
+            Ok(None) => {
+                let empty = RegistryAuth::Bearer(String::new());
+                let _ = client.auth(&reference, &empty, RegistryOperation::Push).await;
+                false
             }
+            Ok(Some(_)) => true,
+            Err(_) => false,
         }
     }
 

@@ -251,6 +251,19 @@ fn bearer_token_auth_pushes_with_credentials_and_pulls_anonymously() {
         .block_on(anonymous.fetch_release(&published.digest, &Limits::default()))
         .expect("anonymous pull");
     assert_eq!(release.files.len(), 4);
+    // A pull as a store's very first call: it goes out before the registry has said it wants
+    // a token, is refused, and runs again with the anonymous token.
+    let first = store_at(&registry.addr, &path, &RegistryOptions::default());
+    let release = rt
+        .block_on(first.fetch_release(&published.digest, &Limits::default()))
+        .expect("anonymous pull as the first call");
+    assert_eq!(release.files.len(), 4);
+    let anonymous_pulls = registry
+        .token_requests()
+        .iter()
+        .filter(|r| **r == format!("anonymous repository:{path}:pull"))
+        .count();
+    assert!(anonymous_pulls >= 2, "{:#?}", registry.token_requests());
     let raw = tool(
         "skopeo",
         &[
