@@ -258,11 +258,12 @@ impl Store {
             }
             .into());
         }
-        // All three at once: the small blobs ride alongside the resources layer.
-        let (config, metadata, resources) = futures_util::future::try_join3(
+        // All three at once: the small blobs ride alongside the resources layer, which is
+        // asked for first (on the connection already open).
+        let (resources, config, metadata) = futures_util::future::try_join3(
+            self.fetch_blob(manifest.resources()),
             self.fetch_blob(&manifest.config),
             self.fetch_blob(manifest.metadata()),
-            self.fetch_blob(manifest.resources()),
         )
         .await?;
         Ok(RawRelease {
