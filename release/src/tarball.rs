@@ -72,8 +72,6 @@ pub fn unpack_inspecting<R>(
         });
     }
     const CHUNK: usize = 256 << 10;
-    let over_size =
-        FormatError::LimitExceeded { what: "uncompressed bytes", limit: limits.max_unpacked_bytes };
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
     std::thread::scope(|scope| {
         let inflater = scope.spawn(move || -> io::Result<(Digest, u64)> {
@@ -93,7 +91,7 @@ pub fn unpack_inspecting<R>(
         let read = read_tar(ChannelReader { receiver, chunk: Vec::new(), at: 0 }, limits, inspect);
         // The inflater's failure explains a truncated tar, so it is reported first.
         match inflater.join().expect("inflating does not panic") {
-            Ok((_, total)) if total > limits.max_unpacked_bytes => Err(over_size),
+            Ok((_, total)) if total > limits.max_unpacked_bytes => Err(over_size(limits)),
             Err(e) => Err(FormatError::CorruptTarball(e)),
             Ok((tar_sha256, _)) => {
                 read.map(|(files, inspected)| (Unpacked { files, tar_sha256 }, inspected))
@@ -136,10 +134,6 @@ fn read_tar<R>(
     let mut inspected = Vec::new();
     let mut seen = BTreeSet::new();
     let mut declared: u64 = 0;
-    let over_size = || FormatError::LimitExceeded {
-        what: "uncompressed bytes",
-        limit: limits.max_unpacked_bytes,
-    };
     for entry in archive.entries().map_err(FormatError::CorruptTarball)? {
         let mut entry = entry.map_err(FormatError::CorruptTarball)?;
         if files.len() as u64 >= limits.max_files {
@@ -159,7 +153,7 @@ fn read_tar<R>(
         // backstop for headers that lie.
         declared = declared.saturating_add(entry.size());
         if declared > limits.max_unpacked_bytes {
-            return Err(over_size());
+            return Err(over_size(limits));
         }
         let mut content =
             Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 20));
@@ -171,6 +165,10 @@ fn read_tar<R>(
     // Drain the end-of-archive padding so the inflater hashes the whole tar stream.
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(FormatError::CorruptTarball)?;
     Ok((files, inspected))
+}
+
+fn over_size(limits: &Limits) -> FormatError {
+    FormatError::LimitExceeded { what: "uncompressed bytes", limit: limits.max_unpacked_bytes }
 }
 
 fn check_entry(path: &str, kind: tar::EntryType) -> Result<(), FormatError> {

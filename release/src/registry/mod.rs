@@ -104,22 +104,20 @@ impl RegistryStore {
         F: FnMut(Arc<Client>) -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
-        let probe = async {
-            if self.source == CredentialSource::Anonymous {
-                self.challenge.get_or_init(|| self.probe_challenge()).await;
-            }
-        };
-        let attempt = retry::with_retries(&self.retry, || operation(self.clients.get()));
-        let (mut result, ()) = futures_util::future::join(attempt, probe).await;
-        let mut token_retried = false;
+        let (mut first, mut token_retried) = (true, false);
         loop {
+            let attempt = retry::with_retries(&self.retry, || operation(self.clients.get()));
+            let result = if std::mem::take(&mut first) {
+                futures_util::future::join(attempt, self.probe_challenge_once()).await.0
+            } else {
+                attempt.await
+            };
             let error = match result {
                 Err(error) if is_refusal(&error) => error,
                 other => return other,
             };
             if !token_retried && self.challenge.get() == Some(&true) {
                 token_retried = true;
-                result = retry::with_retries(&self.retry, || operation(self.clients.get())).await;
                 continue;
             }
             let error = self.token_check().await.err().unwrap_or(error);
@@ -128,7 +126,6 @@ impl RegistryStore {
                 return Err(error);
             }
             self.authed().await;
-            result = retry::with_retries(&self.retry, || operation(self.clients.get())).await;
         }
     }
 
@@ -160,6 +157,13 @@ impl RegistryStore {
             let empty = RegistryAuth::Bearer(String::new());
             let pull = oci_client::RegistryOperation::Pull;
             let _ = client.auth(&self.tagged("latest"), &empty, pull).await;
+        }
+    }
+
+    /// An anonymous store's challenge probe, run (or waited for) once; nothing for others.
+    async fn probe_challenge_once(&self) {
+        if self.source == CredentialSource::Anonymous {
+            self.challenge.get_or_init(|| self.probe_challenge()).await;
         }
     }
 
