@@ -12,6 +12,7 @@ use forge_release::Digest;
 use forge_release::metadata::ObjectInfo;
 use forge_release::tarball::TarFile;
 use forge_release::verify::VerifiedRelease;
+use forge_release::yaml;
 use serde_json::Value;
 
 use crate::error::CmpError;
@@ -157,8 +158,8 @@ fn renderings(
             let text = std::str::from_utf8(&file.content)
                 .map_err(|_| format!("{} is not UTF-8", file.path))?;
             let mut documents: Vec<Value> =
-                serde_saphyr::from_multiple_with_options(text, yaml_options())
-                    .map_err(|e| format!("{}: {}", file.path, first_line(&e.to_string())))?;
+                serde_saphyr::from_multiple_with_options(text, yaml::reading_options())
+                    .map_err(|e| format!("{}: {}", file.path, yaml::error_summary(&e)))?;
             if documents.len() != 1 {
                 return Err(format!(
                     "{} holds {} documents, expected exactly one",
@@ -261,17 +262,4 @@ fn add_annotations(object: &mut Value, release: &VerifiedRelease) {
         notes.insert(annotations::COMMIT.into(), release.head.config.commit.clone().into());
         notes.insert(annotations::DIGEST.into(), release.head.digest.to_string().into());
     }
-}
-
-/// forge-pack's reading of YAML (YAML 1.2's core schema): only `true` and `false` are
-/// booleans, and numbers with a leading zero stay text.
-fn yaml_options() -> serde_saphyr::options::Options {
-    let mut options = serde_saphyr::options::Options::default();
-    options.strict_booleans = true;
-    options.leading_zero_numbers_as_strings = true;
-    options
-}
-
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message)
 }

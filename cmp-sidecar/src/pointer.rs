@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use forge_release::pointer::KIND;
 pub use forge_release::pointer::ReleasePointer;
 use forge_release::reference::{ReleaseRef, StoreRoot};
+use forge_release::yaml;
 use serde::Deserialize;
 
 use crate::error::CmpError;
@@ -27,16 +28,17 @@ pub fn declares_pointer(text: &str) -> bool {
     struct Kind {
         kind: Option<String>,
     }
-    serde_saphyr::from_str::<Kind>(text).ok().and_then(|k| k.kind).as_deref() == Some(KIND)
+    let kind = serde_saphyr::from_str_with_options::<Kind>(text, yaml::reading_options());
+    kind.ok().and_then(|k| k.kind).as_deref() == Some(KIND)
 }
 
 /// Parses and validates a pointer file.
 pub fn load(path: &Path, text: &str, default_root: &StoreRoot) -> Result<LoadedPointer, CmpError> {
     let invalid = |reason: String| CmpError::InvalidPointer { path: path.to_owned(), reason };
-    let pointer: ReleasePointer = serde_saphyr::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        invalid(message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())
-    })?;
+    // Read as forge-pack writes and reads it.
+    let pointer: ReleasePointer =
+        serde_saphyr::from_str_with_options(text, yaml::reading_options())
+            .map_err(|e| invalid(yaml::error_summary(&e)))?;
     let location = pointer.validate(default_root).map_err(invalid)?;
     Ok(LoadedPointer { path: path.to_owned(), pointer, location })
 }

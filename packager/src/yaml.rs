@@ -8,13 +8,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Parser options for templates, config and pointer files.
-fn options() -> serde_saphyr::options::Options {
-    let mut options = serde_saphyr::options::Options::default();
-    options.strict_booleans = true;
-    options.leading_zero_numbers_as_strings = true;
-    options
-}
+// Templates, config and pointer files are read as forge-cmp reads what it cannot pass on.
+pub use forge_release::yaml::error_summary;
+use forge_release::yaml::reading_options as options;
 
 /// Parses one YAML document.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
@@ -47,11 +43,4 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::Serial
     // them; multi-line values still use `|` blocks.
     options.folded_wrap_chars = usize::MAX;
     serde_saphyr::to_string_with_options(value, options)
-}
-
-/// The first line of a parse error (serde-saphyr adds a source excerpt after it), for
-/// messages that already name the file.
-pub fn error_summary(error: &serde_saphyr::Error) -> String {
-    let text = error.to_string();
-    text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
 }

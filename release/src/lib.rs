@@ -20,6 +20,7 @@ pub mod store;
 pub mod tarball;
 pub mod timefmt;
 pub mod verify;
+pub mod yaml;
 
 pub use digest::Digest;
 pub use error::FormatError;
