@@ -1,9 +1,10 @@
 //! The HTTP client a registry store talks through, and which certificate authorities it
 //! trusts.
 //!
-//! Loading the system's certificate authorities costs several milliseconds on every run (a few
-//! hundred certificates read and parsed), which a registry reached over plain HTTP never needs.
-//! Such a store starts with a client that trusts no authority at all: TLS fails closed. Should
+//! Loading the system's certificate authorities costs a few milliseconds (a few hundred
+//! certificates read and parsed), which a registry reached over plain HTTP never needs. Such a
+//! store's client trusts no authority at all: TLS fails closed. (oci-client 0.18 still loads
+//! them once per client, for a default HTTP client it builds and drops.) Should
 //! the registry send it to HTTPS anyway (a token service or blob storage on another host), the
 //! first certificate failure swaps in a client that trusts the system's authorities and the
 //! request is made again, once.
