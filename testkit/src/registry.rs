@@ -176,6 +176,11 @@ impl Registry {
         self.dir.path().join("ca.pem")
     }
 
+    /// `<address>/<fresh repository prefix>`: a place in this registry no other test uses.
+    pub fn unique_root(&self, test: &str) -> String {
+        format!("{}/{}", self.addr, self.unique_repository(test))
+    }
+
     /// A fresh repository path prefix, unique per call, so tests never share state.
     pub fn unique_repository(&self, test: &str) -> String {
         use std::sync::atomic::{AtomicU64, Ordering};

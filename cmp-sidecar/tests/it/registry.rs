@@ -53,7 +53,7 @@ fn gitops(env: &Env, text: &str) -> PathBuf {
 fn pushed_release_renders_through_the_plugin_exactly_as_forge_pack_renders_it() {
     let registry = Registry::shared(RegistryKind::Plain);
     let env = Env::new();
-    let prefix = format!("{}/{}", registry.addr, registry.unique_repository("cmp-e2e"));
+    let prefix = registry.unique_root("cmp-e2e");
     let (image, commit, digest, rendered) = push_example(&env, &prefix);
     let repo = gitops(&env, &pointer(&image, &commit, Some(&digest)));
     assert_eq!(argo_parse(&env.generate(&repo, APP, &[])), rendered);
@@ -73,7 +73,7 @@ fn pushed_release_renders_through_the_plugin_exactly_as_forge_pack_renders_it() 
 fn a_warm_generate_makes_no_registry_request() {
     let mut registry = Registry::start(RegistryKind::Plain);
     let env = Env::new();
-    let prefix = format!("{}/{}", registry.addr, registry.unique_repository("cmp-warm"));
+    let prefix = registry.unique_root("cmp-warm");
     let (image, commit, _, rendered) = push_example(&env, &prefix);
     let repo = gitops(&env, &pointer(&image, &commit, None));
     let cold = env.generate(&repo, APP, &[]);

@@ -29,7 +29,7 @@ impl World {
     fn new(name: &str) -> Self {
         let registry = Registry::shared(RegistryKind::Plain);
         let sandbox = Sandbox::new();
-        let root = format!("{}/{}", registry.addr, registry.unique_repository(name));
+        let root = registry.unique_root(name);
         let project = sandbox.project("auth-service");
         let dir = project.to_str().expect("utf-8").to_owned();
         let releases: [(&str, &str, &[&str]); 3] = [

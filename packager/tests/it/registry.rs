@@ -8,7 +8,7 @@ use crate::harness::{self, Sandbox, push_args};
 fn push_list_inspect_diff_and_pull_through_a_registry() {
     let registry = Registry::shared(RegistryKind::Plain);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("cli"));
+    let root = registry.unique_root("cli");
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
     let env_registry = |args: &[&str]| {
@@ -107,7 +107,7 @@ fn push_list_inspect_diff_and_pull_through_a_registry() {
 fn push_respects_release_on_unless_manual() {
     let registry = Registry::shared(RegistryKind::Plain);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("releaseon"));
+    let root = registry.unique_root("releaseon");
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
     let mut args = push_args(dir, harness::COMMIT);
@@ -156,7 +156,7 @@ fn push_respects_release_on_unless_manual() {
 fn credentials_come_from_stdin_or_the_environment_and_never_print() {
     let registry = Registry::shared(RegistryKind::Htpasswd);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("creds"));
+    let root = registry.unique_root("creds");
     let list = ["list", "company/monorepo/auth-service"];
 
     let output = sandbox.command(&list).env("FORGE_REGISTRY", &root).output().expect("run");
@@ -245,7 +245,7 @@ fn base64(text: &str) -> String {
 fn images_given_by_tag_are_pinned_or_refused() {
     let registry = Registry::shared(RegistryKind::Plain);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("digests"));
+    let root = registry.unique_root("digests");
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
     let output = sandbox
@@ -330,7 +330,7 @@ fn images_given_by_tag_are_pinned_or_refused() {
 fn a_plain_http_registry_may_send_its_clients_to_an_https_token_service() {
     let registry = Registry::shared(RegistryKind::TokenOverHttps);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("https-realm"));
+    let root = registry.unique_root("https-realm");
     let project = sandbox.project("auth-service");
     let commit = "1".repeat(40);
     let push = push_args(project.to_str().expect("utf-8"), &commit);
@@ -362,7 +362,7 @@ fn a_plain_http_registry_may_send_its_clients_to_an_https_token_service() {
 fn a_system_without_ca_certificates_gets_an_error_not_a_crash() {
     let registry = Registry::shared(RegistryKind::Plain);
     let sandbox = Sandbox::new();
-    let root = format!("{}/{}", registry.addr, registry.unique_repository("no-ca"));
+    let root = registry.unique_root("no-ca");
     let output = sandbox
         .command(&["list", "company/monorepo/auth-service"])
         .env("FORGE_REGISTRY", &root)
