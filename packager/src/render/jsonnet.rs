@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::tla::TlaArg;
@@ -34,7 +35,7 @@ pub struct JsonnetInputs {
     /// `--tla-code` values.
     pub tla_code: Vec<(String, String)>,
     /// `<name>.<field>` → value.
-    pub artifacts: Rc<HashMap<String, String>>,
+    pub artifacts: Arc<HashMap<String, String>>,
     /// Project name for `forge.project`.
     pub project: String,
     /// Commit for `forge.commit` (empty when rendering without a release).
@@ -50,6 +51,10 @@ fn forge_artifact(this: &forge_artifact, reference: IStr) -> JrResult<String> {
 }
 
 /// Evaluates one `.jsonnet` file into objects.
+///
+/// The evaluator runs on a thread of its own: its state is not `Send`, so it stays off the
+/// async runtime, and freeing it (a sizeable share of an evaluation's time) overlaps with the
+/// caller parsing and checking the output instead of delaying it.
 pub fn load(
     path: &Path,
     shown: &Path,
@@ -57,6 +62,49 @@ pub fn load(
     forge_lib: &Path,
 ) -> Result<Vec<SourcedObject>, Vec<Problem>> {
     let problem = |message: String| vec![Problem { file: shown.to_owned(), line: None, message }];
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let job = (path.to_owned(), inputs.clone(), forge_lib.to_owned());
+    let spawned = std::thread::Builder::new()
+        .name("jsonnet".into())
+        .stack_size(EVALUATOR_STACK)
+        .spawn(move || {
+            let (path, inputs, forge_lib) = job;
+            evaluate(&path, &inputs, &forge_lib, |manifested| {
+                // The receiver only goes away if the caller panicked.
+                let _ = sender.send(manifested);
+            });
+        });
+    if let Err(e) = spawned {
+        return Err(problem(format!("cannot start the Jsonnet evaluator: {e}")));
+    }
+    let text = match receiver.recv() {
+        Ok(manifested) => manifested.map_err(problem)?,
+        Err(_) => return Err(problem("the Jsonnet evaluator stopped unexpectedly".into())),
+    };
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| problem(format!("output is not JSON: {e}")))?;
+    drop(text);
+    let mut objects = Vec::new();
+    flatten(json, &mut objects);
+    Ok(objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| SourcedObject { file: shown.to_owned(), document: i + 1, value })
+        .collect())
+}
+
+/// Stack for the evaluator's thread: deep Jsonnet recursion needs more than a spawned
+/// thread's default, as much as a main thread gets.
+const EVALUATOR_STACK: usize = 8 << 20;
+
+/// Evaluates `path` and hands its output, minified JSON, or the error's text to `manifested`;
+/// the evaluator's state is freed after that, on return.
+fn evaluate(
+    path: &Path,
+    inputs: &JsonnetInputs,
+    forge_lib: &Path,
+    manifested: impl FnOnce(Result<String, String>),
+) {
     let context = ContextInitializer::new(PathResolver::new_cwd_fallback());
     context.add_ext_str("forge.project".into(), inputs.project.as_str().into());
     context.add_ext_str("forge.commit".into(), inputs.commit.as_str().into());
@@ -64,12 +112,12 @@ pub fn load(
         context.add_ext_str(name.as_str().into(), value.as_str().into());
     }
     for (name, code) in &inputs.ext_code {
-        context
-            .add_ext_code(name, code)
-            .map_err(|e| problem(format!("--ext-code {name}: {}", format_error(&e))))?;
+        if let Err(e) = context.add_ext_code(name, code) {
+            return manifested(Err(format!("--ext-code {name}: {}", format_error(&e))));
+        }
     }
-    context
-        .add_native("forge.artifact", forge_artifact { artifacts: Rc::clone(&inputs.artifacts) });
+    let artifacts = Rc::new(inputs.artifacts.as_ref().clone());
+    context.add_native("forge.artifact", forge_artifact { artifacts });
     let mut paths = inputs.library_paths.clone();
     paths.push(forge_lib.to_owned());
     let mut builder = State::builder();
@@ -88,27 +136,12 @@ pub fn load(
         }
         apply_tla(&tlas, value)
     });
-    let value = evaluated.map_err(|e| problem(format_error(&e)))?;
     // Manifesting to text and parsing that is much faster than serialising `Val` into a
     // `serde_json::Value` field by field.
-    let text = value
-        .manifest(jrsonnet_evaluator::manifest::JsonFormat::minify())
-        .map_err(|e| problem(format_error(&e)))?;
-    // The evaluator's memory is freed before parsing, which then reuses it instead of
-    // touching fresh pages.
-    drop(value);
-    drop(_entered);
-    drop(state);
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| problem(format!("output is not JSON: {e}")))?;
-    drop(text);
-    let mut objects = Vec::new();
-    flatten(json, &mut objects);
-    Ok(objects
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| SourcedObject { file: shown.to_owned(), document: i + 1, value })
-        .collect())
+    let text = evaluated
+        .and_then(|value| value.manifest(jrsonnet_evaluator::manifest::JsonFormat::minify()))
+        .map_err(|e| format_error(&e));
+    manifested(text);
 }
 
 /// An object with `kind` is a Kubernetes object; an array or a map of name → object is a

@@ -83,7 +83,7 @@ pub fn render_dir(
     };
     let mut jsonnet = jsonnet.clone();
     if forge_lib.is_some() {
-        jsonnet.artifacts = std::rc::Rc::new(artifacts.flat().into_iter().collect());
+        jsonnet.artifacts = std::sync::Arc::new(artifacts.flat().into_iter().collect());
     }
     for file in templates_found {
         let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
