@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use jrsonnet_evaluator::error::{ErrorKind, StackTraceElement};
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
@@ -93,6 +94,10 @@ pub fn load(
         .collect())
 }
 
+/// Nested calls allowed, as go-jsonnet and the C++ jsonnet allow (jrsonnet's own default is
+/// 200), so that a template Argo CD's Jsonnet renders renders here too.
+const MAX_STACK: usize = 500;
+
 /// Stack for the evaluator's thread: deep Jsonnet recursion needs more than a spawned
 /// thread's default, as much as a main thread gets.
 const EVALUATOR_STACK: usize = 8 << 20;
@@ -124,6 +129,7 @@ fn evaluate(
     builder.import_resolver(FileImportResolver::new(paths)).context_initializer(context);
     let state = builder.build();
     let _entered = state.enter();
+    let _depth_limit = jrsonnet_evaluator::stack::limit_stack_depth(MAX_STACK);
     let evaluated = state.import(path).and_then(|value| {
         // IStr hashes by content; its interior mutability is the interner's, not the key's.
         #[allow(clippy::mutable_key_type)]
@@ -158,10 +164,31 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
     }
 }
 
+/// Frames of an error's trace shown from its innermost end, and from its outermost end; a
+/// runaway recursion would otherwise print hundreds of identical lines.
+const INNER_FRAMES: usize = 10;
+const OUTER_FRAMES: usize = 5;
+
 fn format_error(error: &jrsonnet_evaluator::Error) -> String {
+    let mut error = error.clone();
+    let frames = &mut error.trace_mut().0;
+    if frames.len() > INNER_FRAMES + OUTER_FRAMES + 1 {
+        let hidden = frames.len() - INNER_FRAMES - OUTER_FRAMES;
+        let elision =
+            StackTraceElement { location: None, desc: format!("... {hidden} more frames ...") };
+        frames.splice(INNER_FRAMES..frames.len() - OUTER_FRAMES, [elision]);
+    }
     let mut text = String::new();
-    if CompactFormat::default().write_trace(&mut text, error).is_err() {
+    if CompactFormat::default().write_trace(&mut text, &error).is_err() {
         text = error.to_string();
+    }
+    if matches!(error.error(), ErrorKind::StackOverflow) {
+        // jrsonnet's own text suggests a command-line flag forge-pack does not have.
+        let trace = text.split_once('\n').map_or("", |(_, trace)| trace);
+        text = format!(
+            "stack overflow: calls nested more than {MAX_STACK} deep (the limit go-jsonnet \
+             sets too); look for a recursion that does not end\n{trace}"
+        );
     }
     text.trim_end().replace('\n', "\n  ")
 }

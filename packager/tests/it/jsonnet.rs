@@ -118,3 +118,43 @@ fn jsonnet_numbers_keep_their_value() {
         "{out}"
     );
 }
+
+/// Writes a one-template project whose `config.jsonnet` is `template`.
+fn jsonnet_project(sandbox: &Sandbox, template: &str) -> String {
+    let project = sandbox.path().join("limits");
+    std::fs::create_dir_all(project.join("templates")).expect("mkdir");
+    std::fs::write(project.join("forge.yaml"), "project: limits\nrepository: t/r\n")
+        .expect("write");
+    std::fs::write(project.join("templates/config.jsonnet"), template).expect("write");
+    project.display().to_string()
+}
+
+/// Calls nest as deep as go-jsonnet allows (500, not jrsonnet's own 200); a recursion that
+/// never ends is an error whose trace is cut short, not hundreds of lines.
+#[test]
+fn recursion_is_allowed_as_deep_as_go_jsonnet_and_runaway_recursion_is_reported_briefly() {
+    let sandbox = Sandbox::new();
+    let deep = jsonnet_project(
+        &sandbox,
+        "local depth(n) = if n == 0 then 0 else 1 + depth(n - 1);\n\
+         {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'd'}, data: {depth: '' + depth(450)}}\n",
+    );
+    assert!(sandbox.ok(&["render", "-C", &deep]).contains("depth: \"450\""));
+
+    let sandbox = Sandbox::new();
+    let forever = jsonnet_project(
+        &sandbox,
+        "local forever(n) = 1 + forever(n + 1);\n\
+         {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'f'}, data: {n: '' + forever(0)}}\n",
+    );
+    let stderr = sandbox.fails(2, &["render", "-C", &forever]);
+    assert!(
+        stderr.contains(
+            "templates/config.jsonnet: stack overflow: calls nested more than 500 deep (the limit \
+             go-jsonnet sets too); look for a recursion that does not end"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("more frames ..."), "{stderr}");
+    assert!(stderr.lines().count() < 25, "{stderr}");
+}
