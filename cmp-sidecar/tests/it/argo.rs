@@ -175,9 +175,17 @@ pub fn argo_parse(output: &Output) -> Vec<Value> {
             document.push('\n');
         }
     }
+    // go-yaml, Argo CD's reader, stops at 10,000 levels, not at serde-saphyr's default 64.
+    let mut options = serde_saphyr::options::Options::default();
+    if let Some(budget) = options.budget.as_mut() {
+        budget.max_depth = 10_000;
+    }
     let objects: Vec<Value> = documents
         .iter()
-        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .map(|d| {
+            serde_saphyr::from_str_with_options::<Value>(d, options.clone())
+                .unwrap_or_else(|e| panic!("{e}: {d}"))
+        })
         .filter(|v| !v.is_null())
         .collect();
     assert!(!objects.is_empty(), "zero objects would make Argo CD prune everything");

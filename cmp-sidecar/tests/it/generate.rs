@@ -269,3 +269,50 @@ fn plain_files_pass_through_and_others_are_written_as_json() {
     assert_eq!(objects.len(), 4);
     assert_eq!(forge_testkit::yaml_1_1_reading(&stdout), Value::Array(objects));
 }
+
+/// A ConfigMap whose `nested` field holds mappings down to `depth` levels, counting the
+/// object itself; written in block style, so forge-cmp parses it when annotating.
+fn nested_config_map(depth: usize) -> forge_release::objects::ResourceFile {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\n  namespace: auth\nnested:\n",
+    );
+    for level in 1..depth - 1 {
+        text.push_str(&"  ".repeat(level));
+        text.push_str("a:\n");
+    }
+    text.push_str(&"  ".repeat(depth - 1));
+    text.push_str("end: true\n");
+    let id = forge_release::objects::ObjectId {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some("auth".into()),
+        name: "deep".into(),
+    };
+    forge_release::objects::ResourceFile::new(id, text.into_bytes()).expect("object")
+}
+
+#[test]
+fn objects_nested_to_the_limit_are_generated_and_deeper_ones_refused() {
+    let limit = forge_release::yaml::MAX_NESTING;
+    let annotate = [("ARGOCD_ENV_FORGE_ANNOTATE", "true")];
+    let env = Env::new();
+    let mut files = argo::sample();
+    files.push(nested_config_map(limit));
+    env.publish('a', files);
+    let objects = argo_parse(&env.generate(&env.gitops(&pointer('a', None)), APP, &annotate));
+    let deep = objects.iter().find(|o| o["metadata"]["name"] == "deep").expect("the deep object");
+    assert!(deep["metadata"]["annotations"].is_object(), "annotated, so parsed: {deep}");
+    let mut value = &deep["nested"];
+    let mut depth = 2;
+    while let Some(inner) = value.get("a") {
+        value = inner;
+        depth += 1;
+    }
+    assert_eq!((depth, &value["end"]), (limit, &Value::Bool(true)));
+
+    let mut files = argo::sample();
+    files.push(nested_config_map(limit + 1));
+    env.publish('b', files);
+    let error = failure(&env.generate(&env.gitops(&pointer('b', None)), APP, &annotate));
+    assert!(error.contains("nested more than 100 levels deep, the most accepted"), "{error}");
+}

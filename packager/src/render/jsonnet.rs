@@ -82,8 +82,14 @@ pub fn load(
         Ok(manifested) => manifested.map_err(problem)?,
         Err(_) => return Err(problem("the Jsonnet evaluator stopped unexpectedly".into())),
     };
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| problem(format!("output is not JSON: {e}")))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        // serde_json stops at 128 levels; anything that deep is over forge-pack's limit.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            problem(forge_release::yaml::too_deep_message())
+        } else {
+            problem(format!("output is not JSON: {e}"))
+        }
+    })?;
     drop(text);
     let mut objects = Vec::new();
     flatten(json, &mut objects);

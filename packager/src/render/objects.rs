@@ -45,6 +45,10 @@ pub fn to_resource_files(
                 continue;
             }
         };
+        if nested_deeper_than(&object.value, forge_release::yaml::MAX_NESTING) {
+            problems.push(object.problem(forge_release::yaml::too_deep_message()));
+            continue;
+        }
         let yaml = match crate::yaml::to_string(&object.value) {
             Ok(yaml) => yaml,
             Err(e) => {
@@ -128,6 +132,17 @@ fn object_id(value: &Value) -> Result<ObjectId, String> {
         }
     };
     Ok(ObjectId { api_version, kind, namespace, name })
+}
+
+/// Whether mappings and lists nest more than `limit` levels, the object itself the first.
+fn nested_deeper_than(value: &Value, limit: usize) -> bool {
+    // Only called with limit > 0: the arms test for 0 first.
+    let deeper = |child: &Value| nested_deeper_than(child, limit - 1);
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(deeper),
+        Value::Object(map) => limit == 0 || map.values().any(deeper),
+        _ => false,
+    }
 }
 
 fn type_name(value: &Value) -> &'static str {

@@ -158,3 +158,29 @@ fn recursion_is_allowed_as_deep_as_go_jsonnet_and_runaway_recursion_is_reported_
     assert!(stderr.contains("more frames ..."), "{stderr}");
     assert!(stderr.lines().count() < 25, "{stderr}");
 }
+
+/// Objects nest at most 100 levels, as forge-cmp reads them back: output up to that renders,
+/// deeper output is refused by name, also past the 128 levels the JSON reader stops at.
+#[test]
+fn output_nested_past_the_limit_is_refused_by_name() {
+    let template = |depth: usize| {
+        format!(
+            "local nest(n) = if n == 0 then {{}} else {{inner: nest(n - 1)}};\n\
+             {{apiVersion: 'v1', kind: 'ConfigMap', metadata: {{name: 'n'}}, data: nest({})}}\n",
+            depth - 2
+        )
+    };
+    let sandbox = Sandbox::new();
+    let at_limit = jsonnet_project(&sandbox, &template(100));
+    assert!(sandbox.ok(&["render", "-C", &at_limit]).contains("inner: {}"));
+    for depth in [101, 200] {
+        let sandbox = Sandbox::new();
+        let too_deep = jsonnet_project(&sandbox, &template(depth));
+        let stderr = sandbox.fails(2, &["render", "-C", &too_deep]);
+        assert!(
+            stderr
+                .contains("mappings and lists nested more than 100 levels deep, the most accepted"),
+            "{depth}: {stderr}"
+        );
+    }
+}
