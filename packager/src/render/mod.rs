@@ -10,7 +10,7 @@ use forge_release::objects::ResourceFile;
 
 pub use files::template_files;
 pub use jsonnet::JsonnetInputs;
-pub use objects::{SourcedObject, to_resource_files};
+pub use objects::{Collected, Collector, SourcedObject};
 
 use crate::artifacts::ArtifactSet;
 use crate::error::Error;
@@ -64,7 +64,6 @@ pub fn render_dir(
     jsonnet: &JsonnetInputs,
 ) -> Result<RenderedSet, Error> {
     let mut problems = Vec::new();
-    let mut objects = Vec::new();
     let templates_found = template_files(templates)?;
     let is_jsonnet = |file: &Path| file.extension().is_some_and(|e| e == "jsonnet");
     // `forge.libsonnet` lives in a directory of its own on the library path; YAML-only
@@ -85,29 +84,22 @@ pub fn render_dir(
     if forge_lib.is_some() {
         jsonnet.artifacts = std::sync::Arc::new(artifacts.flat().into_iter().collect());
     }
+    let mut collector = Collector::new(artifacts);
     for file in templates_found {
         let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
         let loaded = match &forge_lib {
-            Some(lib) if is_jsonnet(&file) => jsonnet::load(&file, &shown, &jsonnet, lib.path()),
-            _ => files::load(&file, &shown),
+            Some(lib) if is_jsonnet(&file) => {
+                jsonnet::load(&file, &shown, &jsonnet, lib.path(), &mut |o| collector.add_object(o))
+            }
+            _ => files::load(&file, &shown)
+                .map(|documents| documents.into_iter().for_each(|d| collector.add_document(d))),
         };
-        match loaded {
-            Ok(mut loaded) => objects.append(&mut loaded),
-            Err(mut found) => problems.append(&mut found),
+        if let Err(mut found) = loaded {
+            problems.append(&mut found);
         }
     }
-    let mut used = Vec::new();
-    for object in &mut objects {
-        for message in crate::artifacts::resolve_references(&mut object.value, artifacts, &mut used)
-        {
-            problems.push(Problem {
-                file: object.file.clone(),
-                line: None,
-                message: format!("document {}: {message}", object.document),
-            });
-        }
-    }
-    let mut files = to_resource_files(objects, &mut problems);
+    let Collected { mut files, used, problems: object_problems } = collector.finish();
+    problems.extend(object_problems);
     // The tarball's order: cluster-scoped objects first, then namespace by namespace.
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if !problems.is_empty() {

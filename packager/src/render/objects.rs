@@ -7,6 +7,7 @@ use forge_release::objects::{ObjectId, ResourceFile};
 use serde_json::Value;
 
 use super::Problem;
+use crate::artifacts::ArtifactSet;
 
 /// A rendered document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,73 +30,98 @@ impl SourcedObject {
     }
 }
 
-/// Flattens `List` objects, validates each object, and serialises it to YAML. Problems are
-/// appended to `problems`; the valid objects are returned.
-pub fn to_resource_files(
-    objects: Vec<SourcedObject>,
-    problems: &mut Vec<Problem>,
-) -> Vec<ResourceFile> {
-    let mut files = Vec::new();
-    let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
-    for object in flatten_lists(objects) {
-        let id = match object_id(&object.value) {
-            Ok(id) => id,
-            Err(message) => {
-                problems.push(object.problem(message));
-                continue;
-            }
-        };
-        if nested_deeper_than(&object.value, forge_release::yaml::MAX_NESTING) {
-            problems.push(object.problem(forge_release::yaml::too_deep_message()));
-            continue;
+/// Turns rendered documents into release files one at a time, as templates yield them:
+/// resolves their `@artifact` references, validates them, writes them as YAML and rejects
+/// duplicates, keeping every problem for the end.
+#[derive(Debug)]
+pub struct Collector<'a> {
+    artifacts: &'a ArtifactSet,
+    used: Vec<String>,
+    reference_problems: Vec<Problem>,
+    object_problems: Vec<Problem>,
+    seen: BTreeMap<String, (PathBuf, usize)>,
+    files: Vec<ResourceFile>,
+}
+
+/// What the collector made of every document.
+#[derive(Debug)]
+pub struct Collected {
+    /// The valid objects' files, in the order they came.
+    pub files: Vec<ResourceFile>,
+    /// The artifact of every reference resolved, once per use.
+    pub used: Vec<String>,
+    /// Every reference problem, then every object problem, each in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> Collector<'a> {
+    /// A collector resolving references against `artifacts`.
+    pub fn new(artifacts: &'a ArtifactSet) -> Self {
+        Collector {
+            artifacts,
+            used: Vec::new(),
+            reference_problems: Vec::new(),
+            object_problems: Vec::new(),
+            seen: BTreeMap::new(),
+            files: Vec::new(),
         }
-        let yaml = match crate::yaml::to_string(&object.value) {
-            Ok(yaml) => yaml,
-            Err(e) => {
-                problems.push(object.problem(format!("cannot be written as YAML: {e}")));
-                continue;
+    }
+
+    /// Adds a document as a YAML or JSON file holds it: a `List` (any `*List` with `items`)
+    /// stands for its items, as kubectl and Argo CD read one.
+    pub fn add_document(&mut self, document: SourcedObject) {
+        let is_list =
+            document.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+                && document.value.get("items").is_some_and(Value::is_array);
+        if !is_list {
+            return self.add_object(document);
+        }
+        let SourcedObject { file, document, mut value } = document;
+        if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
+            for value in items {
+                self.add_object(SourcedObject { file: file.clone(), document, value });
             }
-        };
-        let file = match ResourceFile::new(id, yaml.into_bytes()) {
-            Ok(file) => file,
-            Err(e) => {
-                problems.push(object.problem(e.to_string()));
-                continue;
+        }
+    }
+
+    /// Adds one object, `List`s already taken apart.
+    pub fn add_object(&mut self, mut object: SourcedObject) {
+        let messages =
+            crate::artifacts::resolve_references(&mut object.value, self.artifacts, &mut self.used);
+        self.reference_problems.extend(messages.into_iter().map(|m| object.problem(m)));
+        match self.to_file(&object) {
+            Ok(file) => {
+                self.seen.insert(file.path.clone(), (object.file.clone(), object.document));
+                self.files.push(file);
             }
-        };
-        if let Some((first_file, first_doc)) = seen.get(&file.path) {
-            problems.push(object.problem(format!(
+            Err(message) => self.object_problems.push(object.problem(message)),
+        }
+    }
+
+    fn to_file(&self, object: &SourcedObject) -> Result<ResourceFile, String> {
+        let id = object_id(&object.value)?;
+        if nested_deeper_than(&object.value, forge_release::yaml::MAX_NESTING) {
+            return Err(forge_release::yaml::too_deep_message());
+        }
+        let yaml = crate::yaml::to_string(&object.value)
+            .map_err(|e| format!("cannot be written as YAML: {e}"))?;
+        let file = ResourceFile::new(id, yaml.into_bytes()).map_err(|e| e.to_string())?;
+        if let Some((first_file, first_doc)) = self.seen.get(&file.path) {
+            return Err(format!(
                 "duplicate object {}: also defined in {} document {first_doc}",
                 file.id,
                 first_file.display()
-            )));
-            continue;
+            ));
         }
-        seen.insert(file.path.clone(), (object.file.clone(), object.document));
-        files.push(file);
+        Ok(file)
     }
-    files
-}
 
-/// `kind: List` (or any `*List` with `items`) becomes its items, as kubectl and Argo CD do.
-fn flatten_lists(objects: Vec<SourcedObject>) -> Vec<SourcedObject> {
-    let mut flat = Vec::with_capacity(objects.len());
-    for object in objects {
-        let is_list =
-            object.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-                && object.value.get("items").is_some_and(Value::is_array);
-        if !is_list {
-            flat.push(object);
-            continue;
-        }
-        let SourcedObject { file, document, mut value } = object;
-        if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
-            for item in items {
-                flat.push(SourcedObject { file: file.clone(), document, value: item });
-            }
-        }
+    /// Everything collected.
+    pub fn finish(self) -> Collected {
+        let mut problems = self.reference_problems;
+        problems.extend(self.object_problems);
+        Collected { files: self.files, used: self.used, problems }
     }
-    flat
 }
 
 fn object_id(value: &Value) -> Result<ObjectId, String> {
@@ -177,10 +203,12 @@ mod tests {
             sourced(json!(["not", "an", "object"])),
             sourced(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}})),
         ];
-        let mut problems = Vec::new();
-        let files = to_resource_files(objects, &mut problems);
-        assert_eq!(files.len(), 1);
-        let messages: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        let artifacts = ArtifactSet::default();
+        let mut collector = Collector::new(&artifacts);
+        objects.into_iter().for_each(|object| collector.add_document(object));
+        let collected = collector.finish();
+        assert_eq!(collected.files.len(), 1);
+        let messages: Vec<String> = collected.problems.iter().map(|p| p.message.clone()).collect();
         assert_eq!(
             messages,
             [

@@ -184,3 +184,43 @@ fn output_nested_past_the_limit_is_refused_by_name() {
         );
     }
 }
+
+/// The documents of a Jsonnet file: arrays (nested too) hold documents, an object without a
+/// visible `kind` whose values are all objects or arrays maps names to documents in key order,
+/// a `*List` stands for its items (which share its document number), and anything else is one
+/// document.
+#[test]
+fn documents_are_found_in_arrays_maps_and_lists_in_a_predictable_order() {
+    let template = "local cm(name) = {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: name}};\n\
+        {\n\
+          b_list: {apiVersion: 'v1', kind: 'ConfigMapList', items: [cm('l1'), cm('l2')]},\n\
+          a_nested: [[cm('n1'), []], cm('n2')],\n\
+          c_hidden:: cm('hidden'),\n\
+          d: {kind:: 'Hidden', x: cm('x'), y: {}},\n\
+          e: {apiVersion: 'v1', kind: 'Listing', metadata: {name: 'e'}, items: [cm('z')]},\n\
+        }\n";
+    let sandbox = Sandbox::new();
+    let project = jsonnet_project(&sandbox, template);
+    let out = sandbox.ok(&["render", "-C", &project, "--output", "json"]);
+    let objects: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let mut names: Vec<&str> = objects
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["e", "l1", "l2", "n1", "n2", "x"]);
+
+    // Which document is which shows in problems: one per document, all reported.
+    let sandbox = Sandbox::new();
+    let project = jsonnet_project(&sandbox, &template.replace("kind: 'ConfigMap'", "kind: 1"));
+    let stderr = sandbox.fails(2, &["render", "-C", &project]);
+    let documents: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.split("document ").nth(1))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    // n1, n2 (a_nested), l1 and l2 (b_list), x (d); e is an object whose `items` are its own.
+    assert_eq!(documents, ["1", "2", "3", "3", "4"], "{stderr}");
+}

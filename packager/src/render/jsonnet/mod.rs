@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::{Problem, SourcedObject};
 use jrsonnet_evaluator::error::{ErrorKind, StackTraceElement};
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
 use jrsonnet_evaluator::{FileImportResolver, IStr, Result as JrResult, State, apply_tla};
 use jrsonnet_stdlib::ContextInitializer;
-use serde_json::Value;
 
-use super::{Problem, SourcedObject};
+mod documents;
 
 const FORGE_LIBSONNET: &str = "{\n  artifact(ref):: std.native('forge.artifact')(ref),\n  project:: std.extVar('forge.project'),\n  commit:: std.extVar('forge.commit'),\n}\n";
 
@@ -51,53 +51,61 @@ fn forge_artifact(this: &forge_artifact, reference: IStr) -> JrResult<String> {
     })
 }
 
-/// Evaluates one `.jsonnet` file into objects.
+/// Evaluates one `.jsonnet` file, giving each object it renders to `found` as soon as it is
+/// evaluated. On an error, the objects found before it have been given already.
 ///
 /// The evaluator runs on a thread of its own: its state is not `Send`, so it stays off the
-/// async runtime, and freeing it (a sizeable share of an evaluation's time) overlaps with the
-/// caller parsing and checking the output instead of delaying it.
+/// async runtime; the caller checks each object while the next is evaluated; and freeing the
+/// evaluator's state (a sizeable share of its time) happens after the caller has the last
+/// object, not before.
 pub fn load(
     path: &Path,
     shown: &Path,
     inputs: &JsonnetInputs,
     forge_lib: &Path,
-) -> Result<Vec<SourcedObject>, Vec<Problem>> {
+    found: &mut dyn FnMut(SourcedObject),
+) -> Result<(), Vec<Problem>> {
     let problem = |message: String| vec![Problem { file: shown.to_owned(), line: None, message }];
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let (sender, receiver) = std::sync::mpsc::channel();
     let job = (path.to_owned(), inputs.clone(), forge_lib.to_owned());
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("jsonnet".into())
         .stack_size(EVALUATOR_STACK)
         .spawn(move || {
             let (path, inputs, forge_lib) = job;
-            evaluate(&path, &inputs, &forge_lib, |manifested| {
-                // The receiver only goes away if the caller panicked.
-                let _ = sender.send(manifested);
-            });
-        });
-    if let Err(e) = spawned {
-        return Err(problem(format!("cannot start the Jsonnet evaluator: {e}")));
+            evaluate(&path, &inputs, &forge_lib, sender);
+        })
+        .map_err(|e| problem(format!("cannot start the Jsonnet evaluator: {e}")))?;
+    let mut finished = false;
+    for message in receiver {
+        let document = match message {
+            Ok(document) => document,
+            Err(Evaluated::Failed(text)) => return Err(problem(text)),
+            Err(Evaluated::Finished) => {
+                finished = true;
+                break;
+            }
+        };
+        let value = serde_json::from_str(&document.json).map_err(|e| {
+            // serde_json stops at 128 levels; anything that deep is over forge-pack's limit.
+            if e.to_string().starts_with("recursion limit exceeded") {
+                problem(forge_release::yaml::too_deep_message())
+            } else {
+                problem(format!("output is not JSON: {e}"))
+            }
+        })?;
+        found(SourcedObject { file: shown.to_owned(), document: document.number, value });
     }
-    let text = match receiver.recv() {
-        Ok(manifested) => manifested.map_err(problem)?,
-        Err(_) => return Err(problem("the Jsonnet evaluator stopped unexpectedly".into())),
-    };
-    let json: Value = serde_json::from_str(&text).map_err(|e| {
-        // serde_json stops at 128 levels; anything that deep is over forge-pack's limit.
-        if e.to_string().starts_with("recursion limit exceeded") {
-            problem(forge_release::yaml::too_deep_message())
-        } else {
-            problem(format!("output is not JSON: {e}"))
-        }
-    })?;
-    drop(text);
-    let mut objects = Vec::new();
-    flatten(json, &mut objects);
-    Ok(objects
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| SourcedObject { file: shown.to_owned(), document: i + 1, value })
-        .collect())
+    if !finished {
+        return Err(problem("the Jsonnet evaluator stopped unexpectedly".into()));
+    }
+    Ok(())
+}
+
+/// How an evaluation ended, sent after its documents.
+enum Evaluated {
+    Finished,
+    Failed(String),
 }
 
 /// Nested calls allowed, as go-jsonnet and the C++ jsonnet allow (jrsonnet's own default is
@@ -108,13 +116,13 @@ const MAX_STACK: usize = 500;
 /// thread's default, as much as a main thread gets.
 const EVALUATOR_STACK: usize = 8 << 20;
 
-/// Evaluates `path` and hands its output, minified JSON, or the error's text to `manifested`;
-/// the evaluator's state is freed after that, on return.
+/// Evaluates `path`, sending its documents and then how it ended; the evaluator's state is
+/// freed after that, on return. A send fails only once the caller stopped listening.
 fn evaluate(
     path: &Path,
     inputs: &JsonnetInputs,
     forge_lib: &Path,
-    manifested: impl FnOnce(Result<String, String>),
+    send: std::sync::mpsc::Sender<Result<documents::Document, Evaluated>>,
 ) {
     let context = ContextInitializer::new(PathResolver::new_cwd_fallback());
     context.add_ext_str("forge.project".into(), inputs.project.as_str().into());
@@ -124,7 +132,9 @@ fn evaluate(
     }
     for (name, code) in &inputs.ext_code {
         if let Err(e) = context.add_ext_code(name, code) {
-            return manifested(Err(format!("--ext-code {name}: {}", format_error(&e))));
+            let _ = send
+                .send(Err(Evaluated::Failed(format!("--ext-code {name}: {}", format_error(&e)))));
+            return;
         }
     }
     let artifacts = Rc::new(inputs.artifacts.as_ref().clone());
@@ -148,26 +158,15 @@ fn evaluate(
         }
         apply_tla(&tlas, value)
     });
-    // Manifesting to text and parsing that is much faster than serialising `Val` into a
-    // `serde_json::Value` field by field.
-    let text = evaluated
-        .and_then(|value| value.manifest(jrsonnet_evaluator::manifest::JsonFormat::minify()))
-        .map_err(|e| format_error(&e));
-    manifested(text);
-}
-
-/// An object with `kind` is a Kubernetes object; an array or a map of name → object is a
-/// collection, flattened in order (maps in key order).
-fn flatten(value: Value, out: &mut Vec<Value>) {
-    match value {
-        Value::Array(items) => items.into_iter().for_each(|item| flatten(item, out)),
-        Value::Object(map)
-            if !map.contains_key("kind") && map.values().all(|v| v.is_object() || v.is_array()) =>
-        {
-            map.into_iter().for_each(|(_, item)| flatten(item, out));
-        }
-        other => out.push(other),
-    }
+    let walked = evaluated
+        .and_then(|value| documents::walk(&value, &mut |document| send.send(Ok(document)).is_ok()));
+    let end = match walked {
+        Ok(()) => Evaluated::Finished,
+        Err(e) => Evaluated::Failed(format_error(&e)),
+    };
+    let _ = send.send(Err(end));
+    // The caller is done once the channel closes; the state is freed after that.
+    drop(send);
 }
 
 /// Frames of an error's trace shown from its innermost end, and from its outermost end; a
