@@ -164,21 +164,26 @@ impl Cache {
         forge_release::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
-    /// Stores a verified release and remembers its digest for `image` at `commit`. The cache
-    /// is local files, written directly (it runs on the cache-writing thread, outside the
-    /// async runtime).
-    pub fn put(&self, image: &str, commit: &str, release: &RawRelease) -> Result<(), CmpError> {
-        let fail = |e: forge_release::store::StoreError| CmpError::Cache {
-            dir: self.dir.clone(),
-            reason: e.to_string(),
-        };
+    /// Stores a fetched release's blobs. Each is checked against its digest as it is
+    /// written, so this may run before the release is verified: nothing finds them until
+    /// `remember` names the release. The cache is local files, written directly (this runs
+    /// on a cache-writing thread, outside the async runtime).
+    pub fn put_blobs(&self, release: &RawRelease) -> Result<(), CmpError> {
         for (descriptor, bytes) in release.blobs() {
-            self.layout.write_blob(&descriptor.digest, bytes).map_err(fail)?;
+            self.layout.write_blob(&descriptor.digest, bytes).map_err(|e| self.failed(e))?;
         }
-        self.layout.write_blob(&release.digest, &release.manifest_bytes).map_err(fail)?;
+        self.layout.write_blob(&release.digest, &release.manifest_bytes).map_err(|e| self.failed(e))
+    }
+
+    /// Remembers the verified release `digest` (its blobs stored) for `image` at `commit`.
+    pub fn remember(&self, image: &str, commit: &str, digest: &Digest) -> Result<(), CmpError> {
         // A different digest under the key cannot happen for an immutable release; if it
         // does, the pointer's own checks decide and the cache keeps the first answer.
-        self.layout.claim_tag(&Self::commit_key(image, commit), &release.digest).map_err(fail)?;
-        Ok(())
+        let key = Self::commit_key(image, commit);
+        self.layout.claim_tag(&key, digest).map(|_| ()).map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, error: forge_release::store::StoreError) -> CmpError {
+        CmpError::Cache { dir: self.dir.clone(), reason: error.to_string() }
     }
 }

@@ -82,7 +82,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
 
 /// The output for a pointer's release: rendered earlier (verified against its checksum) when
 /// the digest is known, else rendered from the verified release and remembered, with the
-/// release if it was fetched, on a thread of its own (added to `cache_writes`): the output
+/// release if it was fetched, on threads of their own (added to `cache_writes`): the output
 /// does not wait for the cache.
 async fn rendered_release(
     pointer: &LoadedPointer,
@@ -102,40 +102,50 @@ async fn rendered_release(
         check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
         return Ok(Arc::new(rendered));
     }
-    let (release, scanned, fetched) =
-        fetch(pointer, known.as_ref(), settings, cache, limits).await?;
+    let (release, scanned, blobs_written) =
+        fetch(pointer, known.as_ref(), settings, cache, limits, cache_writes).await?;
     let digest = release.head.digest.clone();
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
     let (cache, annotate) = (cache.clone(), settings.annotate);
-    let (image, commit) = (image.clone(), pointer.pointer.spec.commit.clone());
+    let commit = pointer.pointer.spec.commit.clone();
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
-        let put_fetched = || match fetched {
-            Some(raw) => cache.put(&image, &commit, &raw),
+        let remember = || match blobs_written {
+            // Named only once its blobs are all there.
+            Some(blobs) => match blobs.join() {
+                Ok(true) => cache.remember(&image, &commit, &digest),
+                _ => Ok(()),
+            },
             None => Ok(()),
         };
-        let written = put_fetched()
+        let written = remember()
             .and_then(|()| cache.put_rendered(&digest, annotate, &remembered))
             .and_then(|()| cache.evict());
         if let Err(e) = written {
-            // A cache that cannot be written costs speed, not correctness.
-            eprintln!("forge-cmp: warning: {e}");
+            warn_cache(&e);
         }
     }));
     Ok(rendered)
 }
 
+/// A cache that cannot be written costs speed, not correctness: a warning, not an error.
+fn warn_cache(error: &CmpError) {
+    eprintln!("forge-cmp: warning: {error}");
+}
+
 /// The verified release a pointer names, and what [`emit::scan`] found in each file (unless
 /// annotating, which parses every file): from the cache when `known` (its pinned or
-/// remembered digest) is there intact, else from its store, and then also the release as
-/// fetched, for the caller to cache.
+/// remembered digest) is there intact, else from its store. A release fetched from its
+/// store is written to the cache while it is verified, on a thread returned last (true when
+/// every blob was written); should verifying fail, that thread goes to `cache_writes`.
 async fn fetch(
     pointer: &LoadedPointer,
     known: Option<&Digest>,
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-) -> Result<(VerifiedRelease, Vec<Scanned>, Option<RawRelease>), CmpError> {
+    cache_writes: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<(VerifiedRelease, Vec<Scanned>, Option<std::thread::JoinHandle<bool>>), CmpError> {
     let verify = |raw: &RawRelease| {
         raw.verify_inspecting(
             limits,
@@ -171,10 +181,24 @@ async fn fetch(
         (None, Some(tag)) => tag,
         (None, None) => return Err(CmpError::ReleaseNotFound { image, commit: commit.clone() }),
     };
-    let raw = store.fetch_raw(&digest, limits).await.map_err(store_error)?;
-    let (release, scanned) = verify(&raw).map_err(store_error)?;
-    check_release(&release, pointer)?;
-    Ok((release, scanned, Some(raw)))
+    let raw = Arc::new(store.fetch_raw(&digest, limits).await.map_err(store_error)?);
+    let blobs_written = {
+        let (cache, raw) = (cache.clone(), Arc::clone(&raw));
+        std::thread::spawn(move || cache.put_blobs(&raw).inspect_err(warn_cache).is_ok())
+    };
+    let verified = verify(&raw).map_err(store_error).and_then(|(release, scanned)| {
+        check_release(&release, pointer)?;
+        Ok((release, scanned))
+    });
+    match verified {
+        Ok((release, scanned)) => Ok((release, scanned, Some(blobs_written))),
+        Err(error) => {
+            cache_writes.push(std::thread::spawn(move || {
+                let _ = blobs_written.join();
+            }));
+            Err(error)
+        }
+    }
 }
 
 fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {

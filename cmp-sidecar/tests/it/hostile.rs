@@ -68,13 +68,22 @@ fn a_traversal_tarball_is_refused_even_with_consistent_digests() {
     )
     .expect("hostile layer");
     replace_layer(&env, &layer, None);
-    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
-    assert!(
-        stderr.contains(
-            "unsafe resources tarball: path contains `..` (entry `../../core.ConfigMap.x.yaml`)"
-        ),
-        "{stderr}"
-    );
+    let repo = env.gitops(&pointer('a', None));
+    // The second run must not take the first's word for anything it cached.
+    for run in ["first", "second"] {
+        let stderr = failure(&env.generate(&repo, APP, &[]));
+        assert!(
+            stderr.contains(
+                "unsafe resources tarball: path contains `..` (entry `../../core.ConfigMap.x.yaml`)"
+            ),
+            "{run}: {stderr}"
+        );
+    }
+    // Blobs are cached while they are verified; the release is never named or rendered.
+    assert!(env.cache().join("blobs/sha256").is_dir(), "no blobs in {}", env.cache().display());
+    let index = std::fs::read_to_string(env.cache().join("index.json")).unwrap_or_default();
+    assert!(!index.contains("sha256:"), "the cache names the refused release: {index}");
+    assert!(!env.cache().join("rendered").exists(), "the refused release was rendered");
 }
 
 #[test]
