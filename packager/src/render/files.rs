@@ -54,8 +54,9 @@ pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem
             serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
         vec![value]
     } else {
-        crate::yaml::from_multiple(&text)
-            .map_err(|e| problem(yaml_line(&e), first_line(&e.to_string())))?
+        crate::yaml::from_multiple(&text).map_err(|e| {
+            problem(yaml_line(&e), without_position(&crate::yaml::error_summary(&e)))
+        })?
     };
     Ok(documents
         .into_iter()
@@ -69,13 +70,11 @@ fn yaml_line(error: &serde_saphyr::Error) -> Option<usize> {
     error.location().map(|l| l.line() as usize)
 }
 
-/// saphyr's messages carry a source snippet after the first line; the line number is shown
-/// separately, so keep the sentence.
-fn first_line(message: &str) -> String {
-    let first = message.lines().next().unwrap_or(message);
-    let located = first.strip_prefix("error: line ").and_then(|rest| rest.split_once(": "));
+/// The line number is shown separately; keep the sentence after saphyr's position.
+fn without_position(summary: &str) -> String {
+    let located = summary.strip_prefix("line ").and_then(|rest| rest.split_once(": "));
     match located {
         Some((_position, sentence)) => sentence.to_owned(),
-        None => first.to_owned(),
+        None => summary.to_owned(),
     }
 }

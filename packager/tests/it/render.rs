@@ -146,6 +146,10 @@ fn every_problem_in_every_template_is_reported_in_one_run() {
         .expect("c");
     std::fs::write(project.join("templates/d.json"), "{\"apiVersion\": \"v1\",\n \"kind\": }")
         .expect("d");
+    // Mappings 101 deep, one more than forge-pack and forge-cmp accept.
+    let too_deep: String = (0..100).map(|level| format!("{}a:\n", "  ".repeat(level))).collect();
+    std::fs::write(project.join("templates/e.yaml"), too_deep + &"  ".repeat(100) + "b: 1\n")
+        .expect("e");
     let stderr = sandbox.fails(2, &["render", "-C", project.to_str().expect("utf-8")]);
     insta::assert_snapshot!(stderr);
 }
