@@ -36,19 +36,7 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn collection(&mut self, value: &Val) -> Result<()> {
         match value {
-            Val::Arr(items) => ensure_sufficient_stack(|| {
-                for (i, item) in items.iter().enumerate() {
-                    if !self.wanted {
-                        break;
-                    }
-                    let item = item.with_description(|| format!("elem <{i}> evaluation"))?;
-                    in_description_frame(
-                        || format!("elem <{i}> manifestification"),
-                        || self.collection(&item),
-                    )?;
-                }
-                Ok(())
-            }),
+            Val::Arr(items) => ensure_sufficient_stack(|| self.elements(items, Self::collection)),
             Val::Obj(object) if !object.has_field("kind".into()) => {
                 let fields = evaluated_fields(object)?;
                 if !fields.iter().all(|(_, v)| matches!(v, Val::Obj(_) | Val::Arr(_))) {
@@ -78,20 +66,28 @@ impl Walker<'_> {
         };
         in_description_frame(
             || "field <items> manifestification".into(),
-            || {
-                for (i, item) in items.iter().enumerate() {
-                    if !self.wanted {
-                        break;
-                    }
-                    let item = item.with_description(|| format!("elem <{i}> evaluation"))?;
-                    in_description_frame(
-                        || format!("elem <{i}> manifestification"),
-                        || self.send(&item),
-                    )?;
-                }
-                Ok(())
-            },
+            || self.elements(&items, Self::send),
         )
+    }
+
+    /// Visits each element of an array, with the trace frames manifesting it would add, until
+    /// nobody wants more.
+    fn elements(
+        &mut self,
+        items: &ArrValue,
+        visit: fn(&mut Self, &Val) -> Result<()>,
+    ) -> Result<()> {
+        for (i, item) in items.iter().enumerate() {
+            if !self.wanted {
+                break;
+            }
+            let item = item.with_description(|| format!("elem <{i}> evaluation"))?;
+            in_description_frame(
+                || format!("elem <{i}> manifestification"),
+                || visit(self, &item),
+            )?;
+        }
+        Ok(())
     }
 
     fn send(&mut self, value: &Val) -> Result<()> {
