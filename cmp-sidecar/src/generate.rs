@@ -24,7 +24,7 @@ pub struct Generated {
     pub releases: Vec<Arc<Rendered>>,
     /// Cache writes, made while the output is written: join them before exiting, so that no
     /// temp file is left behind.
-    pub cache_writes: Vec<std::thread::JoinHandle<()>>,
+    pub cache_writes: Vec<CacheWrite>,
 }
 
 impl Generated {
@@ -40,6 +40,9 @@ impl Generated {
         }
     }
 }
+
+/// A thread writing to the cache; true when it wrote all it had to.
+pub type CacheWrite = std::thread::JoinHandle<bool>;
 
 /// Renders the app in `app_dir`: the whole output, or an error (never partial output).
 pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, CmpError> {
@@ -89,7 +92,7 @@ async fn rendered_release(
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-    cache_writes: &mut Vec<std::thread::JoinHandle<()>>,
+    cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Arc<Rendered>, CmpError> {
     let image = pointer.location.project.to_string();
     let known = match &pointer.pointer.spec.digest {
@@ -110,20 +113,15 @@ async fn rendered_release(
     let commit = pointer.pointer.spec.commit.clone();
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
-        let remember = || match blobs_written {
-            // Named only once its blobs are all there.
-            Some(blobs) => match blobs.join() {
-                Ok(true) => cache.remember(&image, &commit, &digest),
-                _ => Ok(()),
-            },
-            None => Ok(()),
-        };
-        let written = remember()
+        // A fetched release is named only once its blobs are all there.
+        let blobs_stored = blobs_written.is_some_and(|blobs| blobs.join().unwrap_or(false));
+        let remembered_release =
+            if blobs_stored { cache.remember(&image, &commit, &digest) } else { Ok(()) };
+        remembered_release
             .and_then(|()| cache.put_rendered(&digest, annotate, &remembered))
-            .and_then(|()| cache.evict());
-        if let Err(e) = written {
-            warn_cache(&e);
-        }
+            .and_then(|()| cache.evict())
+            .inspect_err(warn_cache)
+            .is_ok()
     }));
     Ok(rendered)
 }
@@ -144,8 +142,8 @@ async fn fetch(
     settings: &Settings,
     cache: &Cache,
     limits: &Limits,
-    cache_writes: &mut Vec<std::thread::JoinHandle<()>>,
-) -> Result<(VerifiedRelease, Vec<Scanned>, Option<std::thread::JoinHandle<bool>>), CmpError> {
+    cache_writes: &mut Vec<CacheWrite>,
+) -> Result<(VerifiedRelease, Vec<Scanned>, Option<CacheWrite>), CmpError> {
     let verify = |raw: &RawRelease| {
         raw.verify_inspecting(
             limits,
@@ -193,9 +191,7 @@ async fn fetch(
     match verified {
         Ok((release, scanned)) => Ok((release, scanned, Some(blobs_written))),
         Err(error) => {
-            cache_writes.push(std::thread::spawn(move || {
-                let _ = blobs_written.join();
-            }));
+            cache_writes.push(blobs_written);
             Err(error)
         }
     }
