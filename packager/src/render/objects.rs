@@ -100,9 +100,6 @@ impl<'a> Collector<'a> {
 
     fn to_file(&self, object: &SourcedObject) -> Result<ResourceFile, String> {
         let id = object_id(&object.value)?;
-        if nested_deeper_than(&object.value, forge_release::yaml::MAX_NESTING) {
-            return Err(forge_release::yaml::too_deep_message());
-        }
         let yaml = crate::yaml::to_string(&object.value)
             .map_err(|e| format!("cannot be written as YAML: {e}"))?;
         let file = ResourceFile::new(id, yaml.into_bytes()).map_err(|e| e.to_string())?;
@@ -158,17 +155,6 @@ fn object_id(value: &Value) -> Result<ObjectId, String> {
         }
     };
     Ok(ObjectId { api_version, kind, namespace, name })
-}
-
-/// Whether mappings and lists nest more than `limit` levels, the object itself the first.
-fn nested_deeper_than(value: &Value, limit: usize) -> bool {
-    // Only called with limit > 0: the arms test for 0 first.
-    let deeper = |child: &Value| nested_deeper_than(child, limit - 1);
-    match value {
-        Value::Array(items) => limit == 0 || items.iter().any(deeper),
-        Value::Object(map) => limit == 0 || map.values().any(deeper),
-        _ => false,
-    }
 }
 
 fn type_name(value: &Value) -> &'static str {

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{Problem, SourcedObject};
@@ -43,7 +42,7 @@ pub struct JsonnetInputs {
     pub commit: String,
 }
 
-#[builtin(fields(artifacts: Rc<HashMap<String, String>>))]
+#[builtin(fields(artifacts: Arc<HashMap<String, String>>))]
 fn forge_artifact(this: &forge_artifact, reference: IStr) -> JrResult<String> {
     Ok(match this.artifacts.get(reference.as_str()) {
         Some(value) => value.clone(),
@@ -77,6 +76,7 @@ pub fn load(
         })
         .map_err(|e| problem(format!("cannot start the Jsonnet evaluator: {e}")))?;
     let mut finished = false;
+    let mut too_deep = Vec::new();
     for message in receiver {
         let document = match message {
             Ok(document) => document,
@@ -86,20 +86,41 @@ pub fn load(
                 break;
             }
         };
-        let value = serde_json::from_str(&document.json).map_err(|e| {
-            // serde_json stops at 128 levels; anything that deep is over forge-pack's limit.
-            if e.to_string().starts_with("recursion limit exceeded") {
-                problem(forge_release::yaml::too_deep_message())
-            } else {
-                problem(format!("output is not JSON: {e}"))
+        // YAML templates and released files have the nesting limit enforced as they are
+        // parsed; JSON has no such budget (serde_json stops at 128 levels), so it is checked
+        // here.
+        let object = match serde_json::from_str(&document.json) {
+            Ok(value) if !nested_deeper_than(&value, forge_release::yaml::MAX_NESTING) => {
+                SourcedObject { file: shown.to_owned(), document: document.number, value }
             }
-        })?;
-        found(SourcedObject { file: shown.to_owned(), document: document.number, value });
+            Err(e) if !e.to_string().starts_with("recursion limit exceeded") => {
+                return Err(problem(format!("output is not JSON: {e}")));
+            }
+            // Too deep, found by the check or by serde_json's own limit.
+            _ => {
+                let message = forge_release::yaml::too_deep_message();
+                too_deep.push(format!("document {}: {message}", document.number));
+                continue;
+            }
+        };
+        found(object);
     }
     if !finished {
         return Err(problem("the Jsonnet evaluator stopped unexpectedly".into()));
     }
-    Ok(())
+    if too_deep.is_empty() { Ok(()) } else { Err(too_deep.into_iter().flat_map(problem).collect()) }
+}
+
+/// Whether mappings and lists nest more than `limit` levels, the value itself the first.
+fn nested_deeper_than(value: &serde_json::Value, limit: usize) -> bool {
+    use serde_json::Value;
+    // Only called with limit > 0: the arms test for 0 first.
+    let deeper = |child: &Value| nested_deeper_than(child, limit - 1);
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(deeper),
+        Value::Object(map) => limit == 0 || map.values().any(deeper),
+        _ => false,
+    }
 }
 
 /// How an evaluation ended, sent after its documents.
@@ -137,8 +158,8 @@ fn evaluate(
             return;
         }
     }
-    let artifacts = Rc::new(inputs.artifacts.as_ref().clone());
-    context.add_native("forge.artifact", forge_artifact { artifacts });
+    context
+        .add_native("forge.artifact", forge_artifact { artifacts: Arc::clone(&inputs.artifacts) });
     let mut paths = inputs.library_paths.clone();
     paths.push(forge_lib.to_owned());
     let mut builder = State::builder();
