@@ -102,17 +102,12 @@ fn jsonnet_errors_and_unknown_artifacts_are_reported_with_their_file() {
 #[test]
 fn jsonnet_numbers_keep_their_value() {
     let sandbox = Sandbox::new();
-    let project = sandbox.path().join("numbers");
-    std::fs::create_dir_all(project.join("templates")).expect("mkdir");
-    std::fs::write(project.join("forge.yaml"), "project: numbers\nrepository: t/r\n")
-        .expect("write");
-    std::fs::write(
-        project.join("templates/config.jsonnet"),
+    let project = jsonnet_project(
+        &sandbox,
         "{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'n'}, data: {},\n \
          limits: {replicas: 3, ratio: 0.1, huge: 1e21, tiny: 2.5e-7, third: 1/3}}\n",
-    )
-    .expect("write");
-    let out = sandbox.ok(&["render", "-C", project.to_str().expect("utf-8")]);
+    );
+    let out = sandbox.ok(&["render", "-C", &project]);
     assert!(
         out.contains("limits:\n  huge: 1.0e+21\n  ratio: 0.1\n  replicas: 3\n  third: 0.3333333333333333\n  tiny: 2.5e-7\n"),
         "{out}"
@@ -121,9 +116,9 @@ fn jsonnet_numbers_keep_their_value() {
 
 /// Writes a one-template project whose `config.jsonnet` is `template`.
 fn jsonnet_project(sandbox: &Sandbox, template: &str) -> String {
-    let project = sandbox.path().join("limits");
+    let project = sandbox.path().join("single");
     std::fs::create_dir_all(project.join("templates")).expect("mkdir");
-    std::fs::write(project.join("forge.yaml"), "project: limits\nrepository: t/r\n")
+    std::fs::write(project.join("forge.yaml"), "project: single\nrepository: t/r\n")
         .expect("write");
     std::fs::write(project.join("templates/config.jsonnet"), template).expect("write");
     project.display().to_string()
