@@ -9,8 +9,9 @@
 //!
 //! Derived fields where unambiguous: `uri` = `image:tag`, `ref` = `image@digest`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use forge_release::metadata::Artifact;
 use serde_json::Value;
@@ -147,16 +148,39 @@ impl ArtifactSet {
             })
             .collect()
     }
+}
 
-    /// Every `(name, field, value)`, for Jsonnet.
-    pub fn flat(&self) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for (name, fields) in &self.values {
-            for (field, (value, _)) in fields {
-                out.insert(format!("{name}.{field}"), value.clone());
-            }
+/// Resolves artifact references for every template syntax (`@artifact("...")` strings and
+/// Jsonnet's `forge.artifact(...)`) and remembers which artifacts were used, so the release
+/// records exactly those. Shared with the Jsonnet evaluator's thread; it holds no Jsonnet
+/// values, so the evaluator's cycle collector skips it (`Acyclic`).
+#[derive(Debug, Default, jrsonnet_gcmodule::Acyclic)]
+pub struct ArtifactResolver {
+    set: ArtifactSet,
+    used: Mutex<BTreeSet<String>>,
+}
+
+impl ArtifactResolver {
+    /// A resolver over `set`, nothing used yet.
+    pub fn new(set: ArtifactSet) -> Self {
+        ArtifactResolver { set, used: Mutex::default() }
+    }
+
+    /// The value of `<name>.<field>`, recording `<name>` as used; or why there is none.
+    pub fn resolve(&self, reference: &str) -> Result<&str, String> {
+        let value = self.set.lookup(reference)?;
+        let name = reference.split('.').next().unwrap_or_default();
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        if !used.contains(name) {
+            used.insert(name.to_owned());
         }
-        out
+        Ok(value)
+    }
+
+    /// Every artifact resolved so far, with every field and its source.
+    pub fn used(&self) -> Vec<Artifact> {
+        let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        self.set.describe(used.iter().map(String::as_str))
     }
 }
 
@@ -235,12 +259,8 @@ fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
 }
 
 /// Replaces every `@artifact("<name>.<field>")` in every string of `value`; returns the
-/// problems (with the reference) and the artifact names used.
-pub fn resolve_references(
-    value: &mut Value,
-    artifacts: &ArtifactSet,
-    used: &mut Vec<String>,
-) -> Vec<String> {
+/// problems, each naming its reference.
+pub fn resolve_references(value: &mut Value, artifacts: &ArtifactResolver) -> Vec<String> {
     let pattern = reference_pattern();
     let mut problems = Vec::new();
     visit_strings(value, &mut |text: &mut String| {
@@ -253,11 +273,8 @@ pub fn resolve_references(
             let whole = captures.get(0).expect("match");
             let reference = &captures[1];
             result.push_str(&text[last..whole.start()]);
-            match artifacts.lookup(reference) {
-                Ok(resolved) => {
-                    result.push_str(resolved);
-                    used.push(reference.split('.').next().unwrap_or_default().to_owned());
-                }
+            match artifacts.resolve(reference) {
+                Ok(resolved) => result.push_str(resolved),
                 Err(problem) => {
                     problems.push(format!("@artifact(\"{reference}\"): {problem}"));
                     result.push_str(whole.as_str());
@@ -316,8 +333,8 @@ mod tests {
             ("api", "digest", "sha256:ab"),
         ]);
         let mut value = json!({"a": "@artifact(\"api.uri\")", "b": ["x-@artifact(\"api.ref\")-y"], "c": "@artifact(\"web.uri\") @artifact(\"api.nope\")"});
-        let mut used = Vec::new();
-        let problems = resolve_references(&mut value, &artifacts, &mut used);
+        let resolver = ArtifactResolver::new(artifacts);
+        let problems = resolve_references(&mut value, &resolver);
         assert_eq!(value["a"], "r.example.com/api:1.2");
         assert_eq!(value["b"][0], "x-r.example.com/api@sha256:ab-y");
         assert_eq!(problems.len(), 2);
@@ -328,5 +345,7 @@ mod tests {
             ),
             "{problems:?}"
         );
+        let used: Vec<String> = resolver.used().into_iter().map(|a| a.name).collect();
+        assert_eq!(used, ["api"], "only artifacts that resolved are recorded");
     }
 }

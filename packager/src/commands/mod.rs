@@ -60,7 +60,7 @@ pub fn render_project(
         project: config.project.clone(),
         commit: commit.unwrap_or_default().to_owned(),
     };
-    crate::render::render_dir(project_dir, &config.templates_dir(project_dir), &artifacts, &jsonnet)
+    crate::render::render_dir(project_dir, &config.templates_dir(project_dir), artifacts, &jsonnet)
 }
 
 /// `--resolve-digests` then `--require-digests` on the rendered files.

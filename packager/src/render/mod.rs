@@ -12,7 +12,7 @@ pub use files::template_files;
 pub use jsonnet::JsonnetInputs;
 pub use objects::{Collected, Collector, SourcedObject};
 
-use crate::artifacts::ArtifactSet;
+use crate::artifacts::{ArtifactResolver, ArtifactSet};
 use crate::error::Error;
 
 /// One problem found while rendering, tied to the template it came from.
@@ -60,7 +60,7 @@ pub struct RenderedSet {
 pub fn render_dir(
     project_dir: &Path,
     templates: &Path,
-    artifacts: &ArtifactSet,
+    artifacts: ArtifactSet,
     jsonnet: &JsonnetInputs,
 ) -> Result<RenderedSet, Error> {
     let mut problems = Vec::new();
@@ -81,10 +81,9 @@ pub fn render_dir(
         None
     };
     let mut jsonnet = jsonnet.clone();
-    if forge_lib.is_some() {
-        jsonnet.artifacts = std::sync::Arc::new(artifacts.flat().into_iter().collect());
-    }
-    let mut collector = Collector::new(artifacts);
+    let resolver = std::sync::Arc::new(ArtifactResolver::new(artifacts));
+    jsonnet.artifacts = std::sync::Arc::clone(&resolver);
+    let mut collector = Collector::new(&resolver);
     for file in templates_found {
         let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
         let loaded = match &forge_lib {
@@ -98,7 +97,7 @@ pub fn render_dir(
             problems.append(&mut found);
         }
     }
-    let Collected { mut files, used, problems: object_problems } = collector.finish();
+    let Collected { mut files, problems: object_problems } = collector.finish();
     problems.extend(object_problems);
     // The tarball's order: cluster-scoped objects first, then namespace by namespace.
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -116,5 +115,5 @@ pub fn render_dir(
             "templates are *.jsonnet, *.yaml, *.yml and *.json files in the templates directory of forge.yaml",
         ));
     }
-    Ok(RenderedSet { files, artifacts: artifacts.describe(used.iter().map(String::as_str)) })
+    Ok(RenderedSet { files, artifacts: resolver.used() })
 }

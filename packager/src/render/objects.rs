@@ -7,7 +7,7 @@ use forge_release::objects::{ObjectId, ResourceFile};
 use serde_json::Value;
 
 use super::Problem;
-use crate::artifacts::ArtifactSet;
+use crate::artifacts::ArtifactResolver;
 
 /// A rendered document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +35,7 @@ impl SourcedObject {
 /// duplicates, keeping every problem for the end.
 #[derive(Debug)]
 pub struct Collector<'a> {
-    artifacts: &'a ArtifactSet,
-    used: Vec<String>,
+    artifacts: &'a ArtifactResolver,
     reference_problems: Vec<Problem>,
     object_problems: Vec<Problem>,
     seen: BTreeMap<String, (PathBuf, usize)>,
@@ -48,18 +47,15 @@ pub struct Collector<'a> {
 pub struct Collected {
     /// The valid objects' files, in the order they came.
     pub files: Vec<ResourceFile>,
-    /// The artifact of every reference resolved, once per use.
-    pub used: Vec<String>,
     /// Every reference problem, then every object problem, each in the order found.
     pub problems: Vec<Problem>,
 }
 
 impl<'a> Collector<'a> {
     /// A collector resolving references against `artifacts`.
-    pub fn new(artifacts: &'a ArtifactSet) -> Self {
+    pub fn new(artifacts: &'a ArtifactResolver) -> Self {
         Collector {
             artifacts,
-            used: Vec::new(),
             reference_problems: Vec::new(),
             object_problems: Vec::new(),
             seen: BTreeMap::new(),
@@ -86,8 +82,7 @@ impl<'a> Collector<'a> {
 
     /// Adds one object, `List`s already taken apart.
     pub fn add_object(&mut self, mut object: SourcedObject) {
-        let messages =
-            crate::artifacts::resolve_references(&mut object.value, self.artifacts, &mut self.used);
+        let messages = crate::artifacts::resolve_references(&mut object.value, self.artifacts);
         self.reference_problems.extend(messages.into_iter().map(|m| object.problem(m)));
         match self.to_file(&object) {
             Ok(file) => {
@@ -117,7 +112,7 @@ impl<'a> Collector<'a> {
     pub fn finish(self) -> Collected {
         let mut problems = self.reference_problems;
         problems.extend(self.object_problems);
-        Collected { files: self.files, used: self.used, problems }
+        Collected { files: self.files, problems }
     }
 }
 
@@ -189,7 +184,7 @@ mod tests {
             sourced(json!(["not", "an", "object"])),
             sourced(json!({"apiVersion": "v1", "kind": "Service", "metadata": {}})),
         ];
-        let artifacts = ArtifactSet::default();
+        let artifacts = ArtifactResolver::default();
         let mut collector = Collector::new(&artifacts);
         objects.into_iter().for_each(|object| collector.add_document(object));
         let collected = collector.finish();

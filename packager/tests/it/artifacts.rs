@@ -144,3 +144,39 @@ fn unresolved_references_and_conflicting_sources_are_all_reported() {
         stderr.replace(&harness::testdata().display().to_string(), "[TESTDATA]")
     );
 }
+
+/// Issue 13: artifacts used through `forge.artifact(...)` in Jsonnet are recorded like those
+/// used as `@artifact(...)` strings: every artifact referenced by either syntax, and only
+/// those, with its values and the file they came from.
+#[test]
+fn artifacts_used_from_jsonnet_and_strings_are_all_recorded() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("catalog");
+    let mut args: Vec<String> = vec!["build".into(), "-C".into(), project.display().to_string()];
+    args.extend(harness::pinned().into_iter().map(str::to_owned));
+    args.extend(["--artifacts".into(), artifacts("catalog.yaml")]);
+    // Defined but referenced nowhere: must not be recorded.
+    args.extend(["--artifact".into(), "unused.tag=1.0".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.ok(&args);
+    let inspected: serde_json::Value = serde_json::from_str(&sandbox.ok(&[
+        "inspect",
+        "company/shop/catalog:1",
+        "--output",
+        "json",
+    ]))
+    .expect("json");
+    let recorded = inspected["metadata"]["artifacts"].as_array().expect("list");
+    let names: Vec<&str> = recorded.iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["catalog-api", "catalog-worker", "search"]);
+    let api = &recorded[0];
+    assert_eq!(api["fields"]["tag"], "1.20");
+    assert_eq!(
+        api["fields"]["ref"],
+        "registry.example.com/shop/catalog-api@sha256:6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e"
+    );
+    assert_eq!(api["sources"]["digest"], "catalog.yaml");
+    assert_eq!(api["sources"]["ref"], "derived");
+    assert_eq!(recorded[1]["sources"]["digest"], "catalog.yaml");
+    assert_eq!(recorded[2]["fields"]["uri"], "registry.example.com/shop/search:v8.13.4");
+}

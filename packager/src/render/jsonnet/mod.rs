@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Problem, SourcedObject};
+use crate::artifacts::ArtifactResolver;
 use jrsonnet_evaluator::error::{ErrorKind, StackTraceElement};
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::tla::TlaArg;
@@ -34,19 +35,19 @@ pub struct JsonnetInputs {
     pub tla_str: Vec<(String, String)>,
     /// `--tla-code` values.
     pub tla_code: Vec<(String, String)>,
-    /// `<name>.<field>` → value.
-    pub artifacts: Arc<HashMap<String, String>>,
+    /// Resolves `forge.artifact('<name>.<field>')`, recording the use.
+    pub artifacts: Arc<ArtifactResolver>,
     /// Project name for `forge.project`.
     pub project: String,
     /// Commit for `forge.commit` (empty when rendering without a release).
     pub commit: String,
 }
 
-#[builtin(fields(artifacts: Arc<HashMap<String, String>>))]
+#[builtin(fields(artifacts: Arc<ArtifactResolver>))]
 fn forge_artifact(this: &forge_artifact, reference: IStr) -> JrResult<String> {
-    Ok(match this.artifacts.get(reference.as_str()) {
-        Some(value) => value.clone(),
-        None => format!("@artifact(\"{}\")", reference.as_str()),
+    Ok(match this.artifacts.resolve(reference.as_str()) {
+        Ok(value) => value.to_owned(),
+        Err(_) => format!("@artifact(\"{}\")", reference.as_str()),
     })
 }
 
