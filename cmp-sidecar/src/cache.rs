@@ -10,8 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use forge_release::Digest;
-use forge_release::store::{LayoutStore, RawRelease, Store};
+use forge_release::image::ReleaseImage;
+use forge_release::objects::ObjectId;
 use forge_release::tarball::Limits;
+use forge_store::{LayoutStore, Store};
 
 use crate::emit::{Body, Rendered, SEPARATOR};
 use crate::error::CmpError;
@@ -23,7 +25,7 @@ struct RenderedHeader {
     documents: Vec<(usize, Digest)>,
     commit: String,
     name: String,
-    objects: Vec<String>,
+    objects: Vec<ObjectId>,
 }
 
 /// The plugin's cache.
@@ -91,8 +93,8 @@ impl Cache {
     }
 
     /// A cached release, if present and intact.
-    pub async fn get(&self, digest: &Digest, limits: &Limits) -> Option<RawRelease> {
-        Store::Layout(self.layout.clone()).fetch_raw(digest, limits).await.ok()
+    pub async fn get(&self, digest: &Digest, limits: &Limits) -> Option<ReleaseImage> {
+        Store::Layout(self.layout.clone()).fetch_image(digest, limits).await.ok()
     }
 
     fn rendered_path(&self, digest: &Digest, annotate: bool) -> PathBuf {
@@ -161,14 +163,14 @@ impl Cache {
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
         let mut parts = rendered.body.parts();
         parts.push(&header);
-        forge_release::atomic::write_cache_file(&path, &parts).map_err(fail)
+        forge_store::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
     /// Stores a fetched release's blobs. Each is checked against its digest as it is
     /// written, so this may run before the release is verified: nothing finds them until
     /// `remember` names the release. The cache is local files, written directly (this runs
     /// on a cache-writing thread, outside the async runtime).
-    pub fn put_blobs(&self, release: &RawRelease) -> Result<(), CmpError> {
+    pub fn put_blobs(&self, release: &ReleaseImage) -> Result<(), CmpError> {
         for (descriptor, bytes) in release.blobs() {
             self.layout.write_blob(&descriptor.digest, bytes).map_err(|e| self.failed(e))?;
         }
@@ -183,7 +185,7 @@ impl Cache {
         self.layout.claim_tag(&key, digest).map(|_| ()).map_err(|e| self.failed(e))
     }
 
-    fn failed(&self, error: forge_release::store::StoreError) -> CmpError {
+    fn failed(&self, error: forge_store::StoreError) -> CmpError {
         CmpError::Cache { dir: self.dir.clone(), reason: error.to_string() }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use forge_release::Digest;
 use forge_release::metadata::ObjectInfo;
+use forge_release::objects::ObjectId;
 use forge_release::tarball::TarFile;
 use forge_release::verify::VerifiedRelease;
 use forge_release::yaml;
@@ -37,8 +38,8 @@ pub struct Rendered {
     pub commit: String,
     /// `<repository>/<project>` of the release.
     pub name: String,
-    /// `kind/namespace/name` of each object, in output order.
-    pub objects: Vec<String>,
+    /// Each object, in output order.
+    pub objects: Vec<ObjectId>,
     /// The output.
     pub body: Body,
 }
@@ -92,12 +93,12 @@ impl Body {
 }
 
 /// What [`scan`] found in a file: its identity, when the file is plain YAML.
-pub type Scanned = Option<plain_yaml::OwnedIdentity>;
+pub type Scanned = Option<ObjectId>;
 
 /// Reads a file's identity line by line (see [`plain_yaml`]), meant to run on each file as it
-/// is unpacked ([`forge_release::store::RawRelease::verify_inspecting`]).
+/// is unpacked ([`forge_release::image::ReleaseImage::verify_inspecting`]).
 pub fn scan(file: &TarFile) -> Scanned {
-    std::str::from_utf8(&file.content).ok().and_then(plain_yaml::identity).map(|i| i.to_owned())
+    std::str::from_utf8(&file.content).ok().and_then(plain_yaml::identity)
 }
 
 /// How a file is written.
@@ -138,22 +139,20 @@ fn renderings(
     release: &VerifiedRelease,
     scanned: &[Scanned],
     annotate: bool,
-) -> Result<Vec<(String, Rendering)>, CmpError> {
+) -> Result<Vec<(ObjectId, Rendering)>, CmpError> {
     let metadata = &release.head.metadata;
     let by_path: BTreeMap<&str, &ObjectInfo> =
         metadata.resources.objects.iter().map(|o| (o.path.as_str(), o)).collect();
     let bad = |reason: String| CmpError::BadObject { digest: release.head.digest.clone(), reason };
     let render_file =
-        |(file, scanned): (&TarFile, &Scanned)| -> Result<(String, Rendering), String> {
+        |(file, scanned): (&TarFile, &Scanned)| -> Result<(ObjectId, Rendering), String> {
             let info = by_path
                 .get(file.path.as_str())
                 .ok_or_else(|| format!("{} is not in the metadata", file.path))?;
-            let key =
-                format!("{}/{}/{}", info.kind, info.namespace.as_deref().unwrap_or(""), info.name);
             if let Some(identity) = scanned {
-                check_identity(identity.as_identity().fields(), info)
+                check_identity(identity, info)
                     .map_err(|reason| format!("{}: {reason}", file.path))?;
-                return Ok((key, Rendering::Verbatim));
+                return Ok((info.id.clone(), Rendering::Verbatim));
             }
             let text = std::str::from_utf8(&file.content)
                 .map_err(|_| format!("{} is not UTF-8", file.path))?;
@@ -168,12 +167,14 @@ fn renderings(
                 ));
             }
             let mut object = documents.remove(0);
-            check_matches(&object, info).map_err(|reason| format!("{}: {reason}", file.path))?;
+            ObjectId::of(&object)
+                .and_then(|identity| check_identity(&identity, info))
+                .map_err(|reason| format!("{}: {reason}", file.path))?;
             if annotate {
                 add_annotations(&mut object, release);
             }
             let line = serde_json::to_string(&object).map_err(|e| e.to_string())?;
-            Ok((key, Rendering::Json(line)))
+            Ok((info.id.clone(), Rendering::Json(line)))
         };
     // Annotating means rewriting every object, so every file is parsed.
     const UNSCANNED: &Scanned = &None;
@@ -185,7 +186,7 @@ fn renderings(
             (file, if annotate { UNSCANNED } else { scanned.get(i).unwrap_or(UNSCANNED) })
         })
         .collect();
-    let results: Vec<Result<(String, Rendering), String>> = if pairs
+    let results: Vec<Result<(ObjectId, Rendering), String>> = if pairs
         .iter()
         .all(|(_, s)| s.is_some())
     {
@@ -211,40 +212,13 @@ fn renderings(
     results.into_iter().collect::<Result<_, _>>().map_err(bad)
 }
 
-fn check_matches(object: &Value, info: &ObjectInfo) -> Result<(), String> {
-    let field = |path: &[&str]| {
-        let mut value = object;
-        for key in path {
-            value = value.get(key)?;
-        }
-        value.as_str()
-    };
-    if !object.is_object() {
-        return Err("the document is not a mapping".into());
-    }
-    check_identity(
-        (
-            field(&["apiVersion"]),
-            field(&["kind"]),
-            field(&["metadata", "namespace"]),
-            field(&["metadata", "name"]),
-        ),
-        info,
-    )
-}
-
-/// `(apiVersion, kind, namespace, name)` of an object against its metadata entry.
-type IdentityFields<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<&'a str>);
-
-fn check_identity(actual: IdentityFields<'_>, info: &ObjectInfo) -> Result<(), String> {
-    let expected = (
-        Some(info.api_version.as_str()),
-        Some(info.kind.as_str()),
-        info.namespace.as_deref(),
-        Some(info.name.as_str()),
-    );
-    if actual != expected {
-        return Err(format!("object {actual:?} does not match its metadata entry {expected:?}"));
+/// An object's identity, as its file says, against its metadata entry.
+fn check_identity(actual: &ObjectId, info: &ObjectInfo) -> Result<(), String> {
+    if *actual != info.id {
+        return Err(format!(
+            "object {actual} ({}) does not match its metadata entry {} ({})",
+            actual.api_version, info.id, info.id.api_version
+        ));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use forge_release::Digest;
-use forge_release::store::StoreError;
+use forge_store::StoreError;
 
 /// Why `generate` failed.
 #[derive(Debug, thiserror::Error)]

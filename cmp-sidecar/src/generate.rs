@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use forge_release::Digest;
+use forge_release::image::ReleaseImage;
 use forge_release::reference::ProjectLocation;
-use forge_release::store::{RawRelease, Store};
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
+use forge_store::Store;
 
 use crate::cache::Cache;
 use crate::discover;
@@ -58,10 +59,10 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
                 rendered_release(pointer, settings, &cache, &limits, &mut generated.cache_writes)
                     .await?;
             let image = pointer.location.project.to_string();
-            for key in &rendered.objects {
-                if let Some(first) = seen.insert(key.clone(), image.clone()) {
+            for object in &rendered.objects {
+                if let Some(first) = seen.insert(object.to_string(), image.clone()) {
                     return Err(CmpError::DuplicateObject {
-                        object: key.clone(),
+                        object: object.to_string(),
                         first,
                         second: image,
                     });
@@ -144,7 +145,7 @@ async fn fetch(
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<(VerifiedRelease, Vec<Scanned>, Option<CacheWrite>), CmpError> {
-    let verify = |raw: &RawRelease| {
+    let verify = |raw: &ReleaseImage| {
         raw.verify_inspecting(
             limits,
             |file| if settings.annotate { None } else { emit::scan(file) },
@@ -164,30 +165,35 @@ async fn fetch(
     }
 
     let store = Store::open(&pointer.location.project, &settings.registry).map_err(store_error)?;
-    // The manifest itself rather than only its digest: one round trip fewer, as the store
-    // keeps the bytes for `fetch_raw`.
+    // The manifest itself rather than only its digest: when the tag names the release, its
+    // blobs follow without fetching the manifest again.
     let tagged = store.fetch_manifest_by_tag(commit).await.map_err(store_error)?;
-    let digest = match (pinned, tagged.map(|(_, digest)| digest)) {
-        (Some(pin), Some(tag)) if pin != tag => {
+    let (digest, manifest) = match (pinned, tagged) {
+        (Some(pin), Some((_, tag))) if pin != tag => {
             return Err(CmpError::PinMismatch {
                 image,
                 pinned: pin,
                 what: format!("the release tagged {commit}, which is {tag}"),
             });
         }
-        (Some(pin), _) => pin,
-        (None, Some(tag)) => tag,
+        (Some(pin), tagged) => (pin, tagged.map(|(bytes, _)| bytes)),
+        (None, Some((bytes, tag))) => (tag, Some(bytes)),
         (None, None) => return Err(CmpError::ReleaseNotFound { image, commit: commit.clone() }),
     };
-    let raw = Arc::new(store.fetch_raw(&digest, limits).await.map_err(store_error)?);
+    let fetched = match manifest {
+        Some(bytes) => store.fetch_blobs_of(bytes, &digest, limits).await,
+        None => store.fetch_image(&digest, limits).await,
+    };
+    let raw = Arc::new(fetched.map_err(store_error)?);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
         std::thread::spawn(move || cache.put_blobs(&raw).inspect_err(warn_cache).is_ok())
     };
-    let verified = verify(&raw).map_err(store_error).and_then(|(release, scanned)| {
-        check_release(&release, pointer)?;
-        Ok((release, scanned))
-    });
+    let verified =
+        verify(&raw).map_err(|e| store_error(e.into())).and_then(|(release, scanned)| {
+            check_release(&release, pointer)?;
+            Ok((release, scanned))
+        });
     match verified {
         Ok((release, scanned)) => Ok((release, scanned, Some(blobs_written))),
         Err(error) => {

@@ -13,66 +13,13 @@
 //! same to Argo CD as to forge-pack.
 
 use std::cell::RefCell;
+
+use forge_release::objects::ObjectId;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 
-/// `apiVersion`, `kind`, `metadata.namespace` and `metadata.name` of an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity<'a> {
-    /// `apiVersion`.
-    pub api_version: &'a str,
-    /// `kind`.
-    pub kind: &'a str,
-    /// `metadata.namespace`, if set.
-    pub namespace: Option<&'a str>,
-    /// `metadata.name`.
-    pub name: &'a str,
-}
-
-impl Identity<'_> {
-    /// `(apiVersion, kind, namespace, name)`.
-    pub fn fields(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
-        (Some(self.api_version), Some(self.kind), self.namespace, Some(self.name))
-    }
-
-    /// A copy that does not borrow the file.
-    pub fn to_owned(self) -> OwnedIdentity {
-        OwnedIdentity {
-            api_version: self.api_version.to_owned(),
-            kind: self.kind.to_owned(),
-            namespace: self.namespace.map(str::to_owned),
-            name: self.name.to_owned(),
-        }
-    }
-}
-
-/// An [`Identity`] that owns its text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedIdentity {
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// `metadata.namespace`, if set.
-    pub namespace: Option<String>,
-    /// `metadata.name`.
-    pub name: String,
-}
-
-impl OwnedIdentity {
-    /// Borrows it back.
-    pub fn as_identity(&self) -> Identity<'_> {
-        Identity {
-            api_version: &self.api_version,
-            kind: &self.kind,
-            namespace: self.namespace.as_deref(),
-            name: &self.name,
-        }
-    }
-}
-
 /// The identity of the object in `text`, when `text` is plain YAML as described above.
-pub fn identity(text: &str) -> Option<Identity<'_>> {
+pub fn identity(text: &str) -> Option<ObjectId> {
     // Control characters (tabs, carriage returns) other than line feeds, and the line breaks
     // only YAML 1.1 knows (NEL, LS, PS).
     if has_control_characters(text.as_bytes())
@@ -93,12 +40,7 @@ pub fn identity(text: &str) -> Option<Identity<'_>> {
             reader.line(&text[start..end])?;
             start = end + 1;
         }
-        Some(Identity {
-            api_version: reader.api_version?,
-            kind: reader.kind?,
-            namespace: reader.namespace,
-            name: reader.name?,
-        })
+        Some(ObjectId::new(reader.api_version?, reader.kind?, reader.namespace, reader.name?))
     })
 }
 

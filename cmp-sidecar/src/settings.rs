@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use forge_release::reference::StoreRoot;
-use forge_release::registry::RegistryOptions;
+use forge_store::registry::RegistryOptions;
 
 use crate::error::CmpError;
 
@@ -58,7 +58,7 @@ impl Settings {
                 value,
                 reason: e.reason,
             })?,
-            None => StoreRoot::embedded()
+            None => forge_store::root::embedded()
                 .unwrap_or_else(|| StoreRoot::Layouts(std::env::temp_dir().join("forge-releases"))),
         };
         let timeout = match get(&["FORGE_CMP_TIMEOUT_SECONDS"]) {

@@ -3,9 +3,9 @@
 use std::fmt;
 
 use forge_release::aliases::ResolveError;
-use forge_release::publish::PublishError;
 use forge_release::reference::ReferenceError;
-use forge_release::store::StoreError;
+use forge_store::StoreError;
+use forge_store::publish::PublishError;
 
 /// Process exit codes (documented in the README).
 pub mod exit {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use forge_release::Digest;
 use forge_release::aliases;
 use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector, StoreRoot};
-use forge_release::registry::{Credentials, RegistryOptions, Secret};
-use forge_release::store::Store;
+use forge_store::Store;
+use forge_store::registry::{Credentials, RegistryOptions, Secret};
 
 use crate::cli::GlobalArgs;
 use crate::error::{Error, exit};
@@ -59,7 +59,7 @@ impl Stores {
     pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, Error> {
         match self.flag.as_deref().or(project_registry) {
             Some(text) => Ok(StoreRoot::parse(text)?),
-            None => StoreRoot::embedded().ok_or_else(|| {
+            None => forge_store::root::embedded().ok_or_else(|| {
                 Error::input(
                     "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
                 )

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
 use forge_release::objects::{ObjectId, ResourceFile};
-use forge_release::package::{self, ReleaseInput};
+use forge_release::package::{self, ReleaseInput, ResourcesLayer};
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read_dir") {
@@ -41,8 +41,6 @@ fn main() {
     let input = ReleaseInput {
         repository: "bench/repo".into(),
         project: "bench".into(),
-        number: 1,
-        aliases: vec!["1".into()],
         trigger: Trigger { kind: TriggerKind::Manual, branch: None, tag: None },
         source: SourceInfo {
             repository_url: None,
@@ -56,10 +54,10 @@ fn main() {
         },
         commit_time: 0,
         artifacts: Vec::new(),
-        files,
+        resources: ResourcesLayer::build(files, 0).expect("layer"),
         tool: ToolInfo { name: "bench".into(), version: "0".into() },
     };
-    let release = package::package(input).expect("package");
+    let release = package::package(&input, 1, &["1".into()]).expect("package");
     let peak = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_owned()))

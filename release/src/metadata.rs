@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::FormatError;
+use crate::objects::ObjectId;
 
 /// The newest major version of the config and metadata documents this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -204,17 +205,10 @@ pub struct ResourcesInfo {
 
 /// One Kubernetes object in the release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ObjectInfo {
-    /// `apiVersion` of the object.
-    pub api_version: String,
-    /// `kind` of the object.
-    pub kind: String,
-    /// `metadata.namespace`, if set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// `metadata.name`.
-    pub name: String,
+    /// `apiVersion`, `kind`, `namespace` and `name`, as fields of this record.
+    #[serde(flatten)]
+    pub id: ObjectId,
     /// Path of its file in the tarball.
     pub path: String,
     /// Digest of the file.

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 use crate::digest::Digest;
 
 /// Kinds that are cluster-scoped in Kubernetes and common add-ons; their files live under
@@ -33,14 +36,16 @@ const CLUSTER_SCOPED_KINDS: &[&str] = &[
 ];
 
 /// The identity of a Kubernetes object: group/kind/namespace/name (plus the version it was
-/// written in).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// written in). Every part of forge-pack that names an object uses this one type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectId {
     /// `apiVersion`, e.g. `apps/v1`.
     pub api_version: String,
     /// `kind`, e.g. `Deployment`.
     pub kind: String,
     /// `metadata.namespace`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// `metadata.name`.
     pub name: String,
@@ -57,6 +62,55 @@ pub struct InvalidObjectId {
 }
 
 impl ObjectId {
+    /// An identity from its parts.
+    pub fn new(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        ObjectId {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The identity of a Kubernetes object given as a value: a mapping with string
+    /// `apiVersion`, `kind` and `metadata.name`, and an optional string `metadata.namespace`.
+    /// The error says what is missing or of the wrong type.
+    pub fn of(value: &Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "expected a Kubernetes object (a mapping), found {}",
+                type_name(value)
+            ));
+        };
+        let string_field = |name: &str| match map.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(other) => {
+                Err(format!("`{name}` must be a non-empty string, found {}", type_name(other)))
+            }
+            None => Err(format!("missing `{name}`")),
+        };
+        let api_version = string_field("apiVersion")?;
+        let kind = string_field("kind")?;
+        let Some(Value::Object(metadata)) = map.get("metadata") else {
+            return Err(format!("{kind}: missing `metadata` mapping"));
+        };
+        let name = match metadata.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            _ => return Err(format!("{kind}: missing `metadata.name`")),
+        };
+        let namespace = match metadata.get("namespace") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
+            Some(other) => {
+                return Err(format!(
+                    "{kind}/{name}: `metadata.namespace` must be a string, found {}",
+                    type_name(other)
+                ));
+            }
+        };
+        Ok(ObjectId { api_version, kind, namespace, name })
+    }
+
     /// The API group (`core` for the legacy group).
     pub fn group(&self) -> &str {
         match self.api_version.rsplit_once('/') {
@@ -106,6 +160,18 @@ impl ObjectId {
             }
         }
         Ok(())
+    }
+}
+
+/// How a value's type is named in messages.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 

@@ -5,7 +5,10 @@ use std::io::{self, Write};
 
 use flate2::{Compression, GzBuilder};
 
+use bytes::Bytes;
+
 use crate::digest::{Digest, HashingWriter};
+use crate::image::ReleaseImage;
 use crate::manifest::{self, Descriptor, Manifest, annotations};
 use crate::metadata::{
     Artifact, ObjectInfo, ReleaseConfig, ReleaseInfo, ReleaseMetadata, ResourcesInfo,
@@ -17,58 +20,58 @@ use crate::timefmt;
 /// Gzip level for the resources layer. Changing it changes every digest.
 const GZIP_LEVEL: u32 = 6;
 
-/// Everything a release is made of.
+/// Everything a release is made of except its number and aliases, which publishing assigns
+/// (and may assign again when a concurrent publisher takes a number first).
 #[derive(Debug, Clone)]
 pub struct ReleaseInput {
     /// Release repository, e.g. `company/monorepo`.
     pub repository: String,
     /// Project name.
     pub project: String,
-    /// Release number.
-    pub number: u64,
-    /// Aliases given at creation.
-    pub aliases: Vec<String>,
     /// What caused the release.
     pub trigger: Trigger,
     /// Source commit.
     pub source: SourceInfo,
-    /// Commit time as seconds since the Unix epoch: tar mtimes and `created`.
+    /// Commit time as seconds since the Unix epoch: `created` (and the layer's tar mtimes).
     pub commit_time: i64,
     /// Resolved artifacts.
     pub artifacts: Vec<Artifact>,
-    /// Rendered objects, in any order.
-    pub files: Vec<ResourceFile>,
+    /// The rendered objects' layer, built once.
+    pub resources: ResourcesLayer,
     /// The tool version to record.
     pub tool: ToolInfo,
 }
 
-/// A release ready to store: its manifest and all three blobs.
+/// The resources layer (layer 0) and what the metadata says of it; the same for every number
+/// a release is given.
 #[derive(Debug, Clone)]
-pub struct PackagedRelease {
-    /// The manifest.
-    pub manifest: Manifest,
-    /// The manifest's exact bytes.
-    pub manifest_bytes: Vec<u8>,
-    /// The manifest digest: the release's content identity.
-    pub digest: Digest,
-    /// Config blob bytes.
-    pub config: Vec<u8>,
-    /// Resources layer bytes (tar+gzip).
-    pub resources: Vec<u8>,
-    /// Metadata blob bytes.
-    pub metadata_bytes: Vec<u8>,
-    /// The metadata.
-    pub metadata: ReleaseMetadata,
+pub struct ResourcesLayer {
+    /// The compressed layer.
+    pub bytes: Bytes,
+    /// Its digests and size.
+    pub info: LayerInfo,
+    /// Every object, in tarball order.
+    pub objects: Vec<ObjectInfo>,
 }
 
-impl PackagedRelease {
-    /// The blobs with their descriptors, config first.
-    pub fn blobs(&self) -> [(&Descriptor, &[u8]); 3] {
-        [
-            (&self.manifest.config, &self.config),
-            (self.manifest.resources(), &self.resources),
-            (self.manifest.metadata(), &self.metadata_bytes),
-        ]
+impl ResourcesLayer {
+    /// Sorts `files` by path, refuses duplicates and an empty set, and writes the layer with
+    /// `commit_time` as every entry's mtime.
+    pub fn build(mut files: Vec<ResourceFile>, commit_time: i64) -> Result<Self, PackageError> {
+        if files.is_empty() {
+            return Err(PackageError::Empty);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Some(pair) = files.windows(2).find(|pair| pair[0].path == pair[1].path) {
+            return Err(PackageError::DuplicateObject(pair[0].id.to_string()));
+        }
+        let mtime = u64::try_from(commit_time).unwrap_or(0);
+        let (bytes, info) = write_resources_layer(&files, mtime, Vec::new())?;
+        let objects = files
+            .iter()
+            .map(|f| ObjectInfo { id: f.id.clone(), path: f.path.clone(), sha256: f.sha256() })
+            .collect();
+        Ok(ResourcesLayer { bytes: Bytes::from(bytes), info, objects })
     }
 }
 
@@ -130,46 +133,28 @@ pub fn write_resources_layer<W: Write>(
     Ok((out, LayerInfo { digest, size, tar_sha256 }))
 }
 
-/// Packages a release: resources layer, metadata, config and manifest.
-pub fn package(input: ReleaseInput) -> Result<PackagedRelease, PackageError> {
+/// Packages a release numbered `number` with `aliases`: metadata, config and manifest around
+/// the input's resources layer.
+pub fn package(
+    input: &ReleaseInput,
+    number: u64,
+    aliases: &[String],
+) -> Result<ReleaseImage, PackageError> {
     let ReleaseInput {
         repository,
         project,
-        number,
-        aliases,
         trigger,
         source,
         commit_time,
         artifacts,
-        mut files,
+        resources: layer,
         tool,
     } = input;
-    if files.is_empty() {
-        return Err(PackageError::Empty);
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    if let Some(pair) = files.windows(2).find(|pair| pair[0].path == pair[1].path) {
-        return Err(PackageError::DuplicateObject(pair[0].id.to_string()));
-    }
-    let created = timefmt::rfc3339(commit_time).ok_or(PackageError::BadTime(commit_time))?;
-    let mtime = u64::try_from(commit_time).unwrap_or(0);
-    let (resources, layer) = write_resources_layer(&files, mtime, Vec::new())?;
-
+    let created = timefmt::rfc3339(*commit_time).ok_or(PackageError::BadTime(*commit_time))?;
     let mut by_kind = BTreeMap::new();
-    for file in &files {
-        *by_kind.entry(file.id.kind.clone()).or_insert(0) += 1;
+    for object in &layer.objects {
+        *by_kind.entry(object.id.kind.clone()).or_insert(0) += 1;
     }
-    let objects = files
-        .iter()
-        .map(|f| ObjectInfo {
-            api_version: f.id.api_version.clone(),
-            kind: f.id.kind.clone(),
-            namespace: f.id.namespace.clone(),
-            name: f.id.name.clone(),
-            path: f.path.clone(),
-            sha256: f.sha256(),
-        })
-        .collect();
     let commit = source.commit.clone();
     let metadata = ReleaseMetadata {
         schema_version: SCHEMA_VERSION,
@@ -178,19 +163,19 @@ pub fn package(input: ReleaseInput) -> Result<PackagedRelease, PackageError> {
             repository: repository.clone(),
             project: project.clone(),
             number,
-            aliases: aliases.clone(),
+            aliases: aliases.to_vec(),
             trigger: trigger.clone(),
             created: created.clone(),
         },
-        source,
-        artifacts,
+        source: source.clone(),
+        artifacts: artifacts.clone(),
         resources: ResourcesInfo {
-            count: files.len() as u64,
+            count: layer.objects.len() as u64,
             by_kind,
-            tar_sha256: layer.tar_sha256,
-            objects,
+            tar_sha256: layer.info.tar_sha256.clone(),
+            objects: layer.objects.clone(),
         },
-        tool,
+        tool: tool.clone(),
     };
     let metadata_bytes = metadata.to_bytes();
     let config = serde_json::to_vec(&ReleaseConfig {
@@ -208,8 +193,8 @@ pub fn package(input: ReleaseInput) -> Result<PackagedRelease, PackageError> {
     let resources_desc = titled(
         Descriptor {
             media_type: manifest::RESOURCES_MEDIA_TYPE.into(),
-            digest: layer.digest,
-            size: layer.size,
+            digest: layer.info.digest.clone(),
+            size: layer.info.size,
             annotations: BTreeMap::new(),
         },
         manifest::RESOURCES_TITLE,
@@ -226,8 +211,8 @@ pub fn package(input: ReleaseInput) -> Result<PackagedRelease, PackageError> {
     notes.insert(annotations::CREATED.to_owned(), created);
     notes.insert(annotations::TITLE.to_owned(), project.clone());
     notes.insert(annotations::VERSION.to_owned(), number.to_string());
-    notes.insert(annotations::FORGE_REPOSITORY.to_owned(), repository);
-    notes.insert(annotations::FORGE_PROJECT.to_owned(), project);
+    notes.insert(annotations::FORGE_REPOSITORY.to_owned(), repository.clone());
+    notes.insert(annotations::FORGE_PROJECT.to_owned(), project.clone());
     notes.insert(annotations::FORGE_NUMBER.to_owned(), number.to_string());
     notes.insert(annotations::FORGE_ALIASES.to_owned(), aliases.join(","));
     notes.insert(annotations::FORGE_TRIGGER.to_owned(), trigger.kind.as_str().to_owned());
@@ -239,14 +224,12 @@ pub fn package(input: ReleaseInput) -> Result<PackagedRelease, PackageError> {
         annotations: notes,
     };
     let manifest_bytes = manifest.to_bytes();
-    let digest = Digest::of(&manifest_bytes);
-    Ok(PackagedRelease {
-        manifest,
+    Ok(ReleaseImage {
+        digest: Digest::of(&manifest_bytes),
         manifest_bytes,
-        digest,
+        manifest,
         config,
-        resources,
-        metadata_bytes,
-        metadata,
+        metadata: metadata_bytes,
+        resources: layer.bytes.clone(),
     })
 }

@@ -23,18 +23,6 @@ pub enum StoreRoot {
 }
 
 impl StoreRoot {
-    /// The embedded default store: `$XDG_DATA_HOME/forge-pack/releases`, else
-    /// `~/.local/share/forge-pack/releases`; `None` when neither variable is set.
-    pub fn embedded() -> Option<StoreRoot> {
-        let nonempty =
-            |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let dir = match nonempty("XDG_DATA_HOME") {
-            Some(data) => data.join("forge-pack/releases"),
-            None => nonempty("HOME")?.join(".local/share/forge-pack/releases"),
-        };
-        Some(StoreRoot::Layouts(dir))
-    }
-
     /// Parses `oci:<dir>` or a registry host such as `registry.example.com[/prefix]`.
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
         if let Some(dir) = text.strip_prefix("oci:") {

@@ -1,7 +1,8 @@
 //! Test support shared by the workspace's integration tests: a real CNCF distribution
 //! registry on a free loopback port (plain, htpasswd, token or TLS), a fault-injecting proxy,
-//! and a YAML 1.1 reader.
+//! a YAML 1.1 reader, and a fixed release.
 
+pub mod fixtures;
 mod proxy;
 mod registry;
 mod yaml;

@@ -1,4 +1,6 @@
-use super::{Identity, identity};
+use forge_release::objects::ObjectId;
+
+use super::identity;
 
 const DEPLOYMENT: &str = "\
 apiVersion: apps/v1
@@ -32,26 +34,15 @@ spec:
 #[test]
 fn reads_the_identity_of_plain_objects() {
     let simple = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {}\n";
-    assert_eq!(
-        identity(simple),
-        Some(Identity { api_version: "v1", kind: "ConfigMap", namespace: None, name: "settings" })
-    );
+    assert_eq!(identity(simple), Some(ObjectId::new("v1", "ConfigMap", None, "settings")));
     // `{cpu: 500m}` is a flow mapping: declined. With it written as a block it is read.
     assert_eq!(identity(DEPLOYMENT), None);
     let block = DEPLOYMENT.replace("limits: {cpu: 500m}", "limits:\n            cpu: 500m");
-    assert_eq!(
-        identity(&block),
-        Some(Identity {
-            api_version: "apps/v1",
-            kind: "Deployment",
-            namespace: Some("auth"),
-            name: "api"
-        })
-    );
+    assert_eq!(identity(&block), Some(ObjectId::new("apps/v1", "Deployment", Some("auth"), "api")));
     let quoted = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: '123'\nspec: []\n";
-    assert_eq!(identity(quoted).map(|i| i.name), Some("123"));
+    assert_eq!(identity(quoted).map(|i| i.name).as_deref(), Some("123"));
     let commented = "# generated\napiVersion: v1 # core\nkind: Namespace\nmetadata:\n  name: x\n";
-    assert_eq!(identity(commented).map(|i| i.api_version), Some("v1"));
+    assert_eq!(identity(commented).map(|i| i.api_version).as_deref(), Some("v1"));
 }
 
 #[test]
@@ -63,10 +54,10 @@ fn agrees_with_a_parser_on_everything_it_reads() {
             |path: &[&str]| path.iter().try_fold(&parsed, |v, k| v.get(k)).and_then(|v| v.as_str());
         match identity(text) {
             Some(id) => {
-                assert_eq!(Some(id.api_version), field(&["apiVersion"]));
-                assert_eq!(Some(id.kind), field(&["kind"]));
-                assert_eq!(id.namespace, field(&["metadata", "namespace"]));
-                assert_eq!(Some(id.name), field(&["metadata", "name"]));
+                assert_eq!(Some(id.api_version.as_str()), field(&["apiVersion"]));
+                assert_eq!(Some(id.kind.as_str()), field(&["kind"]));
+                assert_eq!(id.namespace.as_deref(), field(&["metadata", "namespace"]));
+                assert_eq!(Some(id.name.as_str()), field(&["metadata", "name"]));
             }
             // An escaped identity value is left to the parser.
             None => assert!(text.contains("\\u0041")),

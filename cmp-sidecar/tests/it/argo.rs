@@ -6,9 +6,9 @@ use std::process::{Command, Output, Stdio};
 use forge_release::aliases::TagStrategy;
 use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
 use forge_release::objects::{ObjectId, ResourceFile};
-use forge_release::package::ReleaseInput;
-use forge_release::publish::{Published, publish};
-use forge_release::store::{LayoutStore, Store};
+use forge_release::package::{ReleaseInput, ResourcesLayer};
+use forge_store::publish::{Published, publish};
+use forge_store::{LayoutStore, Store};
 use serde_json::Value;
 
 pub const IMAGE: &str = "company/monorepo/auth-service";
@@ -40,8 +40,6 @@ impl Env {
         let input = ReleaseInput {
             repository: "company/monorepo".into(),
             project: "auth-service".into(),
-            number: 0,
-            aliases: Vec::new(),
             trigger: Trigger { kind: TriggerKind::Manual, branch: None, tag: None },
             source: SourceInfo {
                 repository_url: None,
@@ -55,7 +53,7 @@ impl Env {
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),
-            files,
+            resources: ResourcesLayer::build(files, 1_714_564_800).expect("layer"),
             tool: ToolInfo { name: "test".into(), version: "0".into() },
         };
         runtime()

@@ -107,7 +107,7 @@ fn a_release_whose_metadata_lies_about_an_object_is_refused() {
         &std::fs::read(blob_path(&env, &manifest.metadata().digest)).expect("metadata"),
     )
     .expect("parse");
-    metadata.resources.objects[1].name = "renamed".into();
+    metadata.resources.objects[1].id.name = "renamed".into();
     let metadata_bytes = metadata.to_bytes();
     let digest = Digest::of(&metadata_bytes);
     std::fs::write(blob_path(&env, &digest), &metadata_bytes).expect("metadata");

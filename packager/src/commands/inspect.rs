@@ -58,10 +58,10 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
                 vec![vec!["NAMESPACE".into(), "KIND".into(), "NAME".into(), "API VERSION".into()]];
             for object in &metadata.resources.objects {
                 rows.push(vec![
-                    object.namespace.clone().unwrap_or_else(|| "-".into()),
-                    object.kind.clone(),
-                    object.name.clone(),
-                    object.api_version.clone(),
+                    object.id.namespace.clone().unwrap_or_else(|| "-".into()),
+                    object.id.kind.clone(),
+                    object.id.name.clone(),
+                    object.id.api_version.clone(),
                 ]);
             }
             text.push_str(&indent(&table(&rows)));
@@ -139,8 +139,8 @@ fn find_object<'a>(objects: &'a [ObjectInfo], selector: &str) -> Result<&'a Obje
     };
     let matches: Vec<&ObjectInfo> = objects
         .iter()
-        .filter(|o| o.kind.eq_ignore_ascii_case(kind) && o.name == name)
-        .filter(|o| namespace.is_none_or(|ns| o.namespace.as_deref() == Some(ns)))
+        .filter(|o| o.id.kind.eq_ignore_ascii_case(kind) && o.id.name == name)
+        .filter(|o| namespace.is_none_or(|ns| o.id.namespace.as_deref() == Some(ns)))
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),

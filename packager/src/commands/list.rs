@@ -6,7 +6,7 @@ use forge_release::Digest;
 use forge_release::aliases::{is_commit_sha, release_number};
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::ReleaseRef;
-use forge_release::store::Store;
+use forge_store::Store;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 

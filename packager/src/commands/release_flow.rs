@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use forge_release::metadata::{ToolInfo, TriggerKind};
-use forge_release::package::ReleaseInput;
-use forge_release::publish::{self, Published};
+use forge_release::package::{ReleaseInput, ResourcesLayer};
 use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_store::publish::{self, Published};
 use serde::Serialize;
 
 use crate::cli::ReleaseArgs;
@@ -106,13 +106,12 @@ pub async fn run(
     let input = ReleaseInput {
         repository: config.repository.clone(),
         project: config.project.clone(),
-        number: 0,
-        aliases: Vec::new(),
         trigger: ctx.trigger.clone(),
         source: ctx.source.clone(),
         commit_time: ctx.commit_time,
         artifacts: rendered.artifacts,
-        files,
+        resources: ResourcesLayer::build(files, ctx.commit_time)
+            .map_err(|e| Error::input(e.to_string()))?,
         tool: ToolInfo { name: "forge-pack".into(), version: forge_release::VERSION.into() },
     };
     let bar = output.bytes_bar("uploading", 0);

@@ -260,6 +260,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
     }
-    forge_release::atomic::write_file(path, bytes)
+    forge_store::atomic::write_file(path, bytes)
         .map_err(|e| Error::new(exit::STORE, format!("cannot write {}: {e}", path.display())))
 }

@@ -94,7 +94,7 @@ impl<'a> Collector<'a> {
     }
 
     fn to_file(&self, object: &SourcedObject) -> Result<ResourceFile, String> {
-        let id = object_id(&object.value)?;
+        let id = ObjectId::of(&object.value)?;
         let yaml = crate::yaml::to_string(&object.value)
             .map_err(|e| format!("cannot be written as YAML: {e}"))?;
         let file = ResourceFile::new(id, yaml.into_bytes()).map_err(|e| e.to_string())?;
@@ -113,53 +113,6 @@ impl<'a> Collector<'a> {
         let mut problems = self.reference_problems;
         problems.extend(self.object_problems);
         Collected { files: self.files, problems }
-    }
-}
-
-fn object_id(value: &Value) -> Result<ObjectId, String> {
-    let Value::Object(map) = value else {
-        return Err(format!(
-            "expected a Kubernetes object (a mapping), found {}",
-            type_name(value)
-        ));
-    };
-    let string_field = |name: &str| match map.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(other) => {
-            Err(format!("`{name}` must be a non-empty string, found {}", type_name(other)))
-        }
-        None => Err(format!("missing `{name}`")),
-    };
-    let api_version = string_field("apiVersion")?;
-    let kind = string_field("kind")?;
-    let Some(Value::Object(metadata)) = map.get("metadata") else {
-        return Err(format!("{kind}: missing `metadata` mapping"));
-    };
-    let name = match metadata.get("name") {
-        Some(Value::String(name)) if !name.is_empty() => name.clone(),
-        _ => return Err(format!("{kind}: missing `metadata.name`")),
-    };
-    let namespace = match metadata.get("namespace") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(ns)) if !ns.is_empty() => Some(ns.clone()),
-        Some(other) => {
-            return Err(format!(
-                "{kind}/{name}: `metadata.namespace` must be a string, found {}",
-                type_name(other)
-            ));
-        }
-    };
-    Ok(ObjectId { api_version, kind, namespace, name })
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
 

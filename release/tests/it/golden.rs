@@ -2,19 +2,20 @@
 //! release ever built: it must be deliberate (a format version bump), never an accident of a
 //! dependency update or a compression backend switch.
 
+use forge_release::metadata::ReleaseMetadata;
 use forge_release::package::{self, write_resources_layer};
-
-use crate::fixtures;
+use forge_testkit::fixtures;
 
 #[test]
 fn golden_digests_of_the_fixture_release() {
-    let release = package::package(fixtures::input()).expect("package");
+    let release = fixtures::image();
+    let metadata = ReleaseMetadata::parse(&release.metadata).expect("metadata");
     let digests = [
         ("manifest", release.digest.to_string()),
         ("config", release.manifest.config.digest.to_string()),
         ("resources", release.manifest.resources().digest.to_string()),
         ("metadata", release.manifest.metadata().digest.to_string()),
-        ("tar", release.metadata.resources.tar_sha256.to_string()),
+        ("tar", metadata.resources.tar_sha256.to_string()),
     ];
     let expected = [
         ("manifest", "sha256:89a7bfeb35b479e6c2ab250fc4fa2e0569478821a7eac28b69c1ee1693ff2d39"),
@@ -66,10 +67,12 @@ fn golden_digest_of_a_large_layer() {
 
 #[test]
 fn input_order_does_not_change_the_bytes() {
-    let forward = package::package(fixtures::input()).expect("package");
-    let mut reversed_input = fixtures::input();
-    reversed_input.files.reverse();
-    let reversed = package::package(reversed_input).expect("package");
+    let forward = fixtures::image();
+    let mut reversed_files = fixtures::files();
+    reversed_files.reverse();
+    let reversed_input = fixtures::input_with(reversed_files);
+    let reversed =
+        package::package(&reversed_input, fixtures::NUMBER, &fixtures::aliases()).expect("package");
     assert_eq!(forward.digest, reversed.digest);
     assert_eq!(forward.resources, reversed.resources);
 }

@@ -1,11 +1,5 @@
-//! Integration tests of the release format and the layout store.
+//! Integration tests of the release format.
 
-mod fixtures;
 mod golden;
 mod hostile;
-mod layout;
-mod publish;
-mod registry;
-mod registry_faults;
-mod skopeo;
 mod verify;

@@ -2,22 +2,23 @@
 
 use forge_release::digest::Digest;
 use forge_release::manifest::Manifest;
-use forge_release::package::{self, write_resources_layer};
+use forge_release::package::write_resources_layer;
 use forge_release::tarball::Limits;
 use forge_release::verify::{verify_head, verify_resources};
 use forge_release::{FormatError, metadata::ReleaseMetadata};
 
-use crate::fixtures;
+use forge_release::image::ReleaseImage;
+use forge_testkit::fixtures;
 
-fn parts() -> package::PackagedRelease {
-    package::package(fixtures::input()).expect("package")
+fn parts() -> ReleaseImage {
+    fixtures::image()
 }
 
 #[test]
 fn a_packaged_release_verifies_and_yields_its_files() {
     let r = parts();
     let manifest = Manifest::parse_release(&r.manifest_bytes, Some(&r.digest)).expect("manifest");
-    let head = verify_head(r.digest.clone(), manifest, &r.config, &r.metadata_bytes).expect("head");
+    let head = verify_head(r.digest.clone(), manifest, &r.config, &r.metadata).expect("head");
     let verified = verify_resources(head, &r.resources, &Limits::default()).expect("resources");
     let paths: Vec<&str> = verified.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
@@ -46,7 +47,7 @@ fn a_manifest_under_the_wrong_digest_is_refused() {
 fn tampered_blobs_are_refused_naming_the_digest() {
     let r = parts();
     let manifest = Manifest::parse_release(&r.manifest_bytes, Some(&r.digest)).expect("manifest");
-    let mut metadata = r.metadata_bytes.clone();
+    let mut metadata = r.metadata.clone();
     let last = metadata.len() - 2;
     metadata[last] = b' ';
     let err = verify_head(r.digest.clone(), manifest.clone(), &r.config, &metadata)
@@ -57,9 +58,9 @@ fn tampered_blobs_are_refused_naming_the_digest() {
         "{err}"
     );
 
-    let head = verify_head(r.digest.clone(), manifest.clone(), &r.config, &r.metadata_bytes)
-        .expect("head");
-    let mut layer = r.resources.clone();
+    let head =
+        verify_head(r.digest.clone(), manifest.clone(), &r.config, &r.metadata).expect("head");
+    let mut layer = r.resources.to_vec();
     layer.push(0);
     let err = verify_resources(head, &layer, &Limits::default()).expect_err("size");
     assert!(matches!(err, FormatError::SizeMismatch { .. }), "{err}");
@@ -79,8 +80,7 @@ fn files_that_differ_from_the_metadata_are_refused_naming_the_file() {
     let mut manifest = Manifest::parse_release(&r.manifest_bytes, None).expect("manifest");
     manifest.layers[0].digest = info.digest;
     manifest.layers[0].size = info.size;
-    let mut metadata: ReleaseMetadata =
-        ReleaseMetadata::parse(&r.metadata_bytes).expect("metadata");
+    let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(&r.metadata).expect("metadata");
     metadata.resources.tar_sha256 = info.tar_sha256;
     let metadata_bytes = metadata.to_bytes();
     manifest.layers[1].digest = Digest::of(&metadata_bytes);
@@ -99,7 +99,7 @@ fn files_that_differ_from_the_metadata_are_refused_naming_the_file() {
 #[test]
 fn newer_major_versions_are_refused_with_an_upgrade_message() {
     let r = parts();
-    let text = String::from_utf8(r.metadata_bytes.clone())
+    let text = String::from_utf8(r.metadata.clone())
         .expect("utf8")
         .replace("\"schemaVersion\": 1", "\"schemaVersion\": 2");
     let err = ReleaseMetadata::parse(text.as_bytes()).expect_err("future version");

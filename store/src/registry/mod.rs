@@ -5,10 +5,10 @@ mod clients;
 pub mod options;
 mod retry;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Once};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
@@ -17,9 +17,10 @@ use oci_client::{Client, Reference};
 pub use auth::CredentialSource;
 pub use options::{Credentials, RegistryOptions, RetryPolicy, Secret, is_loopback};
 
-use crate::digest::Digest;
-use crate::manifest::{Descriptor, MANIFEST_MEDIA_TYPE};
-use crate::store::{StoreError, TagClaim};
+use forge_release::Digest;
+use forge_release::manifest::{Descriptor, MANIFEST_MEDIA_TYPE};
+
+use crate::error::{StoreError, TagClaim};
 
 /// Tags requested per page when listing.
 const TAG_PAGE: usize = 1000;
@@ -33,8 +34,6 @@ pub struct RegistryStore {
     auth: RegistryAuth,
     source: CredentialSource,
     retry: RetryPolicy,
-    /// Manifests this store pushed or pulled, so tagging needs no extra download.
-    manifests: Arc<Mutex<HashMap<Digest, Vec<u8>>>>,
     /// Set once an anonymous store has sent its first request assuming the registry wants no
     /// token (see [`Self::authed`]).
     assumed_auth_free: Arc<AtomicBool>,
@@ -73,7 +72,6 @@ impl RegistryStore {
             auth,
             source,
             retry: options.retry,
-            manifests: Arc::default(),
             assumed_auth_free: Arc::default(),
             challenge: Arc::default(),
         })
@@ -266,7 +264,6 @@ impl RegistryStore {
             Ok((bytes, _)) => {
                 let bytes = bytes.to_vec();
                 let digest = Digest::of(&bytes);
-                self.remember(&digest, &bytes);
                 Ok(Some((bytes, digest)))
             }
             Err(e) if is_not_found(&e) => Ok(None),
@@ -276,10 +273,6 @@ impl RegistryStore {
 
     /// Fetches manifest bytes by digest, verified.
     pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        let cached = self.manifests.lock().expect("manifest cache").get(digest).cloned();
-        if let Some(bytes) = cached {
-            return Ok(bytes);
-        }
         match self
             .pull_manifest(&self.by_digest(digest), &format!("fetching manifest {digest}"))
             .await?
@@ -356,9 +349,7 @@ impl RegistryStore {
     /// Uploads manifest bytes under their digest (no tag).
     pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         self.push_manifest(&self.by_digest(digest), bytes, &format!("uploading manifest {digest}"))
-            .await?;
-        self.remember(digest, bytes);
-        Ok(())
+            .await
     }
 
     /// Uploads a manifest by digest or tag. A blob the registry still lacks after the retries
@@ -385,14 +376,18 @@ impl RegistryStore {
     /// Points `tag` at `digest` unless it names another manifest. The registry API has no
     /// compare-and-swap: the tag is checked, written, and read back, so a concurrent writer is
     /// detected in all but a window of one round trip.
-    pub async fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+    pub async fn claim_tag(
+        &self,
+        tag: &str,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<TagClaim, StoreError> {
         match self.resolve_tag(tag).await? {
             Some(existing) if &existing == digest => return Ok(TagClaim::AlreadyOurs),
             Some(existing) => return Ok(TagClaim::Taken(existing)),
             None => {}
         }
-        let bytes = self.fetch_manifest(digest).await?;
-        self.push_manifest(&self.tagged(tag), &bytes, &format!("tagging {tag}")).await?;
+        self.push_manifest(&self.tagged(tag), bytes, &format!("tagging {tag}")).await?;
         match self.resolve_tag(tag).await? {
             Some(now) if &now == digest => Ok(TagClaim::Claimed),
             Some(now) => Ok(TagClaim::Taken(now)),
@@ -404,14 +399,9 @@ impl RegistryStore {
         }
     }
 
-    /// Points `tag` at `digest` whatever it named before.
-    pub async fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
-        let bytes = self.fetch_manifest(digest).await?;
-        self.push_manifest(&self.tagged(tag), &bytes, &format!("tagging {tag}")).await
-    }
-
-    fn remember(&self, digest: &Digest, bytes: &[u8]) {
-        self.manifests.lock().expect("manifest cache").insert(digest.clone(), bytes.to_vec());
+    /// Points `tag` at the manifest `bytes`, whatever it named before.
+    pub async fn set_tag(&self, tag: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.push_manifest(&self.tagged(tag), bytes, &format!("tagging {tag}")).await
     }
 }
 

@@ -7,10 +7,10 @@
 
 use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
 use forge_release::objects::{ObjectId, ResourceFile};
-use forge_release::package::ReleaseInput;
+use forge_release::package::{ReleaseInput, ResourcesLayer};
 use forge_release::reference::{ProjectLocation, StoreRoot};
-use forge_release::registry::RegistryOptions;
-use forge_release::store::Store;
+use forge_store::Store;
+use forge_store::registry::RegistryOptions;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -38,8 +38,6 @@ fn main() {
         let input = ReleaseInput {
             repository: "bench".into(),
             project: "app".into(),
-            number: i,
-            aliases: vec![i.to_string(), format!("main-{i}")],
             trigger: Trigger {
                 kind: TriggerKind::BranchPush,
                 branch: Some("main".into()),
@@ -57,18 +55,22 @@ fn main() {
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),
-            files: vec![ResourceFile::new(id, body.into_bytes()).expect("id")],
+            resources: ResourcesLayer::build(
+                vec![ResourceFile::new(id, body.into_bytes()).expect("id")],
+                1_714_564_800,
+            )
+            .expect("layer"),
             tool: ToolInfo { name: "bench".into(), version: "0".into() },
         };
-        let release = forge_release::package::package(input).expect("package");
+        let aliases = [i.to_string(), format!("main-{i}")];
+        let release = forge_release::package::package(&input, i, &aliases).expect("package");
         runtime.block_on(async {
             for (descriptor, bytes) in release.blobs() {
                 store.put_blob(&descriptor.digest, bytes).await.expect("blob");
             }
             store.put_manifest(&release.digest, &release.manifest_bytes).await.expect("manifest");
-            for tag in [release.metadata.source.commit.clone(), i.to_string(), format!("main-{i}")]
-            {
-                store.set_tag(&tag, &release.digest).await.expect("tag");
+            for tag in [input.source.commit.clone(), i.to_string(), format!("main-{i}")] {
+                store.set_tag(&tag, &release.digest, &release.manifest_bytes).await.expect("tag");
             }
         });
     }

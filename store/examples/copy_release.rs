@@ -4,9 +4,9 @@
 //! Usage: copy_release LAYOUT_DIR TAG HOST/REPOSITORY
 
 use forge_release::reference::{ProjectLocation, StoreRoot};
-use forge_release::registry::RegistryOptions;
-use forge_release::store::{LayoutStore, Store};
 use forge_release::tarball::Limits;
+use forge_store::registry::RegistryOptions;
+use forge_store::{LayoutStore, Store};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -22,8 +22,8 @@ fn main() {
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let digest = source.resolve_tag(tag).await.expect("resolve").expect("tag exists");
-        let raw = source.fetch_raw(&digest, &Limits::default()).await.expect("read layout");
-        raw.copy_to(&target).await.expect("upload");
-        target.set_tag(tag, &digest).await.expect("tag");
+        let image = source.fetch_image(&digest, &Limits::default()).await.expect("read layout");
+        target.put_image(&image, &|_, _| {}).await.expect("upload");
+        target.set_tag(tag, &digest, &image.manifest_bytes).await.expect("tag");
     });
 }

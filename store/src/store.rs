@@ -1,99 +1,16 @@
-//! Release stores: where one project's releases live. An OCI image layout directory today;
-//! the same interface fronts OCI registries.
+//! One project's release stream, in an OCI image layout directory or a registry repository.
 
-mod layout;
+use forge_release::Digest;
+use forge_release::FormatError;
+use forge_release::image::ReleaseImage;
+use forge_release::manifest::{Descriptor, Manifest};
+use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_release::tarball::Limits;
+use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
 
-use std::path::PathBuf;
-
-pub use layout::LayoutStore;
-
-use crate::digest::Digest;
-use crate::error::FormatError;
-use crate::manifest::{Descriptor, Manifest};
-use crate::reference::{ProjectLocation, StoreRoot};
+use crate::error::{StoreError, TagClaim};
+use crate::layout::LayoutStore;
 use crate::registry::{RegistryOptions, RegistryStore};
-use crate::tarball::{Limits, TarFile};
-use crate::verify::{self, ReleaseHead, VerifiedRelease};
-
-/// Failures of a release store; each names the location, digest or tag concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Filesystem I/O failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The path concerned.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A blob is missing.
-    #[error("blob {digest} not found in {location}")]
-    BlobNotFound {
-        /// The missing digest.
-        digest: Digest,
-        /// The store.
-        location: String,
-    },
-    /// Stored content does not match its digest.
-    #[error(
-        "content of {digest} in {location} hashes to {actual}: the store is corrupt or was tampered with"
-    )]
-    Tampered {
-        /// The digest the content is stored under.
-        digest: Digest,
-        /// What it hashes to.
-        actual: Digest,
-        /// Where.
-        location: String,
-    },
-    /// Store bookkeeping could not be read.
-    #[error("corrupt store at {location}: {reason}")]
-    Corrupt {
-        /// The file or address.
-        location: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Content is not a valid release.
-    #[error(transparent)]
-    Format(#[from] FormatError),
-    /// The store kind is not available in this build.
-    /// A registry request failed.
-    #[error("{location}: {operation} failed: {reason}")]
-    Registry {
-        /// `host/repository`.
-        location: String,
-        /// What was being done.
-        operation: String,
-        /// The registry's answer or the transport error.
-        reason: String,
-    },
-    /// The registry refused the credentials (or their absence).
-    #[error("{location}: access denied {}", if *anonymous { "(no credentials were found)" } else { "with the configured credentials" })]
-    Unauthorized {
-        /// `host/repository`.
-        location: String,
-        /// Whether the request was anonymous.
-        anonymous: bool,
-    },
-    /// Store settings are invalid.
-    #[error("{reason}")]
-    Config {
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// The outcome of asking for a tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TagClaim {
-    /// The tag now names our manifest.
-    Claimed,
-    /// The tag already named our manifest.
-    AlreadyOurs,
-    /// The tag names another manifest.
-    Taken(Digest),
-}
 
 /// One project's release stream in some store.
 #[derive(Debug, Clone)]
@@ -207,20 +124,31 @@ impl Store {
         }
     }
 
-    /// Points `tag` at manifest `digest` unless it already names another manifest.
-    pub async fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
+    /// Points `tag` at the manifest `manifest` (whose digest is `digest`) unless the tag
+    /// already names another manifest. A registry tags by uploading the manifest again.
+    pub async fn claim_tag(
+        &self,
+        tag: &str,
+        digest: &Digest,
+        manifest: &[u8],
+    ) -> Result<TagClaim, StoreError> {
         match self {
             Store::Layout(layout) => layout.claim_tag(tag, digest),
-            Store::Registry(registry) => registry.claim_tag(tag, digest).await,
+            Store::Registry(registry) => registry.claim_tag(tag, digest, manifest).await,
         }
     }
 
-    /// Points `tag` at manifest `digest`, replacing what it named (only for tags this
+    /// Points `tag` at the manifest `manifest`, replacing what it named (only for tags this
     /// publisher owns, such as its own commit tag).
-    pub async fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
+    pub async fn set_tag(
+        &self,
+        tag: &str,
+        digest: &Digest,
+        manifest: &[u8],
+    ) -> Result<(), StoreError> {
         match self {
             Store::Layout(layout) => layout.set_tag(tag, digest),
-            Store::Registry(registry) => registry.set_tag(tag, digest).await,
+            Store::Registry(registry) => registry.set_tag(tag, manifest).await,
         }
     }
 
@@ -239,17 +167,27 @@ impl Store {
         digest: &Digest,
         limits: &Limits,
     ) -> Result<VerifiedRelease, StoreError> {
-        self.fetch_raw(digest, limits).await?.verify(limits)
+        Ok(self.fetch_image(digest, limits).await?.verify(limits)?)
     }
 
     /// Fetches a release's manifest and blobs, each checked against its digest, without
-    /// unpacking; [`RawRelease::verify`] does the rest.
-    pub async fn fetch_raw(
+    /// unpacking; [`ReleaseImage::verify`] does the rest.
+    pub async fn fetch_image(
         &self,
         digest: &Digest,
         limits: &Limits,
-    ) -> Result<RawRelease, StoreError> {
+    ) -> Result<ReleaseImage, StoreError> {
         let manifest_bytes = self.fetch_manifest(digest).await?;
+        self.fetch_blobs_of(manifest_bytes, digest, limits).await
+    }
+
+    /// [`Self::fetch_image`] for a manifest already fetched (by tag, say): its blobs.
+    pub async fn fetch_blobs_of(
+        &self,
+        manifest_bytes: Vec<u8>,
+        digest: &Digest,
+        limits: &Limits,
+    ) -> Result<ReleaseImage, StoreError> {
         let manifest = Manifest::parse_release(&manifest_bytes, Some(digest))?;
         if manifest.resources().size > limits.max_layer_bytes {
             return Err(FormatError::LimitExceeded {
@@ -266,71 +204,14 @@ impl Store {
             self.fetch_blob(manifest.metadata()),
         )
         .await?;
-        Ok(RawRelease {
+        Ok(ReleaseImage {
             digest: digest.clone(),
             manifest_bytes,
             manifest,
             config,
             metadata,
-            resources,
+            resources: resources.into(),
         })
-    }
-}
-
-/// A release as fetched: the manifest and its blobs, each matching its digest.
-#[derive(Debug, Clone)]
-pub struct RawRelease {
-    /// Manifest digest.
-    pub digest: Digest,
-    /// Manifest bytes.
-    pub manifest_bytes: Vec<u8>,
-    /// Parsed manifest.
-    pub manifest: Manifest,
-    /// Config blob.
-    pub config: Vec<u8>,
-    /// Metadata blob.
-    pub metadata: Vec<u8>,
-    /// Resources layer.
-    pub resources: Vec<u8>,
-}
-
-impl RawRelease {
-    /// Checks versions, metadata and every file.
-    pub fn verify(&self, limits: &Limits) -> Result<VerifiedRelease, StoreError> {
-        self.verify_inspecting(limits, |_| ()).map(|(release, _)| release)
-    }
-
-    /// Like [`RawRelease::verify`], also handing each file to `inspect` as it is unpacked
-    /// (see [`verify::verify_resources_inspecting`]).
-    pub fn verify_inspecting<R>(
-        &self,
-        limits: &Limits,
-        inspect: impl FnMut(&TarFile) -> R,
-    ) -> Result<(VerifiedRelease, Vec<R>), StoreError> {
-        let head = verify::verify_head(
-            self.digest.clone(),
-            self.manifest.clone(),
-            &self.config,
-            &self.metadata,
-        )?;
-        Ok(verify::verify_resources_inspecting(head, &self.resources, limits, inspect)?)
-    }
-
-    /// The blobs with their descriptors, config first (as [`PackagedRelease::blobs`]).
-    ///
-    /// [`PackagedRelease::blobs`]: crate::package::PackagedRelease::blobs
-    pub fn blobs(&self) -> [(&Descriptor, &[u8]); 3] {
-        [
-            (&self.manifest.config, &self.config),
-            (self.manifest.resources(), &self.resources),
-            (self.manifest.metadata(), &self.metadata),
-        ]
-    }
-
-    /// Writes the release into `store` (blobs, then the manifest), untagged.
-    pub async fn copy_to(&self, store: &Store) -> Result<(), StoreError> {
-        store.upload_release(&self.digest, &self.manifest_bytes, self.blobs(), &|_, _| {}).await?;
-        Ok(())
     }
 }
 
@@ -338,16 +219,15 @@ impl RawRelease {
 pub type UploadProgress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
 impl Store {
-    /// Uploads the blobs the store lacks, all at once (the small blobs ride alongside the
-    /// resources layer), then the manifest; returns the bytes sent. Untagged.
-    pub async fn upload_release(
+    /// Uploads the blobs of `image` the store lacks, all at once (the small blobs ride
+    /// alongside the resources layer), then its manifest; returns the bytes sent. Untagged.
+    pub async fn put_image(
         &self,
-        digest: &Digest,
-        manifest_bytes: &[u8],
-        blobs: [(&Descriptor, &[u8]); 3],
+        image: &ReleaseImage,
         progress: UploadProgress<'_>,
     ) -> Result<u64, StoreError> {
         use std::sync::atomic::{AtomicU64, Ordering};
+        let blobs = image.blobs();
         let total: u64 = blobs.iter().map(|(_, bytes)| bytes.len() as u64).sum();
         let done = AtomicU64::new(0);
         progress(0, total);
@@ -364,7 +244,7 @@ impl Store {
             }
         }))
         .await?;
-        self.put_manifest(digest, manifest_bytes).await?;
-        Ok(sent.iter().sum::<u64>() + manifest_bytes.len() as u64)
+        self.put_manifest(&image.digest, &image.manifest_bytes).await?;
+        Ok(sent.iter().sum::<u64>() + image.manifest_bytes.len() as u64)
     }
 }

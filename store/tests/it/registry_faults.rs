@@ -2,13 +2,13 @@
 //! errors are retried, persistent ones reported, and corrupted content never accepted.
 
 use forge_release::aliases::TagStrategy;
-use forge_release::publish::publish;
-use forge_release::store::StoreError;
 use forge_release::tarball::Limits;
+use forge_store::StoreError;
+use forge_store::publish::publish;
 use forge_testkit::{Fault, FaultProxy, Registry, RegistryKind};
 
-use crate::fixtures;
 use crate::registry::{fast_retries, runtime, store_at};
+use forge_testkit::fixtures;
 
 fn setup(test: &str) -> (FaultProxy, String) {
     let registry = Registry::shared(RegistryKind::Plain);

@@ -16,7 +16,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::errors::OciDistributionError;
 
 use super::options::{RegistryOptions, is_loopback};
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 /// A certificate authority nobody holds the key of: trusting only it trusts nothing.
 const NO_AUTHORITY: &[u8] = include_bytes!("no-authority.pem");

@@ -3,11 +3,14 @@
 //! Order matters for readers: blobs, then the manifest, then the number tag (which claims the
 //! number), then the commit tag, then the other aliases. No tag ever names incomplete content.
 
-use crate::aliases::{self, TagStrategy};
-use crate::digest::Digest;
-use crate::manifest::Manifest;
-use crate::package::{self, PackageError, PackagedRelease, ReleaseInput};
-use crate::store::{Store, StoreError, TagClaim, UploadProgress};
+use forge_release::Digest;
+use forge_release::aliases::{self, TagStrategy};
+use forge_release::image::ReleaseImage;
+use forge_release::manifest::{Manifest, annotations};
+use forge_release::package::{self, PackageError, ReleaseInput};
+
+use crate::error::{StoreError, TagClaim};
+use crate::store::{Store, UploadProgress};
 
 /// How many times a number claim is retried when concurrent publishers take numbers first.
 const NUMBER_ATTEMPTS: usize = 20;
@@ -103,17 +106,19 @@ fn aliases_for(
     (list, warnings)
 }
 
+/// The release numbered `number`, with its aliases and the warnings about them. Only the
+/// metadata, config and manifest are made: the resources layer is the input's.
 fn package_numbered(
     input: &ReleaseInput,
     strategy: TagStrategy,
     number: u64,
-) -> Result<(PackagedRelease, Vec<String>), PackageError> {
+) -> Result<(ReleaseImage, Vec<String>, Vec<String>), PackageError> {
     let (aliases, warnings) = aliases_for(input, strategy, number);
-    let release = package::package(ReleaseInput { number, aliases, ..input.clone() })?;
-    Ok((release, warnings))
+    let release = package::package(input, number, &aliases)?;
+    Ok((release, aliases, warnings))
 }
 
-/// Publishes `input` (its `number` and `aliases` are assigned here) into `store`.
+/// Publishes `input` into `store`, numbering it and giving it its aliases.
 pub async fn publish(
     store: &Store,
     input: ReleaseInput,
@@ -138,34 +143,33 @@ pub async fn publish_with_progress(
     // Our manifest from an attempt that lost its number, whose commit tag we then move.
     let mut previous: Option<Digest> = None;
     for _ in 0..NUMBER_ATTEMPTS {
-        let (release, mut warnings) = package_numbered(&input, strategy, number)?;
-        let bytes_uploaded = store
-            .upload_release(&release.digest, &release.manifest_bytes, release.blobs(), progress)
-            .await?;
-        match store.claim_tag(&number.to_string(), &release.digest).await? {
+        let (release, aliases, mut warnings) = package_numbered(&input, strategy, number)?;
+        let bytes_uploaded = store.put_image(&release, progress).await?;
+        let (digest, manifest) = (&release.digest, release.manifest_bytes.as_slice());
+        match store.claim_tag(&number.to_string(), digest, manifest).await? {
             TagClaim::Claimed | TagClaim::AlreadyOurs => {}
             TagClaim::Taken(_) => {
                 number += 1;
                 continue;
             }
         }
-        match store.claim_tag(&commit, &release.digest).await? {
+        match store.claim_tag(&commit, digest, manifest).await? {
             TagClaim::Claimed | TagClaim::AlreadyOurs => {}
             TagClaim::Taken(other) if previous.as_ref() == Some(&other) => {
-                store.set_tag(&commit, &release.digest).await?
+                store.set_tag(&commit, digest, manifest).await?
             }
             TagClaim::Taken(other) => return Err(PublishError::ConcurrentCommit { commit, other }),
         }
         // Registries have no compare-and-swap: a publisher racing for the same number may
         // have overwritten it after our check. Look again before any alias is written.
-        if store.resolve_tag(&number.to_string()).await?.as_ref() != Some(&release.digest) {
+        if store.resolve_tag(&number.to_string()).await?.as_ref() != Some(digest) {
             previous = Some(release.digest);
             number += 1;
             continue;
         }
         let mut tags_added = vec![number.to_string(), commit.clone()];
-        for alias in release.metadata.release.aliases.iter().skip(1) {
-            claim_alias(store, alias, &release.digest, &mut tags_added, &mut warnings).await?;
+        for alias in aliases.iter().skip(1) {
+            claim_alias(store, alias, digest, manifest, &mut tags_added, &mut warnings).await?;
         }
         return Ok(Published {
             digest: release.digest,
@@ -198,11 +202,11 @@ async fn republish(
     let manifest =
         Manifest::parse_release(&bytes, Some(&existing)).map_err(|e| unreadable(e.to_string()))?;
     let number = manifest
-        .annotation(crate::manifest::annotations::FORGE_NUMBER)
+        .annotation(annotations::FORGE_NUMBER)
         .and_then(aliases::release_number)
         .ok_or_else(|| unreadable("it has no release number annotation".into()))?;
-    let (candidate, mut warnings) = package_numbered(input, strategy, number)?;
-    let new_resources = candidate.manifest.resources().digest.clone();
+    let (aliases, mut warnings) = aliases_for(input, strategy, number);
+    let new_resources = input.resources.info.digest.clone();
     let existing_resources = manifest.resources().digest.clone();
     if new_resources != existing_resources {
         return Err(PublishError::ContentChanged {
@@ -215,8 +219,8 @@ async fn republish(
     }
     // Only aliases the store lacks are written: an unchanged re-push costs no more requests.
     let mut tags_added = Vec::new();
-    for alias in candidate.metadata.release.aliases.iter().filter(|a| !tags.contains(a)) {
-        claim_alias(store, alias, &existing, &mut tags_added, &mut warnings).await?;
+    for alias in aliases.iter().filter(|a| !tags.contains(a)) {
+        claim_alias(store, alias, &existing, &bytes, &mut tags_added, &mut warnings).await?;
     }
     Ok(Published {
         digest: existing,
@@ -233,10 +237,11 @@ async fn claim_alias(
     store: &Store,
     alias: &str,
     digest: &Digest,
+    manifest: &[u8],
     added: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), StoreError> {
-    match store.claim_tag(alias, digest).await? {
+    match store.claim_tag(alias, digest, manifest).await? {
         TagClaim::Claimed => added.push(alias.to_owned()),
         TagClaim::AlreadyOurs => {}
         TagClaim::Taken(other) => warnings.push(format!(

@@ -3,10 +3,10 @@
 use std::process::Command;
 
 use forge_release::aliases::TagStrategy;
-use forge_release::publish::publish;
-use forge_release::store::{LayoutStore, Store};
+use forge_store::publish::publish;
+use forge_store::{LayoutStore, Store};
 
-use crate::fixtures;
+use forge_testkit::fixtures;
 
 fn skopeo(args: &[&str]) -> Vec<u8> {
     let output = Command::new("skopeo").args(args).output().unwrap_or_else(|e| {

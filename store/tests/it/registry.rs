@@ -4,14 +4,14 @@
 use std::process::Command;
 
 use forge_release::aliases::TagStrategy;
-use forge_release::publish::{PublishError, publish};
 use forge_release::reference::{ProjectLocation, StoreRoot};
-use forge_release::registry::{Credentials, RegistryOptions, RetryPolicy, Secret};
-use forge_release::store::{Store, StoreError};
 use forge_release::tarball::Limits;
+use forge_store::publish::{PublishError, publish};
+use forge_store::registry::{Credentials, RegistryOptions, RetryPolicy, Secret};
+use forge_store::{Store, StoreError};
 use forge_testkit::{FaultProxy, Registry, RegistryKind};
 
-use crate::fixtures;
+use forge_testkit::fixtures;
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")

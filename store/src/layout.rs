@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
-use crate::manifest::{Descriptor, MANIFEST_MEDIA_TYPE, annotations};
-use crate::store::{StoreError, TagClaim};
+use forge_release::Digest;
+use forge_release::manifest::{Descriptor, MANIFEST_MEDIA_TYPE, annotations};
+
+use crate::error::{StoreError, TagClaim};
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";

@@ -2,10 +2,10 @@
 
 use forge_release::aliases::TagStrategy;
 use forge_release::package::ReleaseInput;
-use forge_release::publish::{PublishError, publish};
-use forge_release::store::{LayoutStore, Store};
+use forge_store::publish::{PublishError, publish};
+use forge_store::{LayoutStore, Store};
 
-use crate::fixtures;
+use forge_testkit::fixtures;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().expect("runtime")
@@ -44,8 +44,9 @@ fn different_content_for_a_released_commit_is_refused_naming_both_digests() {
     let rt = runtime();
     let first =
         rt.block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo)).expect("publish");
-    let mut changed = fixtures::input();
-    changed.files.pop();
+    let mut files = fixtures::files();
+    files.pop();
+    let changed = fixtures::input_with(files);
     let err = rt.block_on(publish(&store, changed, TagStrategy::Monorepo)).expect_err("immutable");
     let PublishError::ContentChanged {
         existing, existing_resources, new_resources, number, ..

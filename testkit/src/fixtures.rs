@@ -1,12 +1,21 @@
-//! A fixed release input shared by the tests.
+//! A fixed release shared by the format and store tests.
 
+use forge_release::image::ReleaseImage;
 use forge_release::metadata::{Artifact, Person, SourceInfo, ToolInfo, Trigger, TriggerKind};
 use forge_release::objects::{ObjectId, ResourceFile};
-use forge_release::package::ReleaseInput;
+use forge_release::package::{self, ReleaseInput, ResourcesLayer};
 
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const COMMIT_TIME: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z
+/// The fixture release's number.
+pub const NUMBER: u64 = 7;
 
+/// The fixture release's aliases.
+pub fn aliases() -> Vec<String> {
+    vec!["7".into(), "v1.2.3".into(), "main-7".into()]
+}
+
+/// One object's file.
 pub fn file(
     api_version: &str,
     kind: &str,
@@ -27,6 +36,7 @@ pub fn file(
     ResourceFile::new(id, content.into_bytes()).expect("valid fixture object")
 }
 
+/// The fixture's objects.
 pub fn files() -> Vec<ResourceFile> {
     vec![
         file("v1", "Namespace", None, "auth", ""),
@@ -36,12 +46,11 @@ pub fn files() -> Vec<ResourceFile> {
     ]
 }
 
-pub fn input() -> ReleaseInput {
+/// The fixture's input with `files` as its objects.
+pub fn input_with(files: Vec<ResourceFile>) -> ReleaseInput {
     ReleaseInput {
         repository: "company/monorepo".into(),
         project: "auth-service".into(),
-        number: 7,
-        aliases: vec!["7".into(), "v1.2.3".into(), "main-7".into()],
         trigger: Trigger {
             kind: TriggerKind::Tag,
             branch: Some("main".into()),
@@ -63,11 +72,22 @@ pub fn input() -> ReleaseInput {
             fields: [("digest".to_owned(), format!("sha256:{}", "a".repeat(64)))].into(),
             sources: [("digest".to_owned(), "component-tags.json".to_owned())].into(),
         }],
-        files: files(),
+        resources: ResourcesLayer::build(files, COMMIT_TIME).expect("valid fixture objects"),
         tool: ToolInfo { name: "forge-pack".into(), version: "0.0.0-test".into() },
     }
 }
 
+/// The fixture's input.
+pub fn input() -> ReleaseInput {
+    input_with(files())
+}
+
+/// The fixture release, packaged as release [`NUMBER`] with [`aliases`].
+pub fn image() -> ReleaseImage {
+    package::package(&input(), NUMBER, &aliases()).expect("package the fixture")
+}
+
+/// A fresh temporary directory.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("forge-release-test-").tempdir().expect("temp dir")
 }

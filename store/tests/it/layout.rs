@@ -2,24 +2,25 @@
 
 use std::sync::{Arc, Barrier};
 
-use forge_release::digest::Digest;
-use forge_release::package;
-use forge_release::store::{LayoutStore, Store, StoreError, TagClaim};
+use forge_release::Digest;
+use forge_release::image::ReleaseImage;
 use forge_release::tarball::Limits;
+use forge_store::{LayoutStore, Store, StoreError, TagClaim};
 
-use crate::fixtures;
+use forge_testkit::fixtures;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().expect("runtime")
 }
 
-async fn store_release(store: &Store) -> package::PackagedRelease {
-    let release = package::package(fixtures::input()).expect("package");
+async fn store_release(store: &Store) -> ReleaseImage {
+    let release = fixtures::image();
     for (descriptor, bytes) in release.blobs() {
         store.put_blob(&descriptor.digest, bytes).await.expect("blob");
     }
     store.put_manifest(&release.digest, &release.manifest_bytes).await.expect("manifest");
-    assert_eq!(store.claim_tag("7", &release.digest).await.expect("tag"), TagClaim::Claimed);
+    let claim = store.claim_tag("7", &release.digest, &release.manifest_bytes).await;
+    assert_eq!(claim.expect("tag"), TagClaim::Claimed);
     release
 }
 
