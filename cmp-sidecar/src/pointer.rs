@@ -36,9 +36,7 @@ pub fn declares_pointer(text: &str) -> bool {
 pub fn load(path: &Path, text: &str, default_root: &StoreRoot) -> Result<LoadedPointer, CmpError> {
     let invalid = |reason: String| CmpError::InvalidPointer { path: path.to_owned(), reason };
     // Read as forge-pack writes and reads it.
-    let pointer: ReleasePointer =
-        serde_saphyr::from_str_with_options(text, yaml::reading_options())
-            .map_err(|e| invalid(yaml::error_summary(&e)))?;
+    let pointer = ReleasePointer::from_yaml(text).map_err(invalid)?;
     let location = pointer.validate(default_root).map_err(invalid)?;
     Ok(LoadedPointer { path: path.to_owned(), pointer, location })
 }

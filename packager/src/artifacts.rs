@@ -189,8 +189,9 @@ fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
     let value: Value = if text.trim_start().starts_with(['{', '[']) {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
     } else {
-        crate::yaml::from_str_untyped(&text)
-            .map_err(|e| format!("{}: {}", path.display(), crate::yaml::error_summary(&e)))?
+        forge_release::yaml::from_str_untyped(&text).map_err(|e| {
+            format!("{}: {}", path.display(), forge_release::yaml::error_summary(&e))
+        })?
     };
     let shown = path.display();
     let scalar = |v: &Value| match v {

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::context::SourceFlags;
-
 /// Build, store, inspect and deploy immutable Kubernetes releases for Argo CD.
 #[derive(Debug, Parser)]
 #[command(name = "forge-pack", version, propagate_version = true, max_term_width = 100)]
@@ -39,7 +37,7 @@ pub struct GlobalArgs {
     pub registry: Option<String>,
     /// Registry credentials and transport.
     #[command(flatten)]
-    pub access: crate::stores::AccessArgs,
+    pub access: AccessArgs,
 }
 
 /// `--output` values.
@@ -269,4 +267,62 @@ pub struct StatusArgs {
 pub struct CompletionsArgs {
     /// Shell to generate completions for.
     pub shell: clap_complete::Shell,
+}
+
+/// Registry access flags, defined once for every command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessArgs {
+    /// Registry user name (with --password-stdin); otherwise FORGE_REGISTRY_USERNAME and
+    /// FORGE_REGISTRY_PASSWORD, then the docker config and credential helpers.
+    #[arg(long, global = true, value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the registry password or token from the first line of stdin.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// Extra CA certificate (PEM) to trust for registries (repeatable).
+    #[arg(long, global = true, env = "FORGE_CA_FILE", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long, global = true, env = "FORGE_INSECURE_REGISTRY")]
+    pub insecure: bool,
+}
+
+/// Values given on the command line; each wins over CI and git.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceFlags {
+    /// Commit SHA of the release (default: HEAD of the checkout).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Commit time, RFC 3339 or seconds since the epoch (default: the commit's).
+    #[arg(long, value_name = "TIME")]
+    pub commit_time: Option<String>,
+    /// Branch the commit was built from.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Git tag on the commit (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Commit author as `Name <email>`.
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    pub author: Option<String>,
+    /// Commit message.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Source repository URL.
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// What caused this release.
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerArg>,
+}
+
+/// `--trigger` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriggerArg {
+    /// A push to a branch.
+    BranchPush,
+    /// A pushed git tag.
+    Tag,
+    /// Released by hand.
+    Manual,
 }

@@ -79,7 +79,7 @@ impl ProjectConfig {
                 "run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"
             ))
         })?;
-        let config: ProjectConfig = crate::yaml::from_str(&text)
+        let config: ProjectConfig = forge_release::yaml::from_str(&text)
             .map_err(|e| Error::input(format!("invalid {}: {e}", path.display())))?;
         config
             .validate()
@@ -124,7 +124,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<ProjectConfig, String> {
-        let config: ProjectConfig = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
+        let config: ProjectConfig =
+            forge_release::yaml::from_str(text).map_err(|e| e.to_string())?;
         config.validate()?;
         Ok(config)
     }

@@ -7,48 +7,9 @@ use forge_release::aliases::is_commit_sha;
 use forge_release::metadata::{Person, SourceInfo, Trigger, TriggerKind};
 use forge_release::timefmt;
 
+use crate::cli::{SourceFlags, TriggerArg};
 use crate::error::Error;
 use crate::git::{self, GitCommit};
-
-/// Values given on the command line; each wins over CI and git.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SourceFlags {
-    /// Commit SHA of the release (default: HEAD of the checkout).
-    #[arg(long, value_name = "SHA")]
-    pub commit: Option<String>,
-    /// Commit time, RFC 3339 or seconds since the epoch (default: the commit's).
-    #[arg(long, value_name = "TIME")]
-    pub commit_time: Option<String>,
-    /// Branch the commit was built from.
-    #[arg(long)]
-    pub branch: Option<String>,
-    /// Git tag on the commit (repeatable).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// Commit author as `Name <email>`.
-    #[arg(long, value_name = "NAME <EMAIL>")]
-    pub author: Option<String>,
-    /// Commit message.
-    #[arg(long)]
-    pub message: Option<String>,
-    /// Source repository URL.
-    #[arg(long, value_name = "URL")]
-    pub source_url: Option<String>,
-    /// What caused this release.
-    #[arg(long, value_enum)]
-    pub trigger: Option<TriggerArg>,
-}
-
-/// `--trigger` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TriggerArg {
-    /// A push to a branch.
-    BranchPush,
-    /// A pushed git tag.
-    Tag,
-    /// Released by hand.
-    Manual,
-}
 
 /// What CI variables say, if running in a known CI.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

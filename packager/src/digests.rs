@@ -5,9 +5,9 @@ use forge_release::objects::ResourceFile;
 use forge_release::reference::{ProjectLocation, StoreRoot, split_registry_host};
 use serde_json::Value;
 
+use crate::access::Access;
 use crate::error::Error;
 use crate::images::{ImageRef, images};
-use crate::stores::Stores;
 
 /// Fails listing every container image (file and container) not pinned by digest.
 pub fn require_pinned(files: &[ResourceFile]) -> Result<(), Error> {
@@ -31,14 +31,14 @@ pub fn require_pinned(files: &[ResourceFile]) -> Result<(), Error> {
 
 /// Replaces every container image given by tag with `image@sha256:…` looked up in its
 /// registry. Every tag that cannot be resolved is reported.
-pub async fn pin_images(files: &mut [ResourceFile], stores: &Stores) -> Result<usize, Error> {
+pub async fn pin_images(files: &mut [ResourceFile], access: &Access) -> Result<usize, Error> {
     let mut problems = Vec::new();
     let mut pinned = 0;
     for file in files.iter_mut() {
         let mut value = parse(file)?;
         let mut changed = false;
         for ImageRef { container, image } in images(&value).into_iter().filter(|i| !i.is_pinned()) {
-            match lookup(&image, stores).await {
+            match lookup(&image, access).await {
                 Ok(resolved) => {
                     replace_image(&mut value, &container, &image, &resolved);
                     changed = true;
@@ -48,7 +48,7 @@ pub async fn pin_images(files: &mut [ResourceFile], stores: &Stores) -> Result<u
             }
         }
         if changed {
-            let yaml = crate::yaml::to_string(&value)
+            let yaml = forge_release::yaml::to_string(&value)
                 .map_err(|e| Error::input(format!("{}: {e}", file.path)))?;
             file.content = yaml.into_bytes();
         }
@@ -62,7 +62,7 @@ pub async fn pin_images(files: &mut [ResourceFile], stores: &Stores) -> Result<u
     Ok(pinned)
 }
 
-async fn lookup(image: &str, stores: &Stores) -> Result<String, String> {
+async fn lookup(image: &str, access: &Access) -> Result<String, String> {
     let without_digest = image.split('@').next().unwrap_or(image);
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match without_digest[last_slash..].rfind(':') {
@@ -76,7 +76,7 @@ async fn lookup(image: &str, stores: &Stores) -> Result<String, String> {
         None => ("registry-1.docker.io".to_owned(), format!("library/{name}")),
     };
     let location = ProjectLocation::InRoot { root: StoreRoot::Registry(host), path };
-    let store = stores.open(&location).map_err(|e| e.message)?;
+    let store = access.open(&location).map_err(|e| e.message)?;
     match store.resolve_tag(tag).await {
         Ok(Some(digest)) => Ok(format!("{name}@{digest}")),
         Ok(None) => Err(format!("tag `{tag}` of {name} does not exist")),
@@ -112,6 +112,6 @@ fn replace_image(value: &mut Value, container: &str, from: &str, to: &str) {
 }
 
 fn parse(file: &ResourceFile) -> Result<Value, Error> {
-    crate::yaml::from_str(&String::from_utf8_lossy(&file.content))
+    forge_release::yaml::from_str(&String::from_utf8_lossy(&file.content))
         .map_err(|e| Error::input(format!("{}: {e}", file.path)))
 }

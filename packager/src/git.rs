@@ -1,11 +1,65 @@
-//! Reading commit facts from a git checkout (by running `git`, which every CI image has).
+//! Running `git` (which every CI image has): reading commit facts from a project's checkout,
+//! and the GitOps checkout's reads, commits and pushes.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use forge_release::metadata::Person;
 
-use crate::error::Error;
+use crate::error::{Error, exit};
+
+/// `git -C <dir> …`.
+#[derive(Debug, Clone)]
+pub struct Git {
+    /// The directory git runs in.
+    pub dir: PathBuf,
+}
+
+impl Git {
+    /// git in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Git { dir: dir.into() }
+    }
+
+    /// The command, stdin closed.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&self.dir).args(args).stdin(Stdio::null());
+        command
+    }
+
+    /// Runs git and returns what it did, whatever the exit status.
+    pub fn raw(&self, args: &[&str]) -> Result<Output, Error> {
+        self.command(args).output().map_err(|e| {
+            Error::input(format!("cannot run git: {e}")).with_hint(
+                "install git (deploys are git commits; releases read their commit from it)",
+            )
+        })
+    }
+
+    /// stdout when git succeeds, `None` when it fails (for questions such as "is this set").
+    pub fn output(&self, args: &[&str]) -> Result<Option<String>, Error> {
+        let output = self.raw(args)?;
+        Ok(output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+
+    /// stdout; a failure is an error carrying git's message.
+    pub fn checked(&self, args: &[&str]) -> Result<String, Error> {
+        let output = self.raw(args)?;
+        if !output.status.success() {
+            let verb = args.iter().find(|a| !a.starts_with('-') && !a.contains('=')).unwrap_or(&"");
+            return Err(Error::new(
+                exit::STORE,
+                format!(
+                    "git {verb} in {} failed: {}",
+                    self.dir.display(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
 
 /// What a checkout says about its HEAD commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,21 +82,11 @@ pub struct GitCommit {
     pub remote_url: Option<String>,
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<Option<String>, Error> {
-    let output = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| {
-        Error::input(format!("cannot run git: {e}"))
-            .with_hint("install git, or pass --commit and --commit-time")
-    })?;
-    if !output.status.success() {
-        return Ok(None);
-    }
-    Ok(Some(String::from_utf8_lossy(&output.stdout).into_owned()))
-}
-
 /// Reads HEAD of the checkout containing `dir`; `None` when `dir` is not in a git checkout.
 pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
+    let git = Git::new(dir);
     let Some(log) =
-        git(dir, &["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"])?
+        git.output(&["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"])?
     else {
         return Ok(None);
     };
@@ -54,8 +98,10 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
         .trim()
         .parse()
         .map_err(|_| Error::input(format!("unexpected commit time `{ct}` from git")))?;
-    let branch = git(dir, &["symbolic-ref", "-q", "--short", "HEAD"])?.map(|b| b.trim().to_owned());
-    let mut tags: Vec<String> = git(dir, &["tag", "--points-at", "HEAD"])?
+    let branch =
+        git.output(&["symbolic-ref", "-q", "--short", "HEAD"])?.map(|b| b.trim().to_owned());
+    let mut tags: Vec<String> = git
+        .output(&["tag", "--points-at", "HEAD"])?
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
@@ -63,7 +109,7 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
         .collect();
     tags.sort();
     let remote_url =
-        git(dir, &["remote", "get-url", "origin"])?.map(|u| strip_credentials(u.trim()));
+        git.output(&["remote", "get-url", "origin"])?.map(|u| strip_credentials(u.trim()));
     Ok(Some(GitCommit {
         sha: sha.to_string(),
         author: Person { name: an.to_string(), email: ae.to_string() },
@@ -81,7 +127,7 @@ pub fn is_dirty(dir: &Path, paths: &[&Path]) -> Result<bool, Error> {
     let mut args = vec!["status", "--porcelain", "--"];
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(shown.iter().map(String::as_str));
-    Ok(git(dir, &args)?.is_some_and(|out| !out.trim().is_empty()))
+    Ok(Git::new(dir).output(&args)?.is_some_and(|out| !out.trim().is_empty()))
 }
 
 /// Removes `user:password@` from a URL so a token in a remote never reaches a release.

@@ -1,6 +1,7 @@
 //! forge-pack: render a project's Kubernetes templates, package them as an immutable release,
 //! and inspect, list and pull releases.
 
+pub mod access;
 pub mod artifacts;
 pub mod cli;
 pub mod commands;
@@ -15,5 +16,3 @@ pub mod images;
 pub mod output;
 pub mod policy;
 pub mod render;
-pub mod stores;
-pub mod yaml;

@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::Error;
 
 /// Where a command's results and messages go.
 #[derive(Debug, Clone)]
@@ -69,18 +70,19 @@ impl Output {
 
     /// Writes `value` as pretty JSON to stdout. Buffered: stdout alone would make a write
     /// call per line of output.
-    pub fn print_json<T: Serialize>(&self, value: &T) -> io::Result<()> {
+    pub fn print_json<T: Serialize>(&self, value: &T) -> Result<(), Error> {
         let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-        serde_json::to_writer_pretty(&mut stdout, value)?;
-        writeln!(stdout)?;
-        stdout.flush()
+        let written = serde_json::to_writer_pretty(&mut stdout, value)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(stdout))
+            .and_then(|()| stdout.flush());
+        stdout_result(written)
     }
 
     /// Writes text to stdout.
-    pub fn print(&self, text: &str) -> io::Result<()> {
+    pub fn print(&self, text: &str) -> Result<(), Error> {
         let mut stdout = io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        stdout.flush()
+        stdout_result(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()))
     }
 
     /// A warning on stderr (unless quiet).
@@ -95,6 +97,15 @@ impl Output {
         if !self.quiet {
             eprintln!("{message}");
         }
+    }
+}
+
+/// A failed write to stdout; a closed pipe (`| head`) is not an error.
+fn stdout_result(result: io::Result<()>) -> Result<(), Error> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::new(crate::error::exit::STORE, format!("writing to stdout: {e}"))),
+        Ok(()) => Ok(()),
     }
 }
 

@@ -101,8 +101,8 @@ impl Policy {
 
     /// Parses and checks policy text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: PolicyFile =
-            crate::yaml::from_str(text).map_err(|e| crate::yaml::error_summary(&e))?;
+        let file: PolicyFile = forge_release::yaml::from_str(text)
+            .map_err(|e| forge_release::yaml::error_summary(&e))?;
         let names: BTreeSet<&String> = file.environments.keys().collect();
         let mut environments = BTreeMap::new();
         for (name, env) in &file.environments {

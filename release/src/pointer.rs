@@ -1,6 +1,6 @@
 //! ReleasePointer documents: which release an environment runs. Written by `forge-pack deploy`
-//! into a GitOps repository, read by the Argo CD plugin. Parsing the YAML is the caller's job;
-//! this module holds the types and the rules a pointer must follow.
+//! into a GitOps repository, read by the Argo CD plugin: both go through this module, so the
+//! two tools read every pointer the same way.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::aliases::is_commit_sha;
 use crate::digest::Digest;
 use crate::reference::{ReleaseRef, StoreRoot};
+use crate::yaml;
 
 /// The pointer's `apiVersion`.
 pub const API_VERSION: &str = "forge.dev/v1alpha1";
@@ -81,6 +82,17 @@ impl ReleasePointer {
                 release: Some(number),
             },
         }
+    }
+
+    /// Reads a pointer file's text (strictly: unknown fields are refused). The fields are
+    /// checked by [`Self::validate`].
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        yaml::from_str(text).map_err(|e| yaml::error_summary(&e))
+    }
+
+    /// The pointer file's text, as `deploy` writes it.
+    pub fn to_yaml(&self) -> String {
+        yaml::to_string(self).expect("a pointer always serialises")
     }
 
     /// Records the release's aliases in [`ALIASES_ANNOTATION`] (nothing when there are none).

@@ -1,6 +1,13 @@
-//! How forge-pack and forge-cmp read YAML: one set of rules for templates, config, pointers
-//! and released files, so that the two tools never read the same text two ways.
+//! How forge-pack and forge-cmp read and write YAML: one set of rules for templates, config,
+//! pointers and released files, so that the two tools never read the same text two ways.
+//!
+//! Reading: only `true`/`false` are booleans and leading-zero numbers stay strings, so `on`,
+//! `yes` or `012` in a template mean what they look like. Writing: every string that a
+//! YAML 1.1 reader (Kubernetes, Argo CD) would take for a boolean, null, number or timestamp
+//! is quoted, so the object means the same to them as to us.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_saphyr::budget::BudgetBreach;
 
 /// The deepest nesting of mappings and lists accepted in an object, by both tools and from
@@ -18,6 +25,39 @@ pub fn reading_options() -> serde_saphyr::options::Options {
         budget.max_depth = MAX_NESTING;
     }
     options
+}
+
+/// Parses one YAML document.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, reading_options())
+}
+
+/// Parses one document reading every scalar as a string (artifact values such as a `1.20`
+/// tag must not become numbers).
+pub fn from_str_untyped<T: DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    let mut options = reading_options();
+    options.no_schema = true;
+    serde_saphyr::from_str_with_options(text, options)
+}
+
+/// Parses a multi-document stream; empty documents are dropped.
+pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_saphyr::Error> {
+    let mut options = reading_options();
+    // Large rendered sets have thousands of documents; alias and depth limits still apply.
+    if let Some(budget) = options.budget.as_mut() {
+        budget.max_documents = usize::MAX;
+        budget.max_events = usize::MAX;
+    }
+    serde_saphyr::from_multiple_with_options(text, options)
+}
+
+/// Writes one value as a YAML document (no leading `---`, trailing newline).
+pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    // Long single-line values (image references, URLs) stay on one line, as kubectl writes
+    // them; multi-line values still use `|` blocks.
+    options.folded_wrap_chars = usize::MAX;
+    serde_saphyr::to_string_with_options(value, options)
 }
 
 /// What a too-deep object is told, whichever parser found it.

@@ -2,21 +2,21 @@
 
 use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector};
 
+use crate::access::Access;
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::commands::deploy_flow::{self, Action, Chosen};
 use crate::error::{Error, exit};
 use crate::gitops::GitopsRepo;
 use crate::output::Output;
-use crate::stores::Stores;
 
 /// Runs `deploy`.
 pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let repo = GitopsRepo::open(&args.change.dir.gitops)?;
     deploy_flow::check_segment("environment", &args.environment)?;
-    let stores = Stores::from_args(global)?;
-    let (location, image) = project_location(&repo, &args.project, &stores)?;
+    let access = Access::from_args(global)?;
+    let (location, image) = project_location(&repo, &args.project, &access)?;
     let selector = ReleaseSelector::Id(args.release.clone());
-    let chosen = Chosen::fetch(&stores, &location, image, selector).await?;
+    let chosen = Chosen::fetch(&access, &location, image, selector).await?;
     if is_bare_name(&args.project) && chosen.metadata.release.project != args.project {
         return Err(Error::input(format!(
             "{location} holds releases of `{}`, not `{}`",
@@ -35,9 +35,9 @@ fn is_bare_name(project: &str) -> bool {
 fn project_location(
     repo: &GitopsRepo,
     project: &str,
-    stores: &Stores,
+    access: &Access,
 ) -> Result<(ProjectLocation, String), Error> {
-    let root = stores.default_root(None)?;
+    let root = access.default_root(None)?;
     if !is_bare_name(project) {
         let reference = ReleaseRef::parse(project, &root)?;
         if reference.release.is_some() {

@@ -9,13 +9,12 @@ use forge_release::pointer::{ReleasePointer, describe_release};
 use forge_release::reference::{ProjectLocation, ReleaseSelector};
 use serde::Serialize;
 
+use crate::access::Access;
 use crate::cli::PointerChangeArgs;
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::gitops::{GitopsRepo, PushOutcome};
 use crate::output::{Output, table};
 use crate::policy::{Candidate, Policy, Violation};
-use crate::stores::Stores;
 
 /// Which command is moving the pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,12 +40,12 @@ pub struct Chosen {
 impl Chosen {
     /// Resolves `selector` in `location` and reads the release's metadata (not its resources).
     pub async fn fetch(
-        stores: &Stores,
+        access: &Access,
         location: &ProjectLocation,
         image: String,
         selector: ReleaseSelector,
     ) -> Result<Self, Error> {
-        let resolved = stores.resolve_in(location, selector).await?;
+        let resolved = access.resolve_in(location, selector).await?;
         let head = resolved.store.fetch_head(&resolved.digest).await?;
         check_segment("project", &head.metadata.release.project)?;
         Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata })
@@ -342,7 +341,7 @@ fn print_report(
     output: &Output,
 ) -> Result<u8, Error> {
     if output.json() {
-        stdout_result(output.print_json(report))?;
+        output.print_json(report)?;
         return Ok(exit::OK);
     }
     let mut rows = vec![vec!["pointer".to_owned(), report.pointer.clone()]];
@@ -358,7 +357,7 @@ fn print_report(
         rows.push(vec!["pushed to".into(), target.clone()]);
     }
     let body: String = table(&rows).lines().map(|l| format!("  {l}\n")).collect();
-    stdout_result(output.print(&format!("{headline}\n{body}")))?;
+    output.print(&format!("{headline}\n{body}"))?;
     Ok(exit::OK)
 }
 

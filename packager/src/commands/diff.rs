@@ -7,12 +7,11 @@ use forge_release::verify::VerifiedRelease;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::access::Access;
 use crate::cli::{DiffArgs, GlobalArgs};
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::images::images;
 use crate::output::Output;
-use crate::stores::Stores;
 
 /// The differences, as printed with `--output json`.
 #[derive(Debug, Default, Serialize)]
@@ -62,18 +61,18 @@ pub async fn run(args: &DiffArgs, global: &GlobalArgs, output: &Output) -> Resul
 }
 
 async fn compare_refs(args: &DiffArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let stores = Stores::from_args(global)?;
-    let a = stores.resolve(&args.from).await?;
-    let b = stores.resolve(&args.to).await?;
+    let access = Access::from_args(global)?;
+    let a = access.resolve(&args.from).await?;
+    let b = access.resolve(&args.to).await?;
     let limits = Limits::default();
     let release_a = a.store.fetch_release(&a.digest, &limits).await?;
     let release_b = b.store.fetch_release(&b.digest, &limits).await?;
     let report = compare(&release_a, &release_b)?;
     let same = report.added.is_empty() && report.removed.is_empty() && report.changed.is_empty();
     if output.json() {
-        stdout_result(output.print_json(&report))?;
+        output.print_json(&report)?;
     } else {
-        stdout_result(output.print(&render(&report, &args.from, &args.to)))?;
+        output.print(&render(&report, &args.from, &args.to))?;
     }
     Ok(if same { exit::OK } else { exit::DIFFERENT })
 }
@@ -113,7 +112,8 @@ pub fn compare(a: &VerifiedRelease, b: &VerifiedRelease) -> Result<DiffReport, E
 
 fn image_changes(before: &str, after: &str) -> Result<Vec<ImageChange>, Error> {
     let parse = |text: &str| {
-        crate::yaml::from_str::<Value>(text).map_err(|e| Error::new(exit::VERIFY, e.to_string()))
+        forge_release::yaml::from_str::<Value>(text)
+            .map_err(|e| Error::new(exit::VERIFY, e.to_string()))
     };
     let map = |v: &Value| {
         images(v).into_iter().map(|i| (i.container, i.image)).collect::<BTreeMap<_, _>>()

@@ -5,11 +5,10 @@ use forge_release::metadata::{ObjectInfo, ReleaseMetadata};
 use forge_release::tarball::Limits;
 use serde::Serialize;
 
+use crate::access::Access;
 use crate::cli::{GlobalArgs, InspectArgs};
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-use crate::stores::Stores;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +20,7 @@ struct InspectReport<'a> {
 
 /// Runs `inspect`.
 pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let resolved = Stores::from_args(global)?.resolve(&args.reference).await?;
+    let resolved = Access::from_args(global)?.resolve(&args.reference).await?;
     let head = resolved.store.fetch_head(&resolved.digest).await?;
     let metadata = &head.metadata;
 
@@ -37,10 +36,10 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         let text = String::from_utf8_lossy(&file.content);
         if output.json() {
             let value: serde_json::Value =
-                crate::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
-            stdout_result(output.print_json(&value))?;
+                forge_release::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
+            output.print_json(&value)?;
         } else {
-            stdout_result(output.print(&text))?;
+            output.print(&text)?;
         }
         return Ok(exit::OK);
     }
@@ -49,7 +48,7 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         crate::commands::list::tags_of(&resolved.store, &resolved.digest, &head.manifest).await?;
     if output.json() {
         let report = InspectReport { digest: resolved.digest.to_string(), tags, metadata };
-        stdout_result(output.print_json(&report))?;
+        output.print_json(&report)?;
     } else {
         let mut text = summary(metadata, &resolved.digest.to_string(), &tags);
         if args.resources {
@@ -66,7 +65,7 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
             }
             text.push_str(&indent(&table(&rows)));
         }
-        stdout_result(output.print(&text))?;
+        output.print(&text)?;
     }
     Ok(exit::OK)
 }

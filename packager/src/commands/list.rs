@@ -10,11 +10,10 @@ use forge_store::Store;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::access::Access;
 use crate::cli::{GlobalArgs, ListArgs};
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
-use crate::stores::Stores;
 
 /// Manifests fetched at once: enough to hide registry latency, few enough to be polite.
 const CONCURRENCY: usize = 16;
@@ -39,8 +38,8 @@ pub struct ListedRelease {
 
 /// Runs `list`.
 pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let stores = Stores::from_args(global)?;
-    let reference = ReleaseRef::parse(&args.project, &stores.default_root(None)?)?;
+    let access = Access::from_args(global)?;
+    let reference = ReleaseRef::parse(&args.project, &access.default_root(None)?)?;
     if reference.release.is_some() {
         return Err(Error::input(format!(
             "`{}` names a release; list takes a project",
@@ -48,10 +47,10 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
         ))
         .with_hint("drop the `:<id>` part"));
     }
-    let store = stores.open(&reference.project)?;
+    let store = access.open(&reference.project)?;
     let releases = list(&store, output).await?;
     if output.json() {
-        stdout_result(output.print_json(&releases))?;
+        output.print_json(&releases)?;
     } else if releases.is_empty() {
         output.note(&format!("no releases in {}", reference.project));
     } else {
@@ -74,7 +73,7 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
                 aliases.join(", "),
             ]);
         }
-        stdout_result(output.print(&table(&rows)))?;
+        output.print(&table(&rows))?;
     }
     Ok(exit::OK)
 }

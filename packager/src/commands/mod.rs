@@ -67,11 +67,11 @@ pub fn render_project(
 pub async fn check_images(
     files: &mut [forge_release::objects::ResourceFile],
     inputs: &ArtifactArgs,
-    stores: &crate::stores::Stores,
+    access: &crate::access::Access,
     output: &Output,
 ) -> Result<(), Error> {
     if inputs.resolve_digests {
-        let pinned = crate::digests::pin_images(files, stores).await?;
+        let pinned = crate::digests::pin_images(files, access).await?;
         output.note(&format!(
             "pinned {pinned} image{} by digest",
             if pinned == 1 { "" } else { "s" }
@@ -81,13 +81,4 @@ pub async fn check_images(
         crate::digests::require_pinned(files)?;
     }
     Ok(())
-}
-
-/// Maps a failed write to stdout; a closed pipe (`| head`) is not an error.
-pub fn stdout_result(result: std::io::Result<()>) -> Result<(), Error> {
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::new(crate::error::exit::STORE, format!("writing to stdout: {e}"))),
-        Ok(()) => Ok(()),
-    }
 }

@@ -3,12 +3,11 @@
 use forge_release::tarball::Limits;
 use serde::Serialize;
 
+use crate::access::Access;
 use crate::cli::{GlobalArgs, PullArgs};
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::fsutil;
 use crate::output::Output;
-use crate::stores::Stores;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,7 +21,7 @@ struct PullReport {
 
 /// Runs `pull`.
 pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    let resolved = Stores::from_args(global)?.resolve(&args.reference).await?;
+    let resolved = Access::from_args(global)?.resolve(&args.reference).await?;
     let spinner = output.spinner(&format!("downloading and verifying {}", resolved.digest));
     let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await;
     spinner.finish_and_clear();
@@ -40,7 +39,7 @@ pub async fn run(args: &PullArgs, global: &GlobalArgs, output: &Output) -> Resul
         files: release.files.len(),
     };
     if output.json() {
-        stdout_result(output.print_json(&report))?;
+        output.print_json(&report)?;
     } else {
         output.note(&format!(
             "pulled release {} ({}) — {} verified files in {}",

@@ -8,14 +8,14 @@ use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_store::publish::{self, Published};
 use serde::Serialize;
 
+use crate::access::Access;
 use crate::cli::ReleaseArgs;
-use crate::commands::{render_project, stdout_result};
+use crate::commands::render_project;
 use crate::config::{self, ProjectConfig};
 use crate::context::{self, ReleaseContext};
 use crate::error::{Error, exit};
 use crate::git;
 use crate::output::{Output, table};
-use crate::stores::Stores;
 
 /// Where a release goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub struct ReleaseReport {
 /// Renders, packages and publishes the project.
 pub async fn run(
     args: &ReleaseArgs,
-    stores: &Stores,
+    access: &Access,
     output: &Output,
     target: Target,
 ) -> Result<u8, Error> {
@@ -71,12 +71,12 @@ pub async fn run(
     let ci = context::ci_context(|name| std::env::var(name).ok());
     let mut source = args.source.clone();
     if args.manual {
-        source.trigger = Some(context::TriggerArg::Manual);
+        source.trigger = Some(crate::cli::TriggerArg::Manual);
     }
     let ctx = context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?;
     let rendered = render_project(project_dir, &config, &args.artifacts, Some(&ctx.source.commit))?;
     let mut files = rendered.files;
-    crate::commands::check_images(&mut files, &args.artifacts, stores, output).await?;
+    crate::commands::check_images(&mut files, &args.artifacts, access, output).await?;
     if target == Target::Configured
         && let Err(reason) = release_allowed(&config, &ctx)
     {
@@ -84,8 +84,8 @@ pub async fn run(
     }
     check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
     let root = match target {
-        Target::Configured => stores.default_root(config.registry.as_deref())?,
-        Target::Local => match stores.default_root(None)? {
+        Target::Configured => access.default_root(config.registry.as_deref())?,
+        Target::Local => match access.default_root(None)? {
             StoreRoot::Registry(host) => {
                 return Err(Error::input(format!(
                     "build stores releases locally, but --registry names the registry `{host}`"
@@ -97,7 +97,7 @@ pub async fn run(
     };
     let location =
         ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
-    let store = stores.open(&location)?;
+    let store = access.open(&location)?;
     let objects = files.len();
     output.note(&format!(
         "publishing {objects} objects of {}/{} to {location}",
@@ -128,7 +128,7 @@ pub async fn run(
         output.warn(warning);
     }
     if output.json() {
-        stdout_result(output.print_json(&report))?;
+        output.print_json(&report)?;
     } else {
         output.note(&summary(&published, objects, &ctx));
         let rows = vec![
@@ -137,7 +137,7 @@ pub async fn run(
             vec!["digest".into(), published.digest.to_string()],
             vec!["reference".into(), report.reference.clone().unwrap_or_default()],
         ];
-        stdout_result(output.print(&table(&rows)))?;
+        output.print(&table(&rows))?;
     }
     Ok(exit::OK)
 }
@@ -157,7 +157,7 @@ fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
             objects: 0,
             warnings: Vec::new(),
         };
-        stdout_result(output.print_json(&report))?;
+        output.print_json(&report)?;
     }
     output.note(&format!("not releasing: {reason} (pass --manual to release anyway)"));
     Ok(exit::OK)

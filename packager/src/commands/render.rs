@@ -3,7 +3,7 @@
 use forge_release::objects::ResourceFile;
 
 use crate::cli::RenderArgs;
-use crate::commands::{render_project, stdout_result};
+use crate::commands::render_project;
 use crate::error::{Error, exit};
 use crate::fsutil;
 use crate::output::Output;
@@ -20,7 +20,7 @@ pub async fn run(
     super::check_images(
         &mut files,
         &args.artifacts,
-        &crate::stores::Stores::from_args(global)?,
+        &crate::access::Access::from_args(global)?,
         output,
     )
     .await?;
@@ -35,9 +35,9 @@ pub async fn run(
         None if output.json() => {
             let objects: Vec<serde_json::Value> =
                 files.iter().map(to_json).collect::<Result<_, _>>()?;
-            stdout_result(output.print_json(&objects))?;
+            output.print_json(&objects)?;
         }
-        None => stdout_result(output.print(&yaml_stream(&files)))?,
+        None => output.print(&yaml_stream(&files))?,
     }
     Ok(exit::OK)
 }
@@ -54,5 +54,5 @@ pub fn yaml_stream(files: &[ResourceFile]) -> String {
 
 fn to_json(file: &ResourceFile) -> Result<serde_json::Value, Error> {
     let text = String::from_utf8_lossy(&file.content);
-    crate::yaml::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", file.path)))
+    forge_release::yaml::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", file.path)))
 }

@@ -3,12 +3,12 @@
 
 use forge_release::reference::{ReleaseRef, ReleaseSelector};
 
+use crate::access::Access;
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::commands::deploy_flow::{self, Action, Chosen};
 use crate::error::{Error, exit};
 use crate::gitops::GitopsRepo;
 use crate::output::Output;
-use crate::stores::Stores;
 
 /// Runs `rollback`.
 pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
@@ -16,8 +16,8 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
     let (env, project) = (&args.environment, &args.project);
     deploy_flow::check_segment("environment", env)?;
     deploy_flow::check_segment("project", project)?;
-    let stores = Stores::from_args(global)?;
-    let root = stores.default_root(None)?;
+    let access = Access::from_args(global)?;
+    let root = access.default_root(None)?;
     let rel = GitopsRepo::pointer_path(env, project);
     let current = repo.read_pointer(&rel)?.ok_or_else(|| {
         Error::new(exit::NOT_FOUND, format!("{project} is not deployed to {env}: no {rel}"))
@@ -51,7 +51,7 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
     let location = ReleaseRef::parse(&image, &root)
         .map_err(|e| Error::input(format!("invalid ReleasePointer {rel}: spec.image: {e}")))?
         .project;
-    let chosen = Chosen::fetch(&stores, &location, image, selector).await?;
+    let chosen = Chosen::fetch(&access, &location, image, selector).await?;
     if chosen.metadata.release.project != *project {
         return Err(Error::input(format!(
             "{location} holds releases of `{}`, not `{project}`",

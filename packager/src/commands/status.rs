@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
-use crate::commands::stdout_result;
 use crate::error::{Error, exit};
 use crate::gitops::{ENVS_DIR, GitopsRepo};
 use crate::output::{Output, table};
@@ -61,7 +60,7 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
             .with_hint(format!("`forge-pack status {env}` lists what is")));
     }
     if output.json() {
-        stdout_result(output.print_json(&deployments))?;
+        output.print_json(&deployments)?;
         return Ok(exit::OK);
     }
     if deployments.is_empty() {
@@ -87,6 +86,6 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
             d.deployed_by.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    stdout_result(output.print(&table(&rows)))?;
+    output.print(&table(&rows))?;
     Ok(exit::OK)
 }

@@ -2,7 +2,6 @@
 //! git history (the audit trail), and committing and pushing changes to them.
 
 mod history;
-mod run;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,8 +9,8 @@ use std::path::{Path, PathBuf};
 use forge_release::pointer::ReleasePointer;
 
 use crate::error::{Error, exit};
+use crate::git::Git;
 pub use history::{Change, HistoryEntry};
-use run::Git;
 
 /// Where pointers live in the GitOps repository.
 pub const ENVS_DIR: &str = "envs";
@@ -154,9 +153,7 @@ impl GitopsRepo {
 
     /// Writes a pointer file atomically (a crash leaves the old file or the new one).
     pub fn write_pointer(&self, rel: &str, pointer: &ReleasePointer) -> Result<(), Error> {
-        let text = crate::yaml::to_string(pointer)
-            .map_err(|e| Error::new(exit::STORE, format!("cannot write {rel}: {e}")))?;
-        write_atomically(&self.root().join(rel), text.as_bytes())
+        write_atomically(&self.root().join(rel), pointer.to_yaml().as_bytes())
     }
 
     /// Commits exactly `rel` (other staged changes stay staged, not committed) and returns the
@@ -231,8 +228,7 @@ impl GitopsRepo {
 
 /// Parses a pointer's YAML and checks its fixed fields (the image is checked by its user).
 pub fn parse_pointer(text: &str) -> Result<ReleasePointer, String> {
-    let pointer: ReleasePointer =
-        crate::yaml::from_str(text).map_err(|e| crate::yaml::error_summary(&e))?;
+    let pointer = ReleasePointer::from_yaml(text)?;
     let root = forge_release::reference::StoreRoot::Layouts(PathBuf::from("/"));
     pointer.validate(&root)?;
     Ok(pointer)

@@ -54,8 +54,8 @@ pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem
             serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
         vec![value]
     } else {
-        crate::yaml::from_multiple(&text).map_err(|e| {
-            problem(yaml_line(&e), without_position(&crate::yaml::error_summary(&e)))
+        forge_release::yaml::from_multiple(&text).map_err(|e| {
+            problem(yaml_line(&e), without_position(&forge_release::yaml::error_summary(&e)))
         })?
     };
     Ok(documents

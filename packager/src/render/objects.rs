@@ -95,7 +95,7 @@ impl<'a> Collector<'a> {
 
     fn to_file(&self, object: &SourcedObject) -> Result<ResourceFile, String> {
         let id = ObjectId::of(&object.value)?;
-        let yaml = crate::yaml::to_string(&object.value)
+        let yaml = forge_release::yaml::to_string(&object.value)
             .map_err(|e| format!("cannot be written as YAML: {e}"))?;
         let file = ResourceFile::new(id, yaml.into_bytes()).map_err(|e| e.to_string())?;
         if let Some((first_file, first_doc)) = self.seen.get(&file.path) {

@@ -1,7 +1,7 @@
-//! Choosing release stores, reaching registries, and resolving references to digests.
+//! Registry access settings (credentials, trust, the default store) and resolving release
+//! references to the store and digest they name.
 
 use std::io::BufRead;
-use std::path::PathBuf;
 
 use forge_release::Digest;
 use forge_release::aliases;
@@ -14,13 +14,13 @@ use crate::error::{Error, exit};
 
 /// Registry access settings shared by every command, from the global flags.
 #[derive(Debug, Clone)]
-pub struct Stores {
+pub struct Access {
     /// How to reach registries.
     pub options: RegistryOptions,
     flag: Option<String>,
 }
 
-impl Stores {
+impl Access {
     /// Builds the settings; `--password-stdin` reads the password here, once.
     pub fn from_args(global: &GlobalArgs) -> Result<Self, Error> {
         let access = &global.access;
@@ -51,7 +51,7 @@ impl Stores {
             insecure: access.insecure,
             ..RegistryOptions::default()
         };
-        Ok(Stores { options, flag: global.registry.clone() })
+        Ok(Access { options, flag: global.registry.clone() })
     }
 
     /// The store for references without a registry host: `--registry`/`FORGE_REGISTRY`, else
@@ -124,22 +124,4 @@ pub struct Resolved {
     pub tag: Option<String>,
     /// The project location, for messages.
     pub location: String,
-}
-
-/// Registry access flags, defined once for every command.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AccessArgs {
-    /// Registry user name (with --password-stdin); otherwise FORGE_REGISTRY_USERNAME and
-    /// FORGE_REGISTRY_PASSWORD, then the docker config and credential helpers.
-    #[arg(long, global = true, value_name = "USER")]
-    pub username: Option<String>,
-    /// Read the registry password or token from the first line of stdin.
-    #[arg(long, global = true)]
-    pub password_stdin: bool,
-    /// Extra CA certificate (PEM) to trust for registries (repeatable).
-    #[arg(long, global = true, env = "FORGE_CA_FILE", value_name = "PEM")]
-    pub ca_file: Vec<PathBuf>,
-    /// Allow plain HTTP to a registry that is not on loopback.
-    #[arg(long, global = true, env = "FORGE_INSECURE_REGISTRY")]
-    pub insecure: bool,
 }
