@@ -13,7 +13,6 @@ use forge_release::metadata::ObjectInfo;
 use forge_release::objects::ObjectId;
 use forge_release::tarball::TarFile;
 use forge_release::verify::VerifiedRelease;
-use forge_release::yaml;
 use serde_json::Value;
 
 use crate::error::CmpError;
@@ -154,19 +153,8 @@ fn renderings(
                     .map_err(|reason| format!("{}: {reason}", file.path))?;
                 return Ok((info.id.clone(), Rendering::Verbatim));
             }
-            let text = std::str::from_utf8(&file.content)
-                .map_err(|_| format!("{} is not UTF-8", file.path))?;
-            let mut documents: Vec<Value> =
-                serde_saphyr::from_multiple_with_options(text, yaml::reading_options())
-                    .map_err(|e| format!("{}: {}", file.path, yaml::error_summary(&e)))?;
-            if documents.len() != 1 {
-                return Err(format!(
-                    "{} holds {} documents, expected exactly one",
-                    file.path,
-                    documents.len()
-                ));
-            }
-            let mut object = documents.remove(0);
+            let mut object = forge_release::objects::read_object(&file.content)
+                .map_err(|reason| format!("{}: {reason}", file.path))?;
             ObjectId::of(&object)
                 .and_then(|identity| check_identity(&identity, info))
                 .map_err(|reason| format!("{}: {reason}", file.path))?;

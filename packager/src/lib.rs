@@ -7,7 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
-pub mod digests;
+
 pub mod error;
 pub mod fsutil;
 pub mod git;

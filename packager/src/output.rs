@@ -81,8 +81,13 @@ impl Output {
 
     /// Writes text to stdout.
     pub fn print(&self, text: &str) -> Result<(), Error> {
+        self.print_bytes(text.as_bytes())
+    }
+
+    /// Writes bytes to stdout.
+    pub fn print_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
         let mut stdout = io::stdout().lock();
-        stdout_result(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()))
+        stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
     }
 
     /// A warning on stderr (unless quiet).

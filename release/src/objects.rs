@@ -163,6 +163,18 @@ impl ObjectId {
     }
 }
 
+/// Reads a released object file: UTF-8 text holding exactly one YAML document, read with the
+/// rules every forge-pack tool reads YAML with. The error says what is wrong, not where.
+pub fn read_object(content: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(content).map_err(|_| "the file is not UTF-8".to_owned())?;
+    let mut documents: Vec<Value> =
+        crate::yaml::from_multiple(text).map_err(|e| crate::yaml::error_summary(&e))?;
+    match documents.len() {
+        1 => Ok(documents.remove(0)),
+        n => Err(format!("the file holds {n} documents, expected exactly one")),
+    }
+}
+
 /// How a value's type is named in messages.
 pub fn type_name(value: &Value) -> &'static str {
     match value {

@@ -112,8 +112,8 @@ pub fn compare(a: &VerifiedRelease, b: &VerifiedRelease) -> Result<DiffReport, E
 
 fn image_changes(before: &str, after: &str) -> Result<Vec<ImageChange>, Error> {
     let parse = |text: &str| {
-        forge_release::yaml::from_str::<Value>(text)
-            .map_err(|e| Error::new(exit::VERIFY, e.to_string()))
+        forge_release::objects::read_object(text.as_bytes())
+            .map_err(|e| Error::new(exit::VERIFY, e))
     };
     let map = |v: &Value| {
         images(v).into_iter().map(|i| (i.container, i.image)).collect::<BTreeMap<_, _>>()

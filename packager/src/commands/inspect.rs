@@ -33,13 +33,12 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
                 format!("{} is listed in the metadata but missing", object.path),
             )
         })?;
-        let text = String::from_utf8_lossy(&file.content);
         if output.json() {
-            let value: serde_json::Value =
-                forge_release::yaml::from_str(&text).map_err(|e| Error::input(e.to_string()))?;
+            let value = forge_release::objects::read_object(&file.content)
+                .map_err(|e| Error::new(exit::VERIFY, format!("{}: {e}", file.path)))?;
             output.print_json(&value)?;
         } else {
-            output.print(&text)?;
+            output.print_bytes(&file.content)?;
         }
         return Ok(exit::OK);
     }

@@ -1,13 +1,79 @@
 //! `forge-pack push`: render, package and publish a release to the configured registry (or
 //! layout store), if `release.on` admits the git/CI context.
 
+use forge_release::metadata::TriggerKind;
+
 use crate::access::Access;
 use crate::cli::{GlobalArgs, ReleaseArgs};
-use crate::commands::release_flow::{self, Target};
-use crate::error::Error;
+use crate::commands::release::{self, ReleaseReport};
+use crate::config::ProjectConfig;
+use crate::context::ReleaseContext;
+use crate::error::{Error, exit};
 use crate::output::Output;
 
 /// Runs `push`.
 pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    release_flow::run(args, &Access::from_args(global)?, output, Target::Configured).await
+    let access = Access::from_args(global)?;
+    let (config, ctx) = release::context(args)?;
+    // Rendered first, so a push that is not released still reports broken templates.
+    let prepared = release::prepare(args, config, ctx, &access, output).await?;
+    if let Err(reason) = release_allowed(&prepared.config, &prepared.context) {
+        return declined(output, &reason);
+    }
+    let root = access.default_root(prepared.config.registry.as_deref())?;
+    release::publish(prepared, root, &access, output).await
+}
+
+fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
+    if output.json() {
+        let report = ReleaseReport {
+            released: false,
+            reason: Some(reason.to_owned()),
+            id: None,
+            number: None,
+            digest: None,
+            reference: None,
+            existed: false,
+            tags_added: Vec::new(),
+            bytes_uploaded: 0,
+            objects: 0,
+            warnings: Vec::new(),
+        };
+        output.print_json(&report)?;
+    }
+    output.note(&format!("not releasing: {reason} (pass --manual to release anyway)"));
+    Ok(exit::OK)
+}
+
+/// Whether `release.on` in forge.yaml admits this context.
+pub fn release_allowed(config: &ProjectConfig, ctx: &ReleaseContext) -> Result<(), String> {
+    use crate::config::ReleaseOn;
+    let rules = &config.release.on;
+    if rules.is_empty() || ctx.trigger.kind == TriggerKind::Manual {
+        return Ok(());
+    }
+    match ctx.trigger.kind {
+        TriggerKind::Tag if rules.iter().any(|r| matches!(r, ReleaseOn::Tag(true))) => Ok(()),
+        TriggerKind::Tag => Err("release.on does not release tags (add `- tag: true`)".into()),
+        _ => {
+            let branch = ctx.trigger.branch.as_deref().unwrap_or_default();
+            let patterns: Vec<&str> = rules
+                .iter()
+                .filter_map(|r| if let ReleaseOn::Branch(p) = r { Some(p.as_str()) } else { None })
+                .collect();
+            let matched = patterns
+                .iter()
+                .any(|p| regex_lite::Regex::new(p).is_ok_and(|re| re.is_match(branch)));
+            if matched {
+                Ok(())
+            } else if branch.is_empty() {
+                Err("the branch is unknown (detached HEAD outside CI); pass --branch".into())
+            } else {
+                Err(format!(
+                    "branch `{branch}` matches no release.on branch pattern ({})",
+                    patterns.join(", ")
+                ))
+            }
+        }
+    }
 }

@@ -1,29 +1,39 @@
 //! `forge-pack render`: print the rendered objects, or write them as files.
 
-use forge_release::objects::ResourceFile;
-
-use crate::cli::RenderArgs;
-use crate::commands::render_project;
+use crate::access::Access;
+use crate::cli::{GlobalArgs, RenderArgs};
+use crate::config::ProjectConfig;
 use crate::error::{Error, exit};
 use crate::fsutil;
 use crate::output::Output;
+use crate::render::{self, Content, Keep};
 
 /// Runs `render`.
-pub async fn run(
-    args: &RenderArgs,
-    global: &crate::cli::GlobalArgs,
-    output: &Output,
-) -> Result<u8, Error> {
-    let config = crate::config::ProjectConfig::load(&args.project.project_dir)?;
-    let rendered = render_project(&args.project.project_dir, &config, &args.artifacts, None)?;
-    let mut files = rendered.files;
-    super::check_images(
-        &mut files,
-        &args.artifacts,
-        &crate::access::Access::from_args(global)?,
-        output,
-    )
-    .await?;
+pub async fn run(args: &RenderArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let config = ProjectConfig::load(&args.project.project_dir)?;
+    // JSON output prints the objects themselves; YAML writes each once, after pinning.
+    let keep = match (output.json() && args.out.is_none(), args.artifacts.resolve_digests) {
+        (true, _) => Keep::All,
+        (false, true) => Keep::Unpinned,
+        (false, false) => Keep::None,
+    };
+    let mut rendered =
+        render::render_project(&args.project.project_dir, &config, &args.artifacts, None, keep)?;
+    let access = Access::from_args(global)?;
+    render::digests::check_images(&mut rendered.objects, &args.artifacts, &access, output).await?;
+    if keep == Keep::All {
+        let values: Vec<&serde_json::Value> = rendered
+            .objects
+            .iter()
+            .filter_map(|o| match &o.content {
+                Content::Value(value) => Some(value),
+                Content::Yaml(_) => None,
+            })
+            .collect();
+        output.print_json(&values)?;
+        return Ok(exit::OK);
+    }
+    let files = rendered.into_files()?;
     match &args.out {
         Some(dir) => {
             fsutil::write_new_dir(
@@ -32,27 +42,14 @@ pub async fn run(
             )?;
             output.note(&format!("wrote {} objects to {}", files.len(), dir.display()));
         }
-        None if output.json() => {
-            let objects: Vec<serde_json::Value> =
-                files.iter().map(to_json).collect::<Result<_, _>>()?;
-            output.print_json(&objects)?;
+        None => {
+            let mut stream = Vec::new();
+            for file in &files {
+                stream.extend_from_slice(b"---\n");
+                stream.extend_from_slice(&file.content);
+            }
+            output.print_bytes(&stream)?;
         }
-        None => output.print(&yaml_stream(&files))?,
     }
     Ok(exit::OK)
-}
-
-/// The objects as one YAML stream, each document introduced by `---`.
-pub fn yaml_stream(files: &[ResourceFile]) -> String {
-    let mut stream = String::new();
-    for file in files {
-        stream.push_str("---\n");
-        stream.push_str(&String::from_utf8_lossy(&file.content));
-    }
-    stream
-}
-
-fn to_json(file: &ResourceFile) -> Result<serde_json::Value, Error> {
-    let text = String::from_utf8_lossy(&file.content);
-    forge_release::yaml::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", file.path)))
 }

@@ -1,8 +1,9 @@
-//! What `build` and `push` share: render, read the source context, package, publish, report.
+//! What `build` and `push` share: render the project at its commit, check it, package its
+//! resources once, publish into a store and report.
 
 use std::path::Path;
 
-use forge_release::metadata::{ToolInfo, TriggerKind};
+use forge_release::metadata::ToolInfo;
 use forge_release::package::{ReleaseInput, ResourcesLayer};
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_store::publish::{self, Published};
@@ -10,21 +11,12 @@ use serde::Serialize;
 
 use crate::access::Access;
 use crate::cli::ReleaseArgs;
-use crate::commands::render_project;
 use crate::config::{self, ProjectConfig};
 use crate::context::{self, ReleaseContext};
 use crate::error::{Error, exit};
 use crate::git;
 use crate::output::{Output, table};
-
-/// Where a release goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// A local OCI layout store (`build`).
-    Local,
-    /// The configured store: `--registry`, the project's `registry:`, else embedded (`push`).
-    Configured,
-}
+use crate::render::{self, Keep};
 
 /// The result, as printed with `--output json`.
 #[derive(Debug, Serialize)]
@@ -59,13 +51,19 @@ pub struct ReleaseReport {
     pub warnings: Vec<String>,
 }
 
-/// Renders, packages and publishes the project.
-pub async fn run(
-    args: &ReleaseArgs,
-    access: &Access,
-    output: &Output,
-    target: Target,
-) -> Result<u8, Error> {
+/// A project rendered at its commit and packaged, ready to publish.
+#[derive(Debug)]
+pub struct Prepared {
+    /// forge.yaml.
+    pub config: ProjectConfig,
+    /// The source context.
+    pub context: ReleaseContext,
+    /// Everything but the number and aliases.
+    pub input: ReleaseInput,
+}
+
+/// The project's configuration and the release's source context (flags, CI, git).
+pub fn context(args: &ReleaseArgs) -> Result<(ProjectConfig, ReleaseContext), Error> {
     let project_dir = &args.project.project_dir;
     let config = ProjectConfig::load(project_dir)?;
     let ci = context::ci_context(|name| std::env::var(name).ok());
@@ -74,46 +72,61 @@ pub async fn run(
         source.trigger = Some(crate::cli::TriggerArg::Manual);
     }
     let ctx = context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?;
-    let rendered = render_project(project_dir, &config, &args.artifacts, Some(&ctx.source.commit))?;
-    let mut files = rendered.files;
-    crate::commands::check_images(&mut files, &args.artifacts, access, output).await?;
-    if target == Target::Configured
-        && let Err(reason) = release_allowed(&config, &ctx)
-    {
-        return declined(output, &reason);
-    }
+    Ok((config, ctx))
+}
+
+/// Renders the project at the context's commit, checks its images, refuses uncommitted
+/// changes, and builds the resources layer.
+pub async fn prepare(
+    args: &ReleaseArgs,
+    config: ProjectConfig,
+    ctx: ReleaseContext,
+    access: &Access,
+    output: &Output,
+) -> Result<Prepared, Error> {
+    let project_dir = &args.project.project_dir;
+    let keep = if args.artifacts.resolve_digests { Keep::Unpinned } else { Keep::None };
+    let mut rendered = render::render_project(
+        project_dir,
+        &config,
+        &args.artifacts,
+        Some(&ctx.source.commit),
+        keep,
+    )?;
+    render::digests::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
     check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
-    let root = match target {
-        Target::Configured => access.default_root(config.registry.as_deref())?,
-        Target::Local => match access.default_root(None)? {
-            StoreRoot::Registry(host) => {
-                return Err(Error::input(format!(
-                    "build stores releases locally, but --registry names the registry `{host}`"
-                ))
-                .with_hint("use `forge-pack push` for registries, or --registry oci:<dir>"));
-            }
-            local => local,
-        },
-    };
-    let location =
-        ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
-    let store = access.open(&location)?;
-    let objects = files.len();
-    output.note(&format!(
-        "publishing {objects} objects of {}/{} to {location}",
-        config.repository, config.project
-    ));
+    let artifacts = std::mem::take(&mut rendered.artifacts);
+    let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)
+        .map_err(|e| Error::input(e.to_string()))?;
     let input = ReleaseInput {
         repository: config.repository.clone(),
         project: config.project.clone(),
         trigger: ctx.trigger.clone(),
         source: ctx.source.clone(),
         commit_time: ctx.commit_time,
-        artifacts: rendered.artifacts,
-        resources: ResourcesLayer::build(files, ctx.commit_time)
-            .map_err(|e| Error::input(e.to_string()))?,
-        tool: ToolInfo { name: "forge-pack".into(), version: forge_release::VERSION.into() },
+        artifacts,
+        resources,
+        tool: ToolInfo { name: "forge-pack".into(), version: env!("CARGO_PKG_VERSION").into() },
     };
+    Ok(Prepared { config, context: ctx, input })
+}
+
+/// Publishes a prepared release into the project's stream under `root`, and reports it.
+pub async fn publish(
+    prepared: Prepared,
+    root: StoreRoot,
+    access: &Access,
+    output: &Output,
+) -> Result<u8, Error> {
+    let Prepared { config, context: ctx, input } = prepared;
+    let location =
+        ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
+    let store = access.open(&location)?;
+    let objects = input.resources.objects.len();
+    output.note(&format!(
+        "publishing {objects} objects of {}/{} to {location}",
+        config.repository, config.project
+    ));
     let bar = output.bytes_bar("uploading", 0);
     let published =
         publish::publish_with_progress(&store, input, config.tag_strategy, &|done, total| {
@@ -140,60 +153,6 @@ pub async fn run(
         output.print(&table(&rows))?;
     }
     Ok(exit::OK)
-}
-
-fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
-    if output.json() {
-        let report = ReleaseReport {
-            released: false,
-            reason: Some(reason.to_owned()),
-            id: None,
-            number: None,
-            digest: None,
-            reference: None,
-            existed: false,
-            tags_added: Vec::new(),
-            bytes_uploaded: 0,
-            objects: 0,
-            warnings: Vec::new(),
-        };
-        output.print_json(&report)?;
-    }
-    output.note(&format!("not releasing: {reason} (pass --manual to release anyway)"));
-    Ok(exit::OK)
-}
-
-/// Whether `release.on` in forge.yaml admits this context.
-pub fn release_allowed(config: &ProjectConfig, ctx: &ReleaseContext) -> Result<(), String> {
-    use crate::config::ReleaseOn;
-    let rules = &config.release.on;
-    if rules.is_empty() || ctx.trigger.kind == TriggerKind::Manual {
-        return Ok(());
-    }
-    match ctx.trigger.kind {
-        TriggerKind::Tag if rules.iter().any(|r| matches!(r, ReleaseOn::Tag(true))) => Ok(()),
-        TriggerKind::Tag => Err("release.on does not release tags (add `- tag: true`)".into()),
-        _ => {
-            let branch = ctx.trigger.branch.as_deref().unwrap_or_default();
-            let patterns: Vec<&str> = rules
-                .iter()
-                .filter_map(|r| if let ReleaseOn::Branch(p) = r { Some(p.as_str()) } else { None })
-                .collect();
-            let matched = patterns
-                .iter()
-                .any(|p| regex_lite::Regex::new(p).is_ok_and(|re| re.is_match(branch)));
-            if matched {
-                Ok(())
-            } else if branch.is_empty() {
-                Err("the branch is unknown (detached HEAD outside CI); pass --branch".into())
-            } else {
-                Err(format!(
-                    "branch `{branch}` matches no release.on branch pattern ({})",
-                    patterns.join(", ")
-                ))
-            }
-        }
-    }
 }
 
 fn report(

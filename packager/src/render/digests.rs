@@ -1,20 +1,43 @@
-//! Image digests: `--resolve-digests` pins images given by tag; `--require-digests` refuses
-//! any container image that is not pinned.
+//! Image checks on rendered objects: `--resolve-digests` pins images given by tag;
+//! `--require-digests` refuses any container image that is not pinned.
 
-use forge_release::objects::ResourceFile;
 use forge_release::reference::{ProjectLocation, StoreRoot, split_registry_host};
 use serde_json::Value;
 
+use super::{Content, RenderedObject};
 use crate::access::Access;
+use crate::cli::ArtifactArgs;
 use crate::error::Error;
 use crate::images::{ImageRef, images};
+use crate::output::Output;
+
+/// `--resolve-digests` then `--require-digests`, as `inputs` asks. Objects kept as values for
+/// pinning are written as YAML afterwards.
+pub async fn check_images(
+    objects: &mut [RenderedObject],
+    inputs: &ArtifactArgs,
+    access: &Access,
+    output: &Output,
+) -> Result<(), Error> {
+    if inputs.resolve_digests {
+        let pinned = pin_images(objects, access).await?;
+        output.note(&format!(
+            "pinned {pinned} image{} by digest",
+            if pinned == 1 { "" } else { "s" }
+        ));
+    }
+    if inputs.require_digests {
+        require_pinned(objects)?;
+    }
+    Ok(())
+}
 
 /// Fails listing every container image (file and container) not pinned by digest.
-pub fn require_pinned(files: &[ResourceFile]) -> Result<(), Error> {
+pub fn require_pinned(objects: &[RenderedObject]) -> Result<(), Error> {
     let mut unpinned = Vec::new();
-    for file in files {
-        for image in images(&parse(file)?).into_iter().filter(|i| !i.is_pinned()) {
-            unpinned.push(format!("{} {}: {}", file.path, image.container, image.image));
+    for object in objects {
+        for image in object.images.iter().filter(|i| !i.is_pinned()) {
+            unpinned.push(format!("{} {}: {}", object.path, image.container, image.image));
         }
     }
     if unpinned.is_empty() {
@@ -30,28 +53,23 @@ pub fn require_pinned(files: &[ResourceFile]) -> Result<(), Error> {
 }
 
 /// Replaces every container image given by tag with `image@sha256:…` looked up in its
-/// registry. Every tag that cannot be resolved is reported.
-pub async fn pin_images(files: &mut [ResourceFile], access: &Access) -> Result<usize, Error> {
+/// registry, in the objects kept as values (see [`super::Keep::Unpinned`]). Every tag that
+/// cannot be resolved is reported.
+pub async fn pin_images(objects: &mut [RenderedObject], access: &Access) -> Result<usize, Error> {
     let mut problems = Vec::new();
     let mut pinned = 0;
-    for file in files.iter_mut() {
-        let mut value = parse(file)?;
-        let mut changed = false;
-        for ImageRef { container, image } in images(&value).into_iter().filter(|i| !i.is_pinned()) {
-            match lookup(&image, access).await {
+    for object in objects.iter_mut() {
+        let Content::Value(value) = &mut object.content else { continue };
+        for ImageRef { container, image } in object.images.iter().filter(|i| !i.is_pinned()) {
+            match lookup(image, access).await {
                 Ok(resolved) => {
-                    replace_image(&mut value, &container, &image, &resolved);
-                    changed = true;
+                    replace_image(value, container, image, &resolved);
                     pinned += 1;
                 }
-                Err(problem) => problems.push(format!("{} {container}: {problem}", file.path)),
+                Err(problem) => problems.push(format!("{} {container}: {problem}", object.path)),
             }
         }
-        if changed {
-            let yaml = forge_release::yaml::to_string(&value)
-                .map_err(|e| Error::input(format!("{}: {e}", file.path)))?;
-            file.content = yaml.into_bytes();
-        }
+        object.images = images(value);
     }
     if !problems.is_empty() {
         return Err(Error::new(
@@ -109,9 +127,4 @@ fn replace_image(value: &mut Value, container: &str, from: &str, to: &str) {
         }
         _ => {}
     }
-}
-
-fn parse(file: &ResourceFile) -> Result<Value, Error> {
-    forge_release::yaml::from_str(&String::from_utf8_lossy(&file.content))
-        .map_err(|e| Error::input(format!("{}: {e}", file.path)))
 }
