@@ -4,7 +4,7 @@ use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector};
 
 use crate::access::Access;
 use crate::cli::{DeployArgs, GlobalArgs};
-use crate::commands::deploy_flow::{self, Action, Chosen};
+use crate::deploy::{self, Action, Chosen};
 use crate::error::{Error, exit};
 use crate::gitops::GitopsRepo;
 use crate::output::Output;
@@ -12,7 +12,7 @@ use crate::output::Output;
 /// Runs `deploy`.
 pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let repo = GitopsRepo::open(&args.change.dir.gitops)?;
-    deploy_flow::check_segment("environment", &args.environment)?;
+    deploy::check_segment("environment", &args.environment)?;
     let access = Access::from_args(global)?;
     let (location, image) = project_location(&repo, &args.project, &access)?;
     let selector = ReleaseSelector::Id(args.release.clone());
@@ -23,7 +23,7 @@ pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Res
             chosen.metadata.release.project, args.project
         )));
     }
-    deploy_flow::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
+    deploy::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
 }
 
 fn is_bare_name(project: &str) -> bool {
@@ -49,7 +49,7 @@ fn project_location(
         let image = reference.project.to_string();
         return Ok((reference.project, image));
     }
-    deploy_flow::check_segment("project", project)?;
+    deploy::check_segment("project", project)?;
     let mut images: Vec<(String, String)> = Vec::new();
     for (_, name, rel) in repo.pointer_files()? {
         if name == project

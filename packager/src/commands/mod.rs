@@ -3,7 +3,7 @@
 pub mod build;
 pub mod completions;
 pub mod deploy;
-pub mod deploy_flow;
+
 pub mod diff;
 pub mod inspect;
 pub mod list;

@@ -5,7 +5,7 @@ use forge_release::reference::{ReleaseRef, ReleaseSelector};
 
 use crate::access::Access;
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::commands::deploy_flow::{self, Action, Chosen};
+use crate::deploy::{self, Action, Chosen};
 use crate::error::{Error, exit};
 use crate::gitops::GitopsRepo;
 use crate::output::Output;
@@ -14,8 +14,8 @@ use crate::output::Output;
 pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let repo = GitopsRepo::open(&args.change.dir.gitops)?;
     let (env, project) = (&args.environment, &args.project);
-    deploy_flow::check_segment("environment", env)?;
-    deploy_flow::check_segment("project", project)?;
+    deploy::check_segment("environment", env)?;
+    deploy::check_segment("project", project)?;
     let access = Access::from_args(global)?;
     let root = access.default_root(None)?;
     let rel = GitopsRepo::pointer_path(env, project);
@@ -58,5 +58,5 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
             chosen.metadata.release.project
         )));
     }
-    deploy_flow::apply(&repo, env, &chosen, Action::Rollback, &args.change, output)
+    deploy::apply(&repo, env, &chosen, Action::Rollback, &args.change, output)
 }

@@ -1,0 +1,131 @@
+//! Moving a GitOps pointer (`deploy`, `rollback`): a pure plan (the policy decision, the
+//! pointer's new content and the commit message) and its execution in the checkout (git).
+
+mod execute;
+mod plan;
+
+use forge_release::Digest;
+use forge_release::metadata::ReleaseMetadata;
+use forge_release::pointer::{ReleasePointer, describe_release};
+use forge_release::reference::{ProjectLocation, ReleaseSelector};
+use serde::Serialize;
+
+pub use execute::apply;
+pub use plan::{Facts, Plan, plan};
+
+use crate::access::Access;
+use crate::error::Error;
+
+/// Which command is moving the pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `deploy`.
+    Deploy,
+    /// `rollback`.
+    Rollback,
+}
+
+/// A release chosen for an environment.
+#[derive(Debug)]
+pub struct Chosen {
+    /// What the pointer's `spec.image` will say.
+    pub image: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// The release's metadata.
+    pub metadata: ReleaseMetadata,
+}
+
+impl Chosen {
+    /// Resolves `selector` in `location` and reads the release's metadata (not its resources).
+    pub async fn fetch(
+        access: &Access,
+        location: &ProjectLocation,
+        image: String,
+        selector: ReleaseSelector,
+    ) -> Result<Self, Error> {
+        let resolved = access.resolve_in(location, selector).await?;
+        let head = resolved.store.fetch_head(&resolved.digest).await?;
+        check_segment("project", &head.metadata.release.project)?;
+        Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata })
+    }
+
+    /// The release's project.
+    pub fn project(&self) -> &str {
+        &self.metadata.release.project
+    }
+
+    /// The pointer that deploys it.
+    pub fn pointer(&self) -> ReleasePointer {
+        let release = &self.metadata.release;
+        ReleasePointer::new(
+            &release.project,
+            &self.image,
+            &self.metadata.source.commit,
+            self.digest.clone(),
+            release.number,
+        )
+        .with_aliases(&release.aliases)
+    }
+
+    /// `release 42 (v1.2.3)`.
+    pub fn describe(&self) -> String {
+        let release = &self.metadata.release;
+        format!("release {}", describe_release(&release.number.to_string(), &release.aliases))
+    }
+}
+
+/// Environment and project names become directories in the GitOps repository.
+pub fn check_segment(what: &str, name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{what} name `{name}` cannot be a directory name in the GitOps repository"
+        ))
+        .with_hint("use letters, digits, `.`, `_` and `-`, not starting with `.`"))
+    }
+}
+
+/// Who is deploying: `--actor`/FORGE_ACTOR, then the CI user (GitHub Actions, GitLab CI),
+/// then git's user.name in the GitOps checkout.
+pub fn actor(
+    flag: Option<&str>,
+    var: impl Fn(&str) -> Option<String>,
+    git_user: Option<String>,
+) -> Option<String> {
+    let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    set(flag.map(str::to_owned))
+        .or_else(|| set(var("GITHUB_ACTOR")))
+        .or_else(|| set(var("GITLAB_USER_LOGIN")))
+        .or_else(|| set(git_user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_comes_from_the_flag_then_ci_then_git() {
+        let ci = |k: &str| (k == "GITLAB_USER_LOGIN").then(|| "gitlab-user".to_owned());
+        let none = |_: &str| None;
+        assert_eq!(actor(Some("alice"), ci, Some("git".into())).as_deref(), Some("alice"));
+        assert_eq!(actor(None, ci, Some("git".into())).as_deref(), Some("gitlab-user"));
+        assert_eq!(actor(Some(" "), none, Some("git".into())).as_deref(), Some("git"));
+        assert_eq!(actor(None, none, None), None);
+    }
+
+    #[test]
+    fn names_that_are_not_plain_directory_names_are_refused() {
+        for good in ["production", "eu-west-1", "auth_service", "v1.2"] {
+            assert!(check_segment("environment", good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "../prod", "a/b", ".hidden", "prod env"] {
+            assert!(check_segment("environment", bad).is_err(), "{bad}");
+        }
+    }
+}

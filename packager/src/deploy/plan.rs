@@ -1,0 +1,228 @@
+//! The pure part of moving a pointer: given the facts (the release, the pointer there now,
+//! the environment's rules, where the release has run, who acts), what should happen.
+
+use std::collections::BTreeSet;
+
+use forge_release::pointer::ReleasePointer;
+
+use super::{Action, Chosen};
+use crate::error::{Error, exit};
+use crate::policy::{Candidate, EnvironmentPolicy, Violation};
+
+/// Everything the decision depends on, gathered from the checkout and the registry.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    /// `deploy` or `rollback`.
+    pub action: Action,
+    /// The environment.
+    pub env: &'a str,
+    /// The pointer's path in the checkout.
+    pub rel: &'a str,
+    /// The release to deploy.
+    pub chosen: &'a Chosen,
+    /// The pointer there now, if any.
+    pub current: Option<&'a ReleasePointer>,
+    /// The environment's rules.
+    pub rules: &'a EnvironmentPolicy,
+    /// The environments in `rules.requires` where the release runs or ran.
+    pub deployed_in: &'a BTreeSet<String>,
+    /// Who approved, if anyone said.
+    pub approved_by: Option<&'a str>,
+    /// Who acts.
+    pub actor: &'a str,
+}
+
+/// What should happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The environment already runs the release.
+    Unchanged,
+    /// Write `pointer` and commit it with `message`.
+    Change {
+        /// The pointer's new content.
+        pointer: Box<ReleasePointer>,
+        /// The commit message.
+        message: String,
+    },
+}
+
+/// Decides: nothing to do, a change to commit, or a denial naming every broken rule.
+pub fn plan(facts: &Facts<'_>) -> Result<Plan, Error> {
+    let next = facts.chosen.pointer();
+    if let Some(current) = facts.current
+        && current.same_release_as(&next)
+        && current.spec.image == next.spec.image
+    {
+        return Ok(Plan::Unchanged);
+    }
+    let metadata = &facts.chosen.metadata;
+    let short = format!("release {}", metadata.release.number);
+    let trigger = &metadata.release.trigger;
+    let branch = trigger.branch.as_deref().or(metadata.source.branch.as_deref());
+    let candidate = Candidate {
+        description: &short,
+        trigger: trigger.kind,
+        branch,
+        approved_by: facts.approved_by,
+        deployed_in: facts.deployed_in,
+    };
+    let violations = facts.rules.violations(&candidate);
+    if !violations.is_empty() {
+        let missing: Vec<&String> =
+            facts.rules.requires.iter().filter(|r| !facts.deployed_in.contains(*r)).collect();
+        return Err(denial(facts, &violations, &missing));
+    }
+    Ok(Plan::Change { message: commit_message(facts), pointer: Box::new(next) })
+}
+
+/// The error for a denied deploy: every broken rule, and how to satisfy the ones a person can.
+fn denial(facts: &Facts<'_>, violations: &[Violation], missing_environments: &[&String]) -> Error {
+    let (action, env, rel, chosen) = (facts.action, facts.env, facts.rel, facts.chosen);
+    let verb = match action {
+        Action::Deploy => "deploying",
+        Action::Rollback => "rolling back to",
+    };
+    let (project, description) = (chosen.project(), chosen.describe());
+    let mut message = format!("the {env} policy denies {verb} {project} {description} ({rel}):");
+    for v in violations {
+        message.push_str(&format!("\n  {}: {}", v.rule, v.detail));
+    }
+    let mut hints = Vec::new();
+    if violations.iter().any(|v| v.rule == "requires_approval") {
+        hints.push("pass --approved-by <name> once the deploy is approved".to_owned());
+    }
+    for required in missing_environments {
+        hints.push(format!(
+            "deploy it to {required} first: forge-pack deploy {required} {project} {}",
+            chosen.metadata.release.number
+        ));
+    }
+    let error = Error::new(exit::DENIED, message);
+    if hints.is_empty() { error } else { error.with_hint(hints.join("\n")) }
+}
+
+fn commit_message(facts: &Facts<'_>) -> String {
+    let (env, chosen, action, previous, actor) =
+        (facts.env, facts.chosen, facts.action, facts.current, facts.actor);
+    let project = chosen.project();
+    let description = chosen.describe();
+    let (subject, by) = match action {
+        Action::Deploy => (format!("Deploy {project} {description} to {env}"), "Deployed by"),
+        Action::Rollback => {
+            (format!("Rollback {project} in {env} to {description}"), "Rolled back by")
+        }
+    };
+    let previous = previous.map_or_else(|| "none".to_owned(), ReleasePointer::describe);
+    let trigger = &chosen.metadata.release.trigger;
+    let mut trigger_text = trigger.kind.as_str().to_owned();
+    if let Some(detail) = trigger.tag.as_deref().or(trigger.branch.as_deref()) {
+        trigger_text.push_str(&format!(" ({detail})"));
+    }
+    let mut lines = vec![subject, String::new(), format!("Previous release: {previous}")];
+    lines.push(format!("{by}: {actor}"));
+    if let Some(approver) = facts.approved_by {
+        lines.push(format!("Approved by: {approver}"));
+    }
+    lines.extend([
+        String::new(),
+        format!("Project: {project}"),
+        format!("Environment: {env}"),
+        format!("Release id: {}", chosen.metadata.release.id),
+        format!("Commit: {}", chosen.metadata.source.commit),
+        format!("Digest: {}", chosen.digest),
+        format!("Image: {}", chosen.image),
+        format!("Trigger: {trigger_text}"),
+    ]);
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use forge_release::metadata::ReleaseMetadata;
+    use forge_testkit::fixtures;
+
+    use super::*;
+    use crate::policy::Policy;
+
+    fn chosen() -> Chosen {
+        let image = fixtures::image();
+        Chosen {
+            image: "registry.example.com/company/monorepo/auth-service".into(),
+            digest: image.digest.clone(),
+            metadata: ReleaseMetadata::parse(&image.metadata).expect("metadata"),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::parse(include_str!("../../../plugin/policy.example.yaml")).expect("policy")
+    }
+
+    fn facts<'a>(
+        env: &'a str,
+        chosen: &'a Chosen,
+        current: Option<&'a ReleasePointer>,
+        rules: &'a EnvironmentPolicy,
+        deployed_in: &'a BTreeSet<String>,
+        approved_by: Option<&'a str>,
+    ) -> Facts<'a> {
+        Facts {
+            action: Action::Deploy,
+            env,
+            rel: "envs/x/auth-service/release.yaml",
+            chosen,
+            current,
+            rules,
+            deployed_in,
+            approved_by,
+            actor: "alice",
+        }
+    }
+
+    #[test]
+    fn a_deploy_the_policy_admits_plans_the_pointer_and_the_message() {
+        let (chosen, policy, none) = (chosen(), policy(), BTreeSet::new());
+        let rules = policy.environment("staging").expect("staging");
+        let Plan::Change { pointer, message } =
+            plan(&facts("staging", &chosen, None, rules, &none, None)).expect("admitted")
+        else {
+            panic!("expected a change");
+        };
+        assert_eq!(*pointer, chosen.pointer());
+        assert_eq!(pointer.spec.digest.as_ref(), Some(&chosen.digest));
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(lines[0], "Deploy auth-service release 7 (v1.2.3, main-7) to staging");
+        assert!(lines.contains(&"Previous release: none"), "{message}");
+        assert!(lines.contains(&"Deployed by: alice"), "{message}");
+        assert!(lines.contains(&"Trigger: tag (auth-service/v1.2.3)"), "{message}");
+    }
+
+    #[test]
+    fn the_same_release_is_unchanged_and_a_denial_names_every_rule() {
+        let (chosen, policy, none) = (chosen(), policy(), BTreeSet::new());
+        let staging = policy.environment("staging").expect("staging");
+        let current = chosen.pointer();
+        let same = facts("staging", &chosen, Some(&current), staging, &none, None);
+        assert_eq!(plan(&same).expect("unchanged"), Plan::Unchanged);
+
+        let production = policy.environment("production").expect("production");
+        let denied = plan(&facts("production", &chosen, None, production, &none, None))
+            .expect_err("needs approval and staging");
+        assert_eq!(denied.code, exit::DENIED);
+        assert!(
+            denied.message.contains("requires_approval: needs an approver"),
+            "{}",
+            denied.message
+        );
+        assert!(
+            denied.message.contains("requires: release 7 has never been deployed to `staging`"),
+            "{}",
+            denied.message
+        );
+        let staged: BTreeSet<String> = ["staging".to_owned()].into();
+        let approved = facts("production", &chosen, None, production, &staged, Some("bob"));
+        let Plan::Change { message, .. } = plan(&approved).expect("admitted") else {
+            panic!("expected a change");
+        };
+        assert!(message.contains("Approved by: bob"), "{message}");
+    }
+}
