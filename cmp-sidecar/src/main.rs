@@ -33,7 +33,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Warnings (a retried request, an unusable credential entry) go to stderr, which Argo CD
+/// logs; plain text, no timestamps: Argo CD stamps its log lines.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
 fn run() -> Result<(), String> {
+    init_logging();
     let settings = forge_cmp::Settings::from_env(|name| std::env::var(name).ok())
         .map_err(|e| e.to_string())?;
     let app_dir =

@@ -12,6 +12,83 @@ use forge_store::registry::{Credentials, RegistryOptions, Secret};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, exit};
 
+/// A release, project or object that is not where it was looked for.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// Neither `XDG_DATA_HOME` nor `HOME` is set, so there is no embedded store.
+    #[error("cannot find the default release store: neither XDG_DATA_HOME nor HOME is set")]
+    NoDefaultStore,
+    /// A command that needs a release was given a project.
+    #[error("`{0}` names a project, not a release")]
+    NamesAProject(String),
+    /// A command that needs a project was given a release.
+    #[error("`{0}` names a release; list takes a project")]
+    NamesARelease(String),
+    /// The project's stream has no releases.
+    #[error("no releases in {0}")]
+    NoReleases(String),
+    /// A tag vanished between listing and resolving.
+    #[error("tag {tag} disappeared from {location} while resolving")]
+    TagVanished {
+        /// The tag.
+        tag: String,
+        /// The project's stream.
+        location: String,
+    },
+    /// `--show` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`.
+    #[error("`{0}` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`")]
+    ObjectSelector(String),
+    /// No object matches `--show`.
+    #[error("no object {selector} in release {digest}")]
+    NoObject {
+        /// What was asked for.
+        selector: String,
+        /// The release.
+        digest: String,
+    },
+    /// Several objects match `--show`.
+    #[error("`{selector}` matches {} objects: {}", paths.len(), paths.join(", "))]
+    SeveralObjects {
+        /// What was asked for.
+        selector: String,
+        /// The matching files.
+        paths: Vec<String>,
+    },
+}
+
+impl LookupError {
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            LookupError::NoReleases(_)
+            | LookupError::TagVanished { .. }
+            | LookupError::NoObject { .. } => exit::NOT_FOUND,
+            _ => exit::INPUT,
+        }
+    }
+
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            LookupError::NoDefaultStore => "pass --registry oci:<dir> or a registry host".into(),
+            LookupError::NamesAProject(text) => {
+                format!("add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`")
+            }
+            LookupError::NamesARelease(_) => "drop the `:<id>` part".into(),
+            LookupError::NoReleases(_) => {
+                "build or push a release first, or check --registry".into()
+            }
+            LookupError::NoObject { .. } => {
+                "`forge-pack inspect <ref> --resources` lists the objects".into()
+            }
+            LookupError::SeveralObjects { .. } => {
+                "add the namespace: <namespace>/<kind>/<name>".into()
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// Registry access settings shared by every command, from the global flags.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -28,21 +105,23 @@ impl Access {
             (Some(username), true) => {
                 let mut password = String::new();
                 std::io::stdin().lock().read_line(&mut password).map_err(|e| {
-                    Error::input(format!("cannot read the password from stdin: {e}"))
+                    Error::usage(format!("cannot read the password from stdin: {e}"))
                 })?;
                 let password = password.trim_end_matches(['\n', '\r']).to_owned();
                 if password.is_empty() {
-                    return Err(Error::input(
+                    return Err(Error::usage(
                         "--password-stdin was given but stdin held no password",
                     ));
                 }
                 Some(Credentials { username: username.clone(), password: Secret::new(password) })
             }
             (Some(_), false) => {
-                return Err(Error::input("--username needs --password-stdin")
-                    .with_hint("pipe the password: `echo \"$TOKEN\" | forge-pack ... --username ci --password-stdin`"));
+                return Err(Error::usage_hint(
+                    "--username needs --password-stdin",
+                    "pipe the password: `echo \"$TOKEN\" | forge-pack ... --username ci --password-stdin`",
+                ));
             }
-            (None, true) => return Err(Error::input("--password-stdin needs --username")),
+            (None, true) => return Err(Error::usage("--password-stdin needs --username")),
             (None, false) => None,
         };
         let options = RegistryOptions {
@@ -59,12 +138,7 @@ impl Access {
     pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, Error> {
         match self.flag.as_deref().or(project_registry) {
             Some(text) => Ok(StoreRoot::parse(text)?),
-            None => forge_store::root::embedded().ok_or_else(|| {
-                Error::input(
-                    "cannot find the default release store: neither XDG_DATA_HOME nor HOME is set",
-                )
-                .with_hint("pass --registry oci:<dir> or a registry host")
-            }),
+            None => forge_store::root::embedded().ok_or(LookupError::NoDefaultStore.into()),
         }
     }
 
@@ -76,11 +150,8 @@ impl Access {
     /// Parses and resolves a release reference; a reference without a release id is an error.
     pub async fn resolve(&self, text: &str) -> Result<Resolved, Error> {
         let reference = ReleaseRef::parse(text, &self.default_root(None)?)?;
-        let selector = reference.release.ok_or_else(|| {
-            Error::input(format!("`{text}` names a project, not a release")).with_hint(format!(
-                "add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`"
-            ))
-        })?;
+        let selector =
+            reference.release.ok_or_else(|| LookupError::NamesAProject(text.to_owned()))?;
         self.resolve_in(&reference.project, selector).await
     }
 
@@ -97,15 +168,11 @@ impl Access {
             ReleaseSelector::Id(id) => {
                 let tags = store.list_tags().await?;
                 if tags.is_empty() {
-                    return Err(Error::new(exit::NOT_FOUND, format!("no releases in {location}"))
-                        .with_hint("build or push a release first, or check --registry"));
+                    return Err(LookupError::NoReleases(location).into());
                 }
                 let tag = aliases::resolve(&id, &tags, &location)?;
                 let digest = store.resolve_tag(&tag).await?.ok_or_else(|| {
-                    Error::new(
-                        exit::NOT_FOUND,
-                        format!("tag {tag} disappeared from {location} while resolving"),
-                    )
+                    LookupError::TagVanished { tag: tag.clone(), location: location.clone() }
                 })?;
                 Ok(Resolved { store, digest, tag: Some(tag), location })
             }

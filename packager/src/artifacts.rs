@@ -16,7 +16,13 @@ use std::sync::{Mutex, PoisonError};
 use forge_release::metadata::Artifact;
 use serde_json::Value;
 
-use crate::error::Error;
+/// Artifact sources that cannot be used, every problem at once.
+#[derive(Debug, thiserror::Error)]
+#[error("artifact sources are invalid:{}", problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
+pub struct ArtifactsError {
+    /// Each problem, naming its file or flag.
+    pub problems: Vec<String>,
+}
 
 /// Where a value came from: a file path, `--artifact`, or `derived`.
 pub type Source = String;
@@ -30,7 +36,7 @@ pub struct ArtifactSet {
 impl ArtifactSet {
     /// Loads every `--artifacts` file and `--artifact` flag; conflicts are errors naming both
     /// sources. All problems are reported together.
-    pub fn load(files: &[impl AsRef<Path>], flags: &[String]) -> Result<Self, Error> {
+    pub fn load(files: &[impl AsRef<Path>], flags: &[String]) -> Result<Self, ArtifactsError> {
         let mut set = ArtifactSet::default();
         let mut problems = Vec::new();
         for file in files {
@@ -62,12 +68,7 @@ impl ArtifactSet {
             }
         }
         if !problems.is_empty() {
-            let mut message = String::from("artifact sources are invalid:");
-            for problem in problems {
-                message.push_str("\n  ");
-                message.push_str(&problem);
-            }
-            return Err(Error::input(message));
+            return Err(ArtifactsError { problems });
         }
         set.derive();
         Ok(set)

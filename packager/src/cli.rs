@@ -18,6 +18,7 @@ pub struct Cli {
 
 /// Options every command accepts.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Output format: text for people, json for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -271,6 +272,7 @@ pub struct CompletionsArgs {
 
 /// Registry access flags, defined once for every command.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Registry access (global)")]
 pub struct AccessArgs {
     /// Registry user name (with --password-stdin); otherwise FORGE_REGISTRY_USERNAME and
     /// FORGE_REGISTRY_PASSWORD, then the docker config and credential helpers.

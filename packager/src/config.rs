@@ -5,7 +5,46 @@ use std::path::{Path, PathBuf};
 use forge_release::aliases::TagStrategy;
 use serde::Deserialize;
 
-use crate::error::Error;
+/// Why a project's configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read project configuration {}: {source}", path.display())]
+    Read {
+        /// forge.yaml's path.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or has unknown or mistyped keys.
+    #[error("invalid {}: {summary}", path.display())]
+    Syntax {
+        /// forge.yaml's path.
+        path: PathBuf,
+        /// The parser's summary, with the line.
+        summary: String,
+    },
+    /// A value breaks a rule.
+    #[error("invalid {}: {reason}", path.display())]
+    Invalid {
+        /// forge.yaml's path.
+        path: PathBuf,
+        /// Which rule.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Read { .. } => Some(format!(
+                "run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"
+            )),
+            _ => None,
+        }
+    }
+}
 
 /// The configuration file name looked up in the project directory.
 pub const FILE_NAME: &str = "forge.yaml";
@@ -72,18 +111,16 @@ pub fn is_path_component(s: &str) -> bool {
 
 impl ProjectConfig {
     /// Loads and validates `<dir>/forge.yaml`.
-    pub fn load(dir: &Path) -> Result<Self, Error> {
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let path = dir.join(FILE_NAME);
-        let text = fs_err::read_to_string(&path).map_err(|e| {
-            Error::input(format!("cannot read project configuration: {e}")).with_hint(format!(
-                "run forge-pack in a project directory with a {FILE_NAME}, or pass --project-dir"
-            ))
-        })?;
-        let config: ProjectConfig = forge_release::yaml::from_str(&text)
-            .map_err(|e| Error::input(format!("invalid {}: {e}", path.display())))?;
-        config
-            .validate()
-            .map_err(|reason| Error::input(format!("invalid {}: {reason}", path.display())))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let config: ProjectConfig =
+            forge_release::yaml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.clone(),
+                summary: forge_release::yaml::error_summary(&e),
+            })?;
+        config.validate().map_err(|reason| ConfigError::Invalid { path, reason })?;
         Ok(config)
     }
 

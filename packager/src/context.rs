@@ -1,7 +1,7 @@
 //! The release's source context: commit, people, branch, tags and trigger, from flags, then
 //! CI variables (GitHub Actions, GitLab CI), then the git checkout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use forge_release::aliases::is_commit_sha;
 use forge_release::metadata::{Person, SourceInfo, Trigger, TriggerKind};
@@ -10,6 +10,59 @@ use forge_release::timefmt;
 use crate::cli::{SourceFlags, TriggerArg};
 use crate::error::Error;
 use crate::git::{self, GitCommit};
+
+/// Why the release's source facts cannot be settled.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// No commit: not a checkout, and none given.
+    #[error("{} is not in a git checkout and no commit was given", .0.display())]
+    NoCommit(PathBuf),
+    /// `--commit` (or CI) gave something else than a full SHA.
+    #[error("`{0}` is not a full commit SHA (40 or 64 hex characters)")]
+    NotASha(String),
+    /// The commit is not HEAD here, and no time was given.
+    #[error("commit {0} is not HEAD of a checkout, so its time is unknown")]
+    UnknownTime(String),
+    /// `--commit-time` is neither RFC 3339 nor epoch seconds.
+    #[error("`{0}` is not a time: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds")]
+    BadTime(String),
+    /// The time cannot be written as a date.
+    #[error("commit time {0} is out of range")]
+    TimeOutOfRange(i64),
+    /// `--author` is not `Name <email>`.
+    #[error("`{0}` is not `Name <email>`")]
+    BadPerson(String),
+    /// Templates or forge.yaml differ from the commit the release would claim.
+    #[error("{} has uncommitted changes to {} or {}: the release would not match commit {commit}",
+        dir.display(), templates.display(), crate::config::FILE_NAME)]
+    Uncommitted {
+        /// The project directory.
+        dir: PathBuf,
+        /// Its template directory.
+        templates: PathBuf,
+        /// The commit, shortened.
+        commit: String,
+    },
+}
+
+impl SourceError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            SourceError::NoCommit(_) => {
+                "run inside the project's git checkout, or pass --commit <SHA> --commit-time <TIME>"
+            }
+            SourceError::UnknownTime(_) => {
+                "pass --commit-time (RFC 3339 or epoch seconds); releases use it for reproducible bytes"
+            }
+            SourceError::Uncommitted { .. } => {
+                "commit the changes, or pass --allow-dirty for a local experiment"
+            }
+            _ => return None,
+        };
+        Some(hint.to_owned())
+    }
+}
 
 /// What CI variables say, if running in a known CI.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,24 +141,18 @@ pub fn resolve(
         .clone()
         .or_else(|| ci.and_then(|c| c.commit.clone()))
         .or_else(|| head.as_ref().map(|h| h.sha.clone()))
-        .ok_or_else(|| {
-            Error::input(format!("{} is not in a git checkout and no commit was given", project_dir.display()))
-                .with_hint("run inside the project's git checkout, or pass --commit <SHA> --commit-time <TIME>")
-        })?
+        .ok_or_else(|| SourceError::NoCommit(project_dir.to_owned()))?
         .to_ascii_lowercase();
     if !is_commit_sha(&commit) {
-        return Err(Error::input(format!(
-            "`{commit}` is not a full commit SHA (40 or 64 hex characters)"
-        )));
+        return Err(SourceError::NotASha(commit).into());
     }
     // Git facts only describe this commit if HEAD is that commit.
     let head = head.filter(|h| h.sha == commit);
     let commit_time = match &flags.commit_time {
         Some(text) => parse_time(text)?,
-        None => head.as_ref().map(|h| h.time).ok_or_else(|| {
-            Error::input(format!("commit {commit} is not HEAD of a checkout, so its time is unknown"))
-                .with_hint("pass --commit-time (RFC 3339 or epoch seconds); releases use it for reproducible bytes")
-        })?,
+        None => {
+            head.as_ref().map(|h| h.time).ok_or_else(|| SourceError::UnknownTime(commit.clone()))?
+        }
     };
     let author = match &flags.author {
         Some(text) => parse_person(text)?,
@@ -153,8 +200,8 @@ pub fn resolve(
         .or_else(|| ci.and_then(|c| c.url.clone()))
         .or_else(|| head.as_ref().and_then(|h| h.remote_url.clone()))
         .map(|u| git::strip_credentials(&u));
-    let commit_time_text = timefmt::rfc3339(commit_time)
-        .ok_or_else(|| Error::input(format!("commit time {commit_time} is out of range")))?;
+    let commit_time_text =
+        timefmt::rfc3339(commit_time).ok_or(SourceError::TimeOutOfRange(commit_time))?;
     Ok(ReleaseContext {
         source: SourceInfo {
             repository_url,
@@ -176,20 +223,19 @@ fn unknown_person() -> Person {
     Person { name: "unknown".into(), email: String::new() }
 }
 
-fn parse_time(text: &str) -> Result<i64, Error> {
-    text.parse::<i64>().ok().or_else(|| timefmt::parse_rfc3339(text)).ok_or_else(|| {
-        Error::input(format!(
-            "`{text}` is not a time: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds"
-        ))
-    })
+fn parse_time(text: &str) -> Result<i64, SourceError> {
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| timefmt::parse_rfc3339(text))
+        .ok_or_else(|| SourceError::BadTime(text.to_owned()))
 }
 
-fn parse_person(text: &str) -> Result<Person, Error> {
+fn parse_person(text: &str) -> Result<Person, SourceError> {
     match text.trim_end().strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
         Some((name, email)) => {
             Ok(Person { name: name.trim().to_owned(), email: email.trim().to_owned() })
         }
-        None => Err(Error::input(format!("`{text}` is not `Name <email>`"))),
+        None => Err(SourceError::BadPerson(text.to_owned())),
     }
 }
 

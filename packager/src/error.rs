@@ -1,11 +1,26 @@
-//! The one error type of the forge-pack commands, with an exit code and an optional hint.
+//! forge-pack's errors: one type per concern (configuration, artifacts, rendering, the source
+//! context, git, local files, the policy, the GitOps checkout, release lookups, stores), each
+//! naming the file, reference or digest that failed. Each error's exit code is decided here,
+//! once; [`Error::hint`] suggests the fix where there is an obvious one.
 
-use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
+use forge_release::FormatError;
 use forge_release::aliases::ResolveError;
 use forge_release::reference::ReferenceError;
 use forge_store::StoreError;
 use forge_store::publish::PublishError;
+use serde::Serialize;
+
+use crate::access::LookupError;
+use crate::artifacts::ArtifactsError;
+use crate::config::ConfigError;
+use crate::context::SourceError;
+use crate::git::GitError;
+use crate::gitops::GitopsError;
+use crate::policy::PolicyError;
+use crate::render::RenderError;
 
 /// Process exit codes (documented in the README).
 pub mod exit {
@@ -17,7 +32,7 @@ pub mod exit {
     pub const INPUT: u8 = 2;
     /// The release, project or store asked for does not exist.
     pub const NOT_FOUND: u8 = 3;
-    /// The store or registry failed (I/O, network, authentication).
+    /// The store, registry or GitOps remote failed (network, authentication).
     pub const STORE: u8 = 4;
     /// Verification failed: wrong digest, tampered content, unsafe tarball, unknown format.
     pub const VERIFY: u8 = 5;
@@ -27,105 +42,205 @@ pub mod exit {
     pub const DENIED: u8 = 7;
     /// `git push` of a deploy was rejected; the commit is kept locally.
     pub const PUSH_REJECTED: u8 = 8;
+    /// A local file or directory could not be read or written, or git failed.
+    pub const LOCAL: u8 = 9;
 }
 
-/// A failed command: what went wrong, the exit code, and how to fix it when obvious.
-#[derive(Debug)]
-pub struct Error {
-    /// Exit code for the process.
-    pub code: u8,
-    /// The message, naming the file, reference or digest concerned.
-    pub message: String,
-    /// A suggested fix.
-    pub hint: Option<String>,
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Flags or arguments that cannot work as given.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to say it right.
+        hint: Option<String>,
+    },
+    /// forge.yaml.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Artifact sources.
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactsError),
+    /// Templates, rendered objects, image checks.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The release's source context (commit, time, people, uncommitted changes).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Running git.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// Local files and stdout.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The environment policy, including denials.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The GitOps checkout and its pointers.
+    #[error(transparent)]
+    Gitops(#[from] GitopsError),
+    /// Finding a release, project or object.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// A reference that cannot be parsed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A release id that names no release, or several.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// A store or registry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Publishing a release.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// A release that does not verify.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Any failure of `diff`, which exits 2 on every error as diff(1) does.
+    #[error(transparent)]
+    Compare(Box<Error>),
+}
+
+/// A local file or directory that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// Reading or writing a path failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// An output directory that is already in use.
+    #[error("{} already exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    /// Writing stdout failed (a closed pipe is not an error).
+    #[error("writing to stdout: {0}")]
+    Stdout(io::Error),
+}
+
+impl LocalError {
+    /// `source` on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        LocalError::Io { path: path.into(), source }
+    }
 }
 
 impl Error {
-    /// An error with an explicit exit code.
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), hint: None }
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage { message: message.into(), hint: None }
     }
 
-    /// A usage or input error (exit 2).
-    pub fn input(message: impl Into<String>) -> Self {
-        Self::new(exit::INPUT, message)
+    /// A usage error with a hint.
+    pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Usage { message: message.into(), hint: Some(hint.into()) }
     }
 
-    /// Adds a hint.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        let code = match &e {
-            StoreError::BlobNotFound { .. } => exit::NOT_FOUND,
-            StoreError::Tampered { .. } | StoreError::Format(_) => exit::VERIFY,
-            StoreError::Io { .. } | StoreError::Corrupt { .. } => exit::STORE,
-            StoreError::Registry { .. } | StoreError::Unauthorized { .. } => exit::STORE,
-            StoreError::Config { .. } => exit::INPUT,
-        };
-        let hint = match &e {
-            StoreError::Unauthorized { anonymous: true, .. } => Some(
-                "log in (docker login), set FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, or pass --username with --password-stdin",
-            ),
-            StoreError::Unauthorized { anonymous: false, .. } => {
-                Some("check the user name, password or token and its permissions")
-            }
-            StoreError::Tampered { .. } => {
-                Some("the stored content is not what was written; rebuild or re-push the release")
-            }
-            _ => None,
-        };
-        let error = Error::new(code, e.to_string());
-        match hint {
-            Some(hint) => error.with_hint(hint),
-            None => error,
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Error::Usage { .. }
+            | Error::Config(_)
+            | Error::Artifacts(_)
+            | Error::Source(_)
+            | Error::Reference(_)
+            | Error::Compare(_) => exit::INPUT,
+            Error::Render(e) => e.code(),
+            // A directory already in use is the user's choice of path, not a failure.
+            Error::Local(LocalError::NotEmpty(_)) => exit::INPUT,
+            Error::Git(_) | Error::Local(_) => exit::LOCAL,
+            Error::Policy(e) => e.code(),
+            Error::Gitops(e) => e.code(),
+            Error::Lookup(e) => e.code(),
+            Error::Resolve(_) => exit::NOT_FOUND,
+            Error::Store(e) => store_code(e),
+            Error::Publish(PublishError::Store(e)) => store_code(e),
+            Error::Publish(PublishError::ContentChanged { .. }) => exit::REFUSED,
+            Error::Publish(PublishError::Package(_)) => exit::INPUT,
+            Error::Publish(_) => exit::STORE,
+            Error::Format(_) => exit::VERIFY,
         }
     }
-}
 
-impl From<forge_release::FormatError> for Error {
-    fn from(e: forge_release::FormatError) -> Self {
-        Error::new(exit::VERIFY, e.to_string())
-    }
-}
-
-impl From<ResolveError> for Error {
-    fn from(e: ResolveError) -> Self {
-        let hint = match &e {
-            ResolveError::NotFound { .. } => {
-                "`forge-pack list <repository>/<project>` shows the releases there"
+    /// How to fix it, when there is an obvious way.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::Config(e) => e.hint(),
+            Error::Render(e) => e.hint(),
+            Error::Source(e) => e.hint(),
+            Error::Git(e) => e.hint(),
+            Error::Local(LocalError::NotEmpty(_)) => {
+                Some("choose a new directory, or remove the old one first".into())
             }
-            ResolveError::Ambiguous { .. } => "give more characters of the commit SHA",
-        };
-        Error::new(exit::NOT_FOUND, e.to_string()).with_hint(hint)
-    }
-}
-
-impl From<ReferenceError> for Error {
-    fn from(e: ReferenceError) -> Self {
-        Error::input(e.to_string())
-    }
-}
-
-impl From<PublishError> for Error {
-    fn from(e: PublishError) -> Self {
-        match e {
-            PublishError::Store(e) => e.into(),
-            e @ PublishError::ContentChanged { .. } => Error::new(exit::REFUSED, e.to_string()).with_hint(
-                "a commit's release never changes; commit the change and release the new commit",
+            Error::Policy(e) => e.hint(),
+            Error::Gitops(e) => e.hint(),
+            Error::Lookup(e) => e.hint(),
+            Error::Resolve(ResolveError::NotFound { .. }) => {
+                Some("`forge-pack list <repository>/<project>` shows the releases there".into())
+            }
+            Error::Resolve(ResolveError::Ambiguous { .. }) => {
+                Some("give more characters of the commit SHA".into())
+            }
+            Error::Store(e) | Error::Publish(PublishError::Store(e)) => store_hint(e),
+            Error::Publish(PublishError::ContentChanged { .. }) => Some(
+                "a commit's release never changes; commit the change and release the new commit"
+                    .into(),
             ),
-            e @ PublishError::Package(_) => Error::input(e.to_string()),
-            e => Error::new(exit::STORE, e.to_string()),
+            Error::Compare(inner) => inner.hint(),
+            Error::Artifacts(_)
+            | Error::Local(_)
+            | Error::Reference(_)
+            | Error::Publish(_)
+            | Error::Format(_) => None,
         }
     }
+
+    /// The error as `--output json` reports it.
+    pub fn report(&self) -> ErrorReport {
+        ErrorReport { code: self.code(), message: self.to_string(), hint: self.hint() }
+    }
+}
+
+/// An error as JSON: `{"error": {"code": 3, "message": "...", "hint": "..."}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    /// The exit code.
+    pub code: u8,
+    /// What went wrong.
+    pub message: String,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+fn store_code(e: &StoreError) -> u8 {
+    match e {
+        StoreError::BlobNotFound { .. } => exit::NOT_FOUND,
+        StoreError::Tampered { .. } | StoreError::Format(_) => exit::VERIFY,
+        StoreError::Io { .. } | StoreError::Corrupt { .. } => exit::STORE,
+        StoreError::Registry { .. } | StoreError::Unauthorized { .. } => exit::STORE,
+        StoreError::Config { .. } => exit::INPUT,
+    }
+}
+
+fn store_hint(e: &StoreError) -> Option<String> {
+    let hint = match e {
+        StoreError::Unauthorized { anonymous: true, .. } => {
+            "log in (docker login), set FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, or pass --username with --password-stdin"
+        }
+        StoreError::Unauthorized { anonymous: false, .. } => {
+            "check the user name, password or token and its permissions"
+        }
+        StoreError::Tampered { .. } => {
+            "the stored content is not what was written; rebuild or re-push the release"
+        }
+        _ => return None,
+    };
+    Some(hint.to_owned())
 }

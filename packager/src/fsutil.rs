@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, exit};
+use crate::error::{Error, LocalError};
 
 /// Creates `dir` holding `files` (relative paths). The files are written into a temporary
 /// sibling directory that is renamed into place at the end. `dir` must not exist, or be empty.
@@ -10,38 +10,33 @@ pub fn write_new_dir<'a>(
     dir: &Path,
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), Error> {
-    let io = |path: &Path, e: std::io::Error| {
-        Error::new(exit::STORE, format!("{}: {e}", path.display()))
-    };
     if dir.exists() {
-        let empty =
-            fs_err::read_dir(dir).map_err(|e| Error::input(e.to_string()))?.next().is_none();
+        let empty = std::fs::read_dir(dir).map_err(|e| LocalError::io(dir, e))?.next().is_none();
         if !empty {
-            return Err(Error::input(format!("{} already exists and is not empty", dir.display()))
-                .with_hint("choose a new directory, or remove the old one first"));
+            return Err(LocalError::NotEmpty(dir.to_owned()).into());
         }
     }
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    fs_err::create_dir_all(&parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+    std::fs::create_dir_all(&parent).map_err(|e| LocalError::io(&parent, e))?;
     let temp = tempfile::Builder::new()
         .prefix(".forge-tmp-")
         .tempdir_in(&parent)
-        .map_err(|e| io(&parent, e))?;
+        .map_err(|e| LocalError::io(&parent, e))?;
     for (path, content) in files {
         let target = temp.path().join(path);
         if let Some(parent) = target.parent() {
-            fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+            std::fs::create_dir_all(parent).map_err(|e| LocalError::io(parent, e))?;
         }
-        fs_err::write(&target, content).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+        std::fs::write(&target, content).map_err(|e| LocalError::io(&target, e))?;
     }
     if dir.exists() {
-        fs_err::remove_dir(dir).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+        std::fs::remove_dir(dir).map_err(|e| LocalError::io(dir, e))?;
     }
     let temp = temp.keep();
-    fs_err::rename(&temp, dir).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+    std::fs::rename(&temp, dir).map_err(|e| LocalError::io(dir, e))?;
     // tempdir creates 0700; the result is an ordinary directory.
     set_mode(dir, 0o755)
 }
@@ -49,5 +44,5 @@ pub fn write_new_dir<'a>(
 fn set_mode(dir: &Path, mode: u32) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     fs_err::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::new(exit::STORE, e.to_string()))
+        .map_err(|e| LocalError::io(dir, e).into())
 }

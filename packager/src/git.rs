@@ -6,7 +6,43 @@ use std::process::{Command, Output, Stdio};
 
 use forge_release::metadata::Person;
 
-use crate::error::{Error, exit};
+/// Why git could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// git cannot be started.
+    #[error("cannot run git: {0}")]
+    Unavailable(#[source] std::io::Error),
+    /// git ran and failed.
+    #[error("git {verb} in {} failed: {stderr}", dir.display())]
+    Failed {
+        /// The git command (`commit`, `push`, ...).
+        verb: String,
+        /// Where it ran.
+        dir: PathBuf,
+        /// What git said.
+        stderr: String,
+    },
+    /// git said something forge-pack cannot read.
+    #[error("unexpected output from git {verb} in {}", dir.display())]
+    Unexpected {
+        /// The git command.
+        verb: String,
+        /// Where it ran.
+        dir: PathBuf,
+    },
+}
+
+impl GitError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitError::Unavailable(_) => Some(
+                "install git (deploys are git commits; releases read their commit from it)".into(),
+            ),
+            _ => None,
+        }
+    }
+}
 
 /// `git -C <dir> …`.
 #[derive(Debug, Clone)]
@@ -29,33 +65,25 @@ impl Git {
     }
 
     /// Runs git and returns what it did, whatever the exit status.
-    pub fn raw(&self, args: &[&str]) -> Result<Output, Error> {
-        self.command(args).output().map_err(|e| {
-            Error::input(format!("cannot run git: {e}")).with_hint(
-                "install git (deploys are git commits; releases read their commit from it)",
-            )
-        })
+    pub fn raw(&self, args: &[&str]) -> Result<Output, GitError> {
+        self.command(args).output().map_err(GitError::Unavailable)
     }
 
     /// stdout when git succeeds, `None` when it fails (for questions such as "is this set").
-    pub fn output(&self, args: &[&str]) -> Result<Option<String>, Error> {
+    pub fn output(&self, args: &[&str]) -> Result<Option<String>, GitError> {
         let output = self.raw(args)?;
         Ok(output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
     }
 
     /// stdout; a failure is an error carrying git's message.
-    pub fn checked(&self, args: &[&str]) -> Result<String, Error> {
+    pub fn checked(&self, args: &[&str]) -> Result<String, GitError> {
         let output = self.raw(args)?;
         if !output.status.success() {
-            let verb = args.iter().find(|a| !a.starts_with('-') && !a.contains('=')).unwrap_or(&"");
-            return Err(Error::new(
-                exit::STORE,
-                format!(
-                    "git {verb} in {} failed: {}",
-                    self.dir.display(),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-            ));
+            return Err(GitError::Failed {
+                verb: verb(args).to_owned(),
+                dir: self.dir.clone(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -83,7 +111,7 @@ pub struct GitCommit {
 }
 
 /// Reads HEAD of the checkout containing `dir`; `None` when `dir` is not in a git checkout.
-pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
+pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, GitError> {
     let git = Git::new(dir);
     let Some(log) =
         git.output(&["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B"])?
@@ -92,12 +120,12 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
     };
     let fields: Vec<&str> = log.splitn(7, '\0').collect();
     let [sha, an, ae, cn, ce, ct, message] = fields.as_slice() else {
-        return Err(Error::input(format!("unexpected `git log` output in {}", dir.display())));
+        return Err(GitError::Unexpected { verb: "log".into(), dir: dir.to_owned() });
     };
     let time = ct
         .trim()
         .parse()
-        .map_err(|_| Error::input(format!("unexpected commit time `{ct}` from git")))?;
+        .map_err(|_| GitError::Unexpected { verb: "log".into(), dir: dir.to_owned() })?;
     let branch =
         git.output(&["symbolic-ref", "-q", "--short", "HEAD"])?.map(|b| b.trim().to_owned());
     let mut tags: Vec<String> = git
@@ -123,11 +151,16 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, Error> {
 }
 
 /// Whether files under `paths` (relative to `dir`) differ from HEAD.
-pub fn is_dirty(dir: &Path, paths: &[&Path]) -> Result<bool, Error> {
+pub fn is_dirty(dir: &Path, paths: &[&Path]) -> Result<bool, GitError> {
     let mut args = vec!["status", "--porcelain", "--"];
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(shown.iter().map(String::as_str));
     Ok(Git::new(dir).output(&args)?.is_some_and(|out| !out.trim().is_empty()))
+}
+
+/// The git command in `args` (`commit`, `push`, ...), skipping options.
+pub fn verb<'a>(args: &[&'a str]) -> &'a str {
+    args.iter().find(|a| !a.starts_with('-') && !a.contains('=')).copied().unwrap_or("")
 }
 
 /// Removes `user:password@` from a URL so a token in a remote never reaches a release.

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 
 /// Where a command's results and messages go.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ impl Output {
 fn stdout_result(result: io::Result<()>) -> Result<(), Error> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::new(crate::error::exit::STORE, format!("writing to stdout: {e}"))),
+        Err(e) => Err(LocalError::Stdout(e).into()),
         Ok(()) => Ok(()),
     }
 }

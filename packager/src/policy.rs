@@ -2,13 +2,85 @@
 //! the GitOps repository). Pure rules; the caller gathers the facts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use forge_release::metadata::TriggerKind;
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
-use crate::error::{Error, exit};
+use crate::error::exit;
+
+/// Why the policy does not admit a deploy, or cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// There is no policy file.
+    #[error("no environment policy at {}", .0.display())]
+    Missing(PathBuf),
+    /// The policy file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The policy file is malformed.
+    #[error("invalid policy {}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The environment is not in the policy.
+    #[error("environment `{env}` is not in the policy (it lists {})", listed.join(", "))]
+    Unlisted {
+        /// The environment.
+        env: String,
+        /// The environments the policy lists.
+        listed: Vec<String>,
+    },
+    /// The policy denies this deploy: every rule that failed.
+    #[error("the {env} policy denies {what} ({pointer}):{}",
+        violations.iter().map(|v| format!("\n  {}: {}", v.rule, v.detail)).collect::<String>())]
+    Denied {
+        /// The environment.
+        env: String,
+        /// `deploying auth-service release 2 (v1.2.3)`, say.
+        what: String,
+        /// The pointer file.
+        pointer: String,
+        /// Each broken rule.
+        violations: Vec<Violation>,
+        /// What a person can do about the rules that allow it.
+        hints: Vec<String>,
+    },
+}
+
+impl PolicyError {
+    /// Denials are 7; a policy that cannot be used is an input error.
+    pub fn code(&self) -> u8 {
+        match self {
+            PolicyError::Unlisted { .. } | PolicyError::Denied { .. } => exit::DENIED,
+            PolicyError::Unreadable { .. } => exit::LOCAL,
+            PolicyError::Missing(_) | PolicyError::Invalid { .. } => exit::INPUT,
+        }
+    }
+
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PolicyError::Missing(_) => Some(format!(
+                "every deploy is checked against a policy; create {FILE_NAME} at the root of the GitOps repository (see plugin/policy.example.yaml)"
+            )),
+            PolicyError::Unlisted { env, .. } => Some(format!(
+                "check the environment name, or add `{env}` to {FILE_NAME} (or set `unlisted_environments: allow`)"
+            )),
+            PolicyError::Denied { hints, .. } if !hints.is_empty() => Some(hints.join("\n")),
+            _ => None,
+        }
+    }
+}
 
 /// The policy file's name at the root of the GitOps repository.
 pub const FILE_NAME: &str = "policy.yaml";
@@ -84,19 +156,15 @@ pub struct Violation {
 
 impl Policy {
     /// Reads and checks the policy file; a missing or malformed file is an error.
-    pub fn load(path: &Path) -> Result<Self, Error> {
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::input(format!("no environment policy at {}", path.display()))
-                    .with_hint(format!(
-                        "every deploy is checked against a policy; create {FILE_NAME} at the root of the GitOps repository (see plugin/policy.example.yaml)"
-                    )));
+                return Err(PolicyError::Missing(path.to_owned()));
             }
-            Err(e) => return Err(Error::input(format!("cannot read {}: {e}", path.display()))),
+            Err(source) => return Err(PolicyError::Unreadable { path: path.to_owned(), source }),
         };
-        Self::parse(&text)
-            .map_err(|reason| Error::input(format!("invalid policy {}: {reason}", path.display())))
+        Self::parse(&text).map_err(|reason| PolicyError::Invalid { path: path.to_owned(), reason })
     }
 
     /// Parses and checks policy text.
@@ -144,7 +212,7 @@ impl Policy {
 
     /// The rules for `env`; an environment the policy does not list is denied unless the
     /// policy says `unlisted_environments: allow`.
-    pub fn environment(&self, env: &str) -> Result<&EnvironmentPolicy, Error> {
+    pub fn environment(&self, env: &str) -> Result<&EnvironmentPolicy, PolicyError> {
         static UNRESTRICTED: EnvironmentPolicy = EnvironmentPolicy {
             allowed_triggers: None,
             allowed_branches: None,
@@ -154,16 +222,10 @@ impl Policy {
         match self.environments.get(env) {
             Some(rules) => Ok(rules),
             None if self.allow_unlisted => Ok(&UNRESTRICTED),
-            None => Err(Error::new(
-                exit::DENIED,
-                format!(
-                    "environment `{env}` is not in the policy (it lists {})",
-                    self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )
-            .with_hint(format!(
-                "check the environment name, or add `{env}` to {FILE_NAME} (or set `unlisted_environments: allow`)"
-            ))),
+            None => Err(PolicyError::Unlisted {
+                env: env.to_owned(),
+                listed: self.environments.keys().cloned().collect(),
+            }),
         }
     }
 }
@@ -297,9 +359,9 @@ mod tests {
     fn unlisted_environments_are_denied_unless_allowed() {
         let policy = Policy::parse(EXAMPLE).expect("example policy");
         let error = policy.environment("qa").expect_err("unlisted");
-        assert_eq!(error.code, exit::DENIED);
+        assert_eq!(error.code(), exit::DENIED);
         assert_eq!(
-            error.message,
+            error.to_string(),
             "environment `qa` is not in the policy (it lists dev, production, staging)"
         );
         let open = Policy::parse("environments: {}\nunlisted_environments: allow\n").expect("ok");

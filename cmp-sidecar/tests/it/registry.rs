@@ -93,3 +93,21 @@ fn a_warm_generate_makes_no_registry_request() {
     let stderr = failure(&env.generate(&repo, APP, &[("FORGE_CMP_TIMEOUT_SECONDS", "20")]));
     assert!(stderr.contains(&image), "{stderr}");
 }
+
+/// Issue 13: forge-cmp's warnings reach stderr (Argo CD logs it): a registry that fails once
+/// is retried, and the retry is said.
+#[test]
+fn warnings_such_as_a_retried_request_reach_stderr() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let proxy = forge_testkit::FaultProxy::start(&registry.addr);
+    let env = Env::new();
+    let prefix = format!("{}/{}", proxy.addr, registry.unique_repository("cmp-warn"));
+    let (image, commit, digest, rendered) = push_example(&env, &prefix);
+    let repo = gitops(&env, &pointer(&image, &commit, Some(&digest)));
+    proxy.inject("GET", "/blobs/", forge_testkit::Fault::Status(503, None), 1);
+    let output = env.generate(&repo, APP, &[]);
+    assert_eq!(argo_parse(&output), rendered);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("retrying in"), "the retry is logged: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "plain text for Argo CD's log: {stderr}");
+}

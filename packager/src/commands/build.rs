@@ -14,10 +14,12 @@ pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Re
     let access = Access::from_args(global)?;
     let root = match access.default_root(None)? {
         StoreRoot::Registry(host) => {
-            return Err(Error::input(format!(
-                "build stores releases locally, but --registry names the registry `{host}`"
-            ))
-            .with_hint("use `forge-pack push` for registries, or --registry oci:<dir>"));
+            return Err(Error::usage_hint(
+                format!(
+                    "build stores releases locally, but --registry names the registry `{host}`"
+                ),
+                "use `forge-pack push` for registries, or --registry oci:<dir>",
+            ));
         }
         local => local,
     };

@@ -5,8 +5,8 @@ use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector};
 use crate::access::Access;
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::deploy::{self, Action, Chosen};
-use crate::error::{Error, exit};
-use crate::gitops::GitopsRepo;
+use crate::error::Error;
+use crate::gitops::{GitopsError, GitopsRepo};
 use crate::output::Output;
 
 /// Runs `deploy`.
@@ -18,10 +18,12 @@ pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Res
     let selector = ReleaseSelector::Id(args.release.clone());
     let chosen = Chosen::fetch(&access, &location, image, selector).await?;
     if is_bare_name(&args.project) && chosen.metadata.release.project != args.project {
-        return Err(Error::input(format!(
-            "{location} holds releases of `{}`, not `{}`",
-            chosen.metadata.release.project, args.project
-        )));
+        return Err(GitopsError::WrongProject {
+            location: location.to_string(),
+            holds: chosen.metadata.release.project.clone(),
+            wanted: args.project.clone(),
+        }
+        .into());
     }
     deploy::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
 }
@@ -41,10 +43,7 @@ fn project_location(
     if !is_bare_name(project) {
         let reference = ReleaseRef::parse(project, &root)?;
         if reference.release.is_some() {
-            return Err(Error::input(format!(
-                "`{project}` names a release; give the project and the release id separately"
-            ))
-            .with_hint("forge-pack deploy <env> <registry>/<repository>/<project> <release-id>"));
+            return Err(GitopsError::NamesARelease(project.to_owned()).into());
         }
         let image = reference.project.to_string();
         return Ok((reference.project, image));
@@ -61,21 +60,20 @@ fn project_location(
     }
     match images.as_slice() {
         [(image, rel)] => {
-            let reference = ReleaseRef::parse(image, &root)
-                .map_err(|e| Error::input(format!("invalid ReleasePointer {rel}: spec.image: {e}")))?;
+            let reference = ReleaseRef::parse(image, &root).map_err(|e| {
+                GitopsError::InvalidPointer { rel: rel.clone(), reason: format!("spec.image: {e}") }
+            })?;
             Ok((reference.project, image.clone()))
         }
-        [] => Err(Error::new(
-            exit::NOT_FOUND,
-            format!("{project} is not deployed anywhere in {}, so its registry is unknown", repo.root().display()),
-        )
-        .with_hint(format!(
-            "name its location the first time: forge-pack deploy <env> <registry>/<repository>/{project} <release-id>"
-        ))),
-        many => Err(Error::input(format!(
-            "{project} is deployed from more than one image: {}",
-            many.iter().map(|(image, rel)| format!("{image} ({rel})")).collect::<Vec<_>>().join(", ")
-        ))
-        .with_hint("give the project's full location instead of its name")),
+        [] => Err(GitopsError::UnknownLocation {
+            project: project.to_owned(),
+            root: repo.root().to_owned(),
+        }
+        .into()),
+        many => Err(GitopsError::SeveralImages {
+            project: project.to_owned(),
+            images: many.iter().map(|(image, rel)| format!("{image} ({rel})")).collect(),
+        }
+        .into()),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use forge_release::FormatError;
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
 use serde::Serialize;
@@ -54,10 +55,7 @@ pub struct ImageChange {
 
 /// Runs `diff`: exit 0 when identical, 1 when different, 2 on any error (as `diff(1)` does).
 pub async fn run(args: &DiffArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
-    compare_refs(args, global, output).await.map_err(|mut e| {
-        e.code = exit::INPUT;
-        e
-    })
+    compare_refs(args, global, output).await.map_err(|e| Error::Compare(Box::new(e)))
 }
 
 async fn compare_refs(args: &DiffArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
@@ -96,7 +94,7 @@ pub fn compare(a: &VerifiedRelease, b: &VerifiedRelease) -> Result<DiffReport, E
             None => report.removed.push(path.clone()),
             Some(after) if after != before => report.changed.push(ChangedObject {
                 object: path.clone(),
-                images: image_changes(before, after)?,
+                images: image_changes(path, before, after)?,
                 diff: similar::TextDiff::from_lines(before, after)
                     .unified_diff()
                     .context_radius(3)
@@ -110,10 +108,10 @@ pub fn compare(a: &VerifiedRelease, b: &VerifiedRelease) -> Result<DiffReport, E
     Ok(report)
 }
 
-fn image_changes(before: &str, after: &str) -> Result<Vec<ImageChange>, Error> {
+fn image_changes(path: &str, before: &str, after: &str) -> Result<Vec<ImageChange>, Error> {
     let parse = |text: &str| {
         forge_release::objects::read_object(text.as_bytes())
-            .map_err(|e| Error::new(exit::VERIFY, e))
+            .map_err(|reason| FormatError::ContentMismatch { path: path.to_owned(), reason })
     };
     let map = |v: &Value| {
         images(v).into_iter().map(|i| (i.container, i.image)).collect::<BTreeMap<_, _>>()

@@ -1,11 +1,12 @@
 //! `forge-pack inspect`: a release's identity, source, artifacts and resources. Reads only the
 //! manifest and metadata unless one object's content is asked for.
 
+use forge_release::FormatError;
 use forge_release::metadata::{ObjectInfo, ReleaseMetadata};
 use forge_release::tarball::Limits;
 use serde::Serialize;
 
-use crate::access::Access;
+use crate::access::{Access, LookupError};
 use crate::cli::{GlobalArgs, InspectArgs};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
@@ -25,17 +26,18 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
     let metadata = &head.metadata;
 
     if let Some(selector) = &args.show {
-        let object = find_object(&metadata.resources.objects, selector)?;
+        let object = find_object(&metadata.resources.objects, selector, &resolved.digest)?;
         let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
         let file = release.files.iter().find(|f| f.path == object.path).ok_or_else(|| {
-            Error::new(
-                exit::VERIFY,
-                format!("{} is listed in the metadata but missing", object.path),
-            )
+            FormatError::ContentMismatch {
+                path: object.path.clone(),
+                reason: "listed in the metadata but missing from the tarball".into(),
+            }
         })?;
         if output.json() {
-            let value = forge_release::objects::read_object(&file.content)
-                .map_err(|e| Error::new(exit::VERIFY, format!("{}: {e}", file.path)))?;
+            let value = forge_release::objects::read_object(&file.content).map_err(|reason| {
+                FormatError::ContentMismatch { path: file.path.clone(), reason }
+            })?;
             output.print_json(&value)?;
         } else {
             output.print_bytes(&file.content)?;
@@ -124,15 +126,17 @@ fn indent(text: &str) -> String {
 }
 
 /// Finds `kind/name` or `namespace/kind/name` (kind case-insensitive).
-fn find_object<'a>(objects: &'a [ObjectInfo], selector: &str) -> Result<&'a ObjectInfo, Error> {
+fn find_object<'a>(
+    objects: &'a [ObjectInfo],
+    selector: &str,
+    digest: &forge_release::Digest,
+) -> Result<&'a ObjectInfo, LookupError> {
     let parts: Vec<&str> = selector.split('/').collect();
     let (namespace, kind, name) = match parts.as_slice() {
         [kind, name] => (None, *kind, *name),
         [namespace, kind, name] => (Some(*namespace), *kind, *name),
         _ => {
-            return Err(Error::input(format!(
-                "`{selector}` is not `<kind>/<name>` or `<namespace>/<kind>/<name>`"
-            )));
+            return Err(LookupError::ObjectSelector(selector.to_owned()));
         }
     };
     let matches: Vec<&ObjectInfo> = objects
@@ -142,13 +146,12 @@ fn find_object<'a>(objects: &'a [ObjectInfo], selector: &str) -> Result<&'a Obje
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => Err(Error::new(exit::NOT_FOUND, format!("no object {selector} in this release"))
-            .with_hint("`forge-pack inspect <ref> --resources` lists the objects")),
-        many => Err(Error::input(format!(
-            "`{selector}` matches {} objects: {}",
-            many.len(),
-            many.iter().map(|o| o.path.as_str()).collect::<Vec<_>>().join(", ")
-        ))
-        .with_hint("add the namespace: <namespace>/<kind>/<name>")),
+        [] => {
+            Err(LookupError::NoObject { selector: selector.to_owned(), digest: digest.to_string() })
+        }
+        many => Err(LookupError::SeveralObjects {
+            selector: selector.to_owned(),
+            paths: many.iter().map(|o| o.path.clone()).collect(),
+        }),
     }
 }

@@ -10,7 +10,7 @@ use forge_store::Store;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::access::Access;
+use crate::access::{Access, LookupError};
 use crate::cli::{GlobalArgs, ListArgs};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
@@ -41,11 +41,7 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
     let access = Access::from_args(global)?;
     let reference = ReleaseRef::parse(&args.project, &access.default_root(None)?)?;
     if reference.release.is_some() {
-        return Err(Error::input(format!(
-            "`{}` names a release; list takes a project",
-            args.project
-        ))
-        .with_hint("drop the `:<id>` part"));
+        return Err(LookupError::NamesARelease(args.project.clone()).into());
     }
     let store = access.open(&reference.project)?;
     let releases = list(&store, output).await?;

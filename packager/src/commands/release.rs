@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::access::Access;
 use crate::cli::ReleaseArgs;
 use crate::config::{self, ProjectConfig};
-use crate::context::{self, ReleaseContext};
+use crate::context::{self, ReleaseContext, SourceError};
 use crate::error::{Error, exit};
 use crate::git;
 use crate::output::{Output, table};
@@ -97,7 +97,7 @@ pub async fn prepare(
     check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
     let artifacts = std::mem::take(&mut rendered.artifacts);
     let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)
-        .map_err(|e| Error::input(e.to_string()))?;
+        .map_err(crate::render::RenderError::from)?;
     let input = ReleaseInput {
         repository: config.repository.clone(),
         project: config.project.clone(),
@@ -210,12 +210,10 @@ fn check_clean(
     if !git::is_dirty(dir, &[config.templates.as_path(), Path::new(config::FILE_NAME)])? {
         return Ok(());
     }
-    Err(Error::input(format!(
-        "{} has uncommitted changes to {} or {}: the release would not match commit {}",
-        dir.display(),
-        config.templates.display(),
-        config::FILE_NAME,
-        &ctx.source.commit[..12]
-    ))
-    .with_hint("commit the changes, or pass --allow-dirty for a local experiment"))
+    Err(SourceError::Uncommitted {
+        dir: dir.to_owned(),
+        templates: config.templates.clone(),
+        commit: ctx.source.commit[..12].to_owned(),
+    }
+    .into())
 }

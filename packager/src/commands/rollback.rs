@@ -6,8 +6,8 @@ use forge_release::reference::{ReleaseRef, ReleaseSelector};
 use crate::access::Access;
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::deploy::{self, Action, Chosen};
-use crate::error::{Error, exit};
-use crate::gitops::GitopsRepo;
+use crate::error::Error;
+use crate::gitops::{GitopsError, GitopsRepo};
 use crate::output::Output;
 
 /// Runs `rollback`.
@@ -19,9 +19,10 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
     let access = Access::from_args(global)?;
     let root = access.default_root(None)?;
     let rel = GitopsRepo::pointer_path(env, project);
-    let current = repo.read_pointer(&rel)?.ok_or_else(|| {
-        Error::new(exit::NOT_FOUND, format!("{project} is not deployed to {env}: no {rel}"))
-            .with_hint(format!("`forge-pack status {env}` shows what is deployed there"))
+    let current = repo.read_pointer(&rel)?.ok_or_else(|| GitopsError::NotDeployed {
+        project: project.clone(),
+        env: env.clone(),
+        rel: Some(rel.clone()),
     })?;
     let (image, selector) = match &args.release {
         Some(id) => (current.spec.image.clone(), ReleaseSelector::Id(id.clone())),
@@ -30,15 +31,10 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
             let earlier = history
                 .into_iter()
                 .find(|entry| !entry.pointer.same_release_as(&current))
-                .ok_or_else(|| {
-                    Error::new(
-                        exit::NOT_FOUND,
-                        format!(
-                            "{env} has run no other release of {project} than {}: nothing to roll back to",
-                            current.describe()
-                        ),
-                    )
-                    .with_hint(format!("name the release: forge-pack rollback {env} {project} <release-id>"))
+                .ok_or_else(|| GitopsError::NothingToRollBack {
+                    env: env.clone(),
+                    project: project.clone(),
+                    current: current.describe(),
                 })?;
             let pointer = earlier.pointer;
             let selector = match pointer.spec.digest {
@@ -49,14 +45,19 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
         }
     };
     let location = ReleaseRef::parse(&image, &root)
-        .map_err(|e| Error::input(format!("invalid ReleasePointer {rel}: spec.image: {e}")))?
+        .map_err(|e| GitopsError::InvalidPointer {
+            rel: rel.clone(),
+            reason: format!("spec.image: {e}"),
+        })?
         .project;
     let chosen = Chosen::fetch(&access, &location, image, selector).await?;
     if chosen.metadata.release.project != *project {
-        return Err(Error::input(format!(
-            "{location} holds releases of `{}`, not `{project}`",
-            chosen.metadata.release.project
-        )));
+        return Err(GitopsError::WrongProject {
+            location: location.to_string(),
+            holds: chosen.metadata.release.project.clone(),
+            wanted: project.clone(),
+        }
+        .into());
     }
     deploy::apply(&repo, env, &chosen, Action::Rollback, &args.change, output)
 }

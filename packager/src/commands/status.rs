@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::error::{Error, exit};
-use crate::gitops::{ENVS_DIR, GitopsRepo};
+use crate::gitops::{ENVS_DIR, GitopsError, GitopsRepo};
 use crate::output::{Output, table};
 
 #[derive(Debug, Serialize)]
@@ -56,8 +56,12 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
     if deployments.is_empty()
         && let (Some(env), Some(project)) = (&args.environment, &args.project)
     {
-        return Err(Error::new(exit::NOT_FOUND, format!("{project} is not deployed to {env}"))
-            .with_hint(format!("`forge-pack status {env}` lists what is")));
+        return Err(GitopsError::NotDeployed {
+            project: project.clone(),
+            env: env.clone(),
+            rel: None,
+        }
+        .into());
     }
     if output.json() {
         output.print_json(&deployments)?;

@@ -10,7 +10,7 @@ use super::plan::{Facts, Plan, plan};
 use super::{Action, Chosen, actor, check_segment};
 use crate::cli::PointerChangeArgs;
 use crate::error::{Error, exit};
-use crate::gitops::{GitopsRepo, PushOutcome};
+use crate::gitops::{GitopsError, GitopsRepo, PushOutcome};
 use crate::output::{Output, table};
 use crate::policy::Policy;
 
@@ -82,10 +82,7 @@ pub fn apply(
     };
     // A hand edit in progress is neither overwritten nor mistaken for a deploy.
     if repo.is_dirty(&rel)? {
-        return Err(Error::input(format!("{rel} has uncommitted changes")).with_hint(format!(
-            "commit or discard them first (`git -C {} checkout -- {rel}`)",
-            repo.root().display()
-        )));
+        return Err(GitopsError::Uncommitted { rel, root: repo.root().to_owned() }.into());
     }
     let mut deployed_in = BTreeSet::new();
     for required in &rules.requires {
@@ -95,10 +92,7 @@ pub fn apply(
     }
     let user = repo.git_user()?;
     let actor = actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user.name.clone())
-        .ok_or_else(|| {
-            Error::input("cannot tell who is deploying")
-                .with_hint("pass --actor <name> (or set FORGE_ACTOR, or git config user.name)")
-        })?;
+        .ok_or(GitopsError::UnknownActor)?;
     let facts = Facts {
         action,
         env,
@@ -128,16 +122,13 @@ pub fn apply(
         match repo.push()? {
             PushOutcome::Pushed { target } => report.pushed_to = Some(target),
             PushOutcome::Rejected { target } => {
-                return Err(Error::new(
-                    exit::PUSH_REJECTED,
-                    format!(
-                        "committed {project} {description} to {env} locally as {sha}, but {target} rejected the push: someone else pushed first"
-                    ),
-                )
-                .with_hint(format!(
-                    "your commit is kept; run `git -C {} pull --rebase` and push again (the policy is checked only when forge-pack runs)",
-                    repo.root().display()
-                )));
+                return Err(GitopsError::PushRejected {
+                    what: format!("{project} {description} to {env}"),
+                    sha,
+                    target,
+                    root: repo.root().to_owned(),
+                }
+                .into());
             }
         }
     }

@@ -15,6 +15,7 @@ pub use plan::{Facts, Plan, plan};
 
 use crate::access::Access;
 use crate::error::Error;
+use crate::gitops::GitopsError;
 
 /// Which command is moving the pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,18 +78,11 @@ impl Chosen {
 }
 
 /// Environment and project names become directories in the GitOps repository.
-pub fn check_segment(what: &str, name: &str) -> Result<(), Error> {
+pub fn check_segment(what: &'static str, name: &str) -> Result<(), Error> {
     let valid = !name.is_empty()
         && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
-            "{what} name `{name}` cannot be a directory name in the GitOps repository"
-        ))
-        .with_hint("use letters, digits, `.`, `_` and `-`, not starting with `.`"))
-    }
+    if valid { Ok(()) } else { Err(GitopsError::BadName { what, name: name.to_owned() }.into()) }
 }
 
 /// Who is deploying: `--actor`/FORGE_ACTOR, then the CI user (GitHub Actions, GitLab CI),

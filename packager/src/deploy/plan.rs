@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use forge_release::pointer::ReleasePointer;
 
 use super::{Action, Chosen};
-use crate::error::{Error, exit};
-use crate::policy::{Candidate, EnvironmentPolicy, Violation};
+use crate::policy::{Candidate, EnvironmentPolicy, PolicyError, Violation};
 
 /// Everything the decision depends on, gathered from the checkout and the registry.
 #[derive(Debug)]
@@ -47,7 +46,7 @@ pub enum Plan {
 }
 
 /// Decides: nothing to do, a change to commit, or a denial naming every broken rule.
-pub fn plan(facts: &Facts<'_>) -> Result<Plan, Error> {
+pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
     let next = facts.chosen.pointer();
     if let Some(current) = facts.current
         && current.same_release_as(&next)
@@ -76,17 +75,16 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, Error> {
 }
 
 /// The error for a denied deploy: every broken rule, and how to satisfy the ones a person can.
-fn denial(facts: &Facts<'_>, violations: &[Violation], missing_environments: &[&String]) -> Error {
-    let (action, env, rel, chosen) = (facts.action, facts.env, facts.rel, facts.chosen);
-    let verb = match action {
+fn denial(
+    facts: &Facts<'_>,
+    violations: &[Violation],
+    missing_environments: &[&String],
+) -> PolicyError {
+    let verb = match facts.action {
         Action::Deploy => "deploying",
         Action::Rollback => "rolling back to",
     };
-    let (project, description) = (chosen.project(), chosen.describe());
-    let mut message = format!("the {env} policy denies {verb} {project} {description} ({rel}):");
-    for v in violations {
-        message.push_str(&format!("\n  {}: {}", v.rule, v.detail));
-    }
+    let (project, description) = (facts.chosen.project(), facts.chosen.describe());
     let mut hints = Vec::new();
     if violations.iter().any(|v| v.rule == "requires_approval") {
         hints.push("pass --approved-by <name> once the deploy is approved".to_owned());
@@ -94,11 +92,16 @@ fn denial(facts: &Facts<'_>, violations: &[Violation], missing_environments: &[&
     for required in missing_environments {
         hints.push(format!(
             "deploy it to {required} first: forge-pack deploy {required} {project} {}",
-            chosen.metadata.release.number
+            facts.chosen.metadata.release.number
         ));
     }
-    let error = Error::new(exit::DENIED, message);
-    if hints.is_empty() { error } else { error.with_hint(hints.join("\n")) }
+    PolicyError::Denied {
+        env: facts.env.to_owned(),
+        what: format!("{verb} {project} {description}"),
+        pointer: facts.rel.to_owned(),
+        violations: violations.to_vec(),
+        hints,
+    }
 }
 
 fn commit_message(facts: &Facts<'_>) -> String {
@@ -207,16 +210,12 @@ mod tests {
         let production = policy.environment("production").expect("production");
         let denied = plan(&facts("production", &chosen, None, production, &none, None))
             .expect_err("needs approval and staging");
-        assert_eq!(denied.code, exit::DENIED);
+        assert_eq!(denied.code(), crate::error::exit::DENIED);
+        let message = denied.to_string();
+        assert!(message.contains("requires_approval: needs an approver"), "{message}");
         assert!(
-            denied.message.contains("requires_approval: needs an approver"),
-            "{}",
-            denied.message
-        );
-        assert!(
-            denied.message.contains("requires: release 7 has never been deployed to `staging`"),
-            "{}",
-            denied.message
+            message.contains("requires: release 7 has never been deployed to `staging`"),
+            "{message}"
         );
         let staged: BTreeSet<String> = ["staging".to_owned()].into();
         let approved = facts("production", &chosen, None, production, &staged, Some("bob"));

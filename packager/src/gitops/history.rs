@@ -7,7 +7,8 @@ use std::process::Stdio;
 use forge_release::pointer::ReleasePointer;
 
 use super::{GitopsRepo, parse_pointer};
-use crate::error::{Error, exit};
+use crate::error::Error;
+use crate::git::GitError;
 
 /// A pointer as one commit left it.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ impl GitopsRepo {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::input(format!("cannot run git: {e}")))?;
+            .map_err(GitError::Unavailable)?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         // Written from another thread so a large answer cannot fill the pipe and deadlock.
         let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
@@ -100,37 +101,44 @@ impl GitopsRepo {
         let _ = writer.join();
         let status = child.wait().map_err(git_io)?;
         if !status.success() {
-            return Err(Error::new(exit::STORE, format!("git cat-file failed ({status})")));
+            return Err(GitError::Failed {
+                verb: "cat-file".into(),
+                dir: self.git.dir.clone(),
+                stderr: status.to_string(),
+            }
+            .into());
         }
-        parse_batch(&out, count)
+        parse_batch(&out, count).ok_or_else(|| {
+            GitError::Unexpected { verb: "cat-file".into(), dir: self.git.dir.clone() }.into()
+        })
     }
 }
 
 fn git_io(e: std::io::Error) -> Error {
-    Error::new(exit::STORE, format!("reading from git: {e}"))
+    GitError::Unavailable(e).into()
 }
 
 /// Splits `git cat-file --batch` output: `<oid> <type> <size>\n<bytes>\n` per object, or
 /// `<request> missing\n`.
-fn parse_batch(mut out: &[u8], count: usize) -> Result<Vec<Option<Vec<u8>>>, Error> {
-    let bad = || Error::new(exit::STORE, "unexpected `git cat-file --batch` output");
+/// `None` when the output is not what was asked for.
+fn parse_batch(mut out: &[u8], count: usize) -> Option<Vec<Option<Vec<u8>>>> {
     let mut results = Vec::with_capacity(count);
     for _ in 0..count {
-        let end = out.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
-        let header = std::str::from_utf8(&out[..end]).map_err(|_| bad())?;
+        let end = out.iter().position(|b| *b == b'\n')?;
+        let header = std::str::from_utf8(&out[..end]).ok()?;
         out = &out[end + 1..];
         if header.ends_with(" missing") || header.ends_with(" ambiguous") {
             results.push(None);
             continue;
         }
-        let size: usize = header.rsplit(' ').next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let size: usize = header.rsplit(' ').next().and_then(|s| s.parse().ok())?;
         if out.len() < size + 1 {
-            return Err(bad());
+            return None;
         }
         results.push(Some(out[..size].to_vec()));
         out = &out[size + 1..];
     }
-    Ok(results)
+    Some(results)
 }
 
 #[cfg(test)]
@@ -140,6 +148,6 @@ mod tests {
         let out = b"abc blob 3\nx\ny\nHEAD:gone missing\ndef blob 0\n\n";
         let parsed = super::parse_batch(out, 3).expect("parse");
         assert_eq!(parsed, vec![Some(b"x\ny".to_vec()), None, Some(Vec::new())]);
-        assert!(super::parse_batch(b"abc blob 9\nshort\n", 1).is_err());
+        assert!(super::parse_batch(b"abc blob 9\nshort\n", 1).is_none());
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use forge_release::pointer::ReleasePointer;
 
-use crate::error::{Error, exit};
+use crate::error::{Error, LocalError, exit};
 use crate::git::Git;
 pub use history::{Change, HistoryEntry};
 
@@ -16,6 +16,172 @@ pub use history::{Change, HistoryEntry};
 pub const ENVS_DIR: &str = "envs";
 /// A pointer's file name.
 pub const POINTER_FILE: &str = "release.yaml";
+
+/// Why the GitOps checkout cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GitopsError {
+    /// `--gitops` is not a git checkout.
+    #[error("{} is not a git checkout", .0.display())]
+    NotACheckout(PathBuf),
+    /// A pointer file is malformed.
+    #[error("invalid ReleasePointer {rel}: {reason}")]
+    InvalidPointer {
+        /// The pointer file.
+        rel: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pointer has uncommitted edits, which a deploy would overwrite.
+    #[error("{rel} has uncommitted changes")]
+    Uncommitted {
+        /// The pointer file.
+        rel: String,
+        /// The checkout.
+        root: PathBuf,
+    },
+    /// An environment or project name that cannot be a directory.
+    #[error("{what} name `{name}` cannot be a directory name in the GitOps repository")]
+    BadName {
+        /// `environment` or `project`.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Nobody to record as the deployer.
+    #[error("cannot tell who is deploying")]
+    UnknownActor,
+    /// Pushing needs a branch.
+    #[error("the GitOps checkout has a detached HEAD; cannot push")]
+    DetachedHead,
+    /// The push failed (network, authentication, hooks).
+    #[error("git push to {target} failed: {stderr}")]
+    PushFailed {
+        /// `origin/main`, say.
+        target: String,
+        /// What git said.
+        stderr: String,
+    },
+    /// The remote moved on; the commit is kept locally.
+    #[error(
+        "committed {what} locally as {sha}, but {target} rejected the push: someone else pushed first"
+    )]
+    PushRejected {
+        /// `auth-service release 2 to production`, say.
+        what: String,
+        /// The local commit.
+        sha: String,
+        /// `origin/main`, say.
+        target: String,
+        /// The checkout.
+        root: PathBuf,
+    },
+    /// A bare project name the checkout has never deployed, so its location is unknown.
+    #[error("{project} is not deployed anywhere in {}, so its registry is unknown", root.display())]
+    UnknownLocation {
+        /// The project.
+        project: String,
+        /// The checkout.
+        root: PathBuf,
+    },
+    /// A bare project name deployed from several images.
+    #[error("{project} is deployed from more than one image: {}", images.join(", "))]
+    SeveralImages {
+        /// The project.
+        project: String,
+        /// `<image> (<pointer>)` of each.
+        images: Vec<String>,
+    },
+    /// The project is not deployed in the environment.
+    #[error("{project} is not deployed to {env}{}", rel.as_ref().map(|r| format!(": no {r}")).unwrap_or_default())]
+    NotDeployed {
+        /// The project.
+        project: String,
+        /// The environment.
+        env: String,
+        /// The pointer file that would say so.
+        rel: Option<String>,
+    },
+    /// No earlier release to roll back to.
+    #[error("{env} has run no other release of {project} than {current}: nothing to roll back to")]
+    NothingToRollBack {
+        /// The environment.
+        env: String,
+        /// The project.
+        project: String,
+        /// The release it runs.
+        current: String,
+    },
+    /// The location holds another project's releases.
+    #[error("{location} holds releases of `{holds}`, not `{wanted}`")]
+    WrongProject {
+        /// The release stream.
+        location: String,
+        /// The project its releases are of.
+        holds: String,
+        /// The project named.
+        wanted: String,
+    },
+    /// A project argument that names a release.
+    #[error("`{0}` names a release; give the project and the release id separately")]
+    NamesARelease(String),
+}
+
+impl GitopsError {
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            GitopsError::PushFailed { .. } => exit::STORE,
+            GitopsError::PushRejected { .. } => exit::PUSH_REJECTED,
+            GitopsError::UnknownLocation { .. }
+            | GitopsError::NotDeployed { .. }
+            | GitopsError::NothingToRollBack { .. } => exit::NOT_FOUND,
+            _ => exit::INPUT,
+        }
+    }
+
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            GitopsError::NotACheckout(_) => {
+                "pass --gitops <dir> (or set FORGE_GITOPS) to a clone of the GitOps repository"
+                    .into()
+            }
+            GitopsError::Uncommitted { rel, root } => format!(
+                "commit or discard them first (`git -C {} checkout -- {rel}`)",
+                root.display()
+            ),
+            GitopsError::BadName { .. } => {
+                "use letters, digits, `.`, `_` and `-`, not starting with `.`".into()
+            }
+            GitopsError::UnknownActor => {
+                "pass --actor <name> (or set FORGE_ACTOR, or git config user.name)".into()
+            }
+            GitopsError::DetachedHead => {
+                "check out the branch Argo CD follows, e.g. `git switch main`".into()
+            }
+            GitopsError::PushRejected { root, .. } => format!(
+                "your commit is kept; run `git -C {} pull --rebase` and push again (the policy is checked only when forge-pack runs)",
+                root.display()
+            ),
+            GitopsError::UnknownLocation { project, .. } => format!(
+                "name its location the first time: forge-pack deploy <env> <registry>/<repository>/{project} <release-id>"
+            ),
+            GitopsError::SeveralImages { .. } => {
+                "give the project's full location instead of its name".into()
+            }
+            GitopsError::NotDeployed { env, .. } => {
+                format!("`forge-pack status {env}` shows what is deployed there")
+            }
+            GitopsError::NothingToRollBack { env, project, .. } => {
+                format!("name the release: forge-pack rollback {env} {project} <release-id>")
+            }
+            GitopsError::NamesARelease(_) => {
+                "forge-pack deploy <env> <registry>/<repository>/<project> <release-id>".into()
+            }
+            _ => return None,
+        })
+    }
+}
 
 /// A GitOps repository checkout.
 #[derive(Debug)]
@@ -75,11 +241,9 @@ impl GitopsRepo {
     /// Opens the checkout containing `dir`.
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let git = Git::new(dir.to_path_buf());
-        let top = git.output(&["rev-parse", "--show-toplevel"])?.ok_or_else(|| {
-            Error::input(format!("{} is not a git checkout", dir.display())).with_hint(
-                "pass --gitops <dir> (or set FORGE_GITOPS) to a clone of the GitOps repository",
-            )
-        })?;
+        let top = git
+            .output(&["rev-parse", "--show-toplevel"])?
+            .ok_or_else(|| GitopsError::NotACheckout(dir.to_owned()))?;
         Ok(GitopsRepo { git: Git::new(PathBuf::from(top.trim_end())) })
     }
 
@@ -104,15 +268,10 @@ impl GitopsRepo {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::new(
-                    exit::STORE,
-                    format!("cannot read {}: {e}", path.display()),
-                ));
-            }
+            Err(e) => return Err(LocalError::io(path, e).into()),
         };
         let pointer = parse_pointer(&String::from_utf8_lossy(&bytes))
-            .map_err(|reason| Error::input(format!("invalid ReleasePointer {rel}: {reason}")))?;
+            .map_err(|reason| GitopsError::InvalidPointer { rel: rel.to_owned(), reason })?;
         Ok(Some(PointerFile { bytes, pointer }))
     }
 
@@ -174,13 +333,13 @@ impl GitopsRepo {
             let path = self.root().join(rel);
             let restored = match previous {
                 Some(bytes) => write_atomically(&path, bytes),
-                None => std::fs::remove_file(&path).map_err(|e| Error::input(e.to_string())),
+                None => std::fs::remove_file(&path).map_err(|e| LocalError::io(&path, e).into()),
             };
             let _ = self.git.output(&["reset", "--quiet", "--", rel]);
             if let Err(e) = restored {
                 tracing::warn!("could not restore {rel}: {e}");
             }
-            return Err(error);
+            return Err(error.into());
         }
         Ok(self.git.checked(&["rev-parse", "HEAD"])?.trim().to_owned())
     }
@@ -197,10 +356,7 @@ impl GitopsRepo {
     /// Pushes HEAD to the current branch's upstream (`origin/<branch>` when none is set).
     pub fn push(&self) -> Result<PushOutcome, Error> {
         let branch = self.git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
-        let branch = branch.map(|b| b.trim().to_owned()).ok_or_else(|| {
-            Error::input("the GitOps checkout has a detached HEAD; cannot push")
-                .with_hint("check out the branch Argo CD follows, e.g. `git switch main`")
-        })?;
+        let branch = branch.map(|b| b.trim().to_owned()).ok_or(GitopsError::DetachedHead)?;
         let config = |key: &str| self.git.output(&["config", &format!("branch.{branch}.{key}")]);
         let remote = config("remote")?.map(|r| r.trim().to_owned()).unwrap_or("origin".into());
         let merge = config("merge")?
@@ -216,13 +372,11 @@ impl GitopsRepo {
         if stdout.lines().any(|l| l.starts_with('!') && l.contains("[rejected]")) {
             return Ok(PushOutcome::Rejected { target });
         }
-        Err(Error::new(
-            exit::STORE,
-            format!(
-                "git push to {target} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ))
+        Err(GitopsError::PushFailed {
+            target,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        }
+        .into())
     }
 }
 
@@ -238,9 +392,7 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::new(exit::STORE, format!("cannot read {}: {e}", dir.display())));
-        }
+        Err(e) => return Err(LocalError::io(dir, e).into()),
     };
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
@@ -254,8 +406,7 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent).map_err(|e| Error::new(exit::STORE, e.to_string()))?;
+        std::fs::create_dir_all(parent).map_err(|e| LocalError::io(parent, e))?;
     }
-    forge_store::atomic::write_file(path, bytes)
-        .map_err(|e| Error::new(exit::STORE, format!("cannot write {}: {e}", path.display())))
+    forge_store::atomic::write_file(path, bytes).map_err(|e| LocalError::io(path, e).into())
 }

@@ -4,7 +4,7 @@
 use forge_release::reference::{ProjectLocation, StoreRoot, split_registry_host};
 use serde_json::Value;
 
-use super::{Content, RenderedObject};
+use super::{Content, RenderError, RenderedObject};
 use crate::access::Access;
 use crate::cli::ArtifactArgs;
 use crate::error::Error;
@@ -33,7 +33,7 @@ pub async fn check_images(
 }
 
 /// Fails listing every container image (file and container) not pinned by digest.
-pub fn require_pinned(objects: &[RenderedObject]) -> Result<(), Error> {
+pub fn require_pinned(objects: &[RenderedObject]) -> Result<(), RenderError> {
     let mut unpinned = Vec::new();
     for object in objects {
         for image in object.images.iter().filter(|i| !i.is_pinned()) {
@@ -43,13 +43,7 @@ pub fn require_pinned(objects: &[RenderedObject]) -> Result<(), Error> {
     if unpinned.is_empty() {
         return Ok(());
     }
-    Err(Error::input(format!(
-        "--require-digests: {} container image{} not pinned by digest:\n  {}",
-        unpinned.len(),
-        if unpinned.len() == 1 { " is" } else { "s are" },
-        unpinned.join("\n  ")
-    ))
-    .with_hint("reference images as @artifact(\"<name>.ref\"), or pass --resolve-digests"))
+    Err(RenderError::Unpinned { unpinned })
 }
 
 /// Replaces every container image given by tag with `image@sha256:…` looked up in its
@@ -72,10 +66,7 @@ pub async fn pin_images(objects: &mut [RenderedObject], access: &Access) -> Resu
         object.images = images(value);
     }
     if !problems.is_empty() {
-        return Err(Error::new(
-            crate::error::exit::NOT_FOUND,
-            format!("--resolve-digests failed:\n  {}", problems.join("\n  ")),
-        ));
+        return Err(RenderError::Pinning { problems }.into());
     }
     Ok(pinned)
 }
@@ -94,7 +85,7 @@ async fn lookup(image: &str, access: &Access) -> Result<String, String> {
         None => ("registry-1.docker.io".to_owned(), format!("library/{name}")),
     };
     let location = ProjectLocation::InRoot { root: StoreRoot::Registry(host), path };
-    let store = access.open(&location).map_err(|e| e.message)?;
+    let store = access.open(&location).map_err(|e| e.to_string())?;
     match store.resolve_tag(tag).await {
         Ok(Some(digest)) => Ok(format!("{name}@{digest}")),
         Ok(None) => Err(format!("tag `{tag}` of {name} does not exist")),

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::RenderError;
 use super::{Problem, SourcedObject};
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 
 const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "jsonnet"];
 
@@ -13,21 +14,19 @@ const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "jsonnet"];
 /// Hidden entries are skipped; directory symlinks are not followed (no cycles, no escapes).
 pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     if !dir.is_dir() {
-        return Err(Error::input(format!("template directory {} does not exist", dir.display()))
-            .with_hint("set `templates:` in forge.yaml to the directory holding your manifests"));
+        return Err(RenderError::NoTemplateDir(dir.to_owned()).into());
     }
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        let entries = fs_err::read_dir(&current).map_err(|e| Error::input(e.to_string()))?;
+        let entries = std::fs::read_dir(&current).map_err(|e| LocalError::io(&current, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::input(format!("{}: {e}", current.display())))?;
+            let entry = entry.map_err(|e| LocalError::io(&current, e))?;
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind =
-                entry.file_type().map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+            let kind = entry.file_type().map_err(|e| LocalError::io(&path, e))?;
             if kind.is_dir() {
                 pending.push(path);
             } else if is_template(&path) {

@@ -16,7 +16,7 @@ pub use objects::{Collected, Collector, Content, Keep, RenderedObject, SourcedOb
 use crate::artifacts::{ArtifactResolver, ArtifactSet};
 use crate::cli::ArtifactArgs;
 use crate::config::ProjectConfig;
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 
 /// One problem found while rendering, tied to the template it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +38,68 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Turns a list of problems into one error that shows all of them.
-pub fn problems_error(what: &str, problems: Vec<Problem>) -> Error {
-    let count = problems.len();
-    let mut message = format!("{what}: {count} problem{}", if count == 1 { "" } else { "s" });
-    for problem in problems {
-        message.push_str("\n  ");
-        message.push_str(&problem.to_string().replace('\n', "\n    "));
+/// Why a project did not render into a release's objects.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// `templates:` names no directory.
+    #[error("template directory {} does not exist", .0.display())]
+    NoTemplateDir(PathBuf),
+    /// Templates or objects with problems, every one of them.
+    #[error("{what}: {} problem{}{}", problems.len(), if problems.len() == 1 { "" } else { "s" },
+        problems.iter().map(|p| format!("\n  {}", p.to_string().replace('\n', "\n    "))).collect::<String>())]
+    Problems {
+        /// What failed.
+        what: &'static str,
+        /// Each problem with its template.
+        problems: Vec<Problem>,
+    },
+    /// The templates render to nothing: a release of nothing would make Argo CD prune all.
+    #[error("no Kubernetes objects found under {}", .0.display())]
+    NoObjects(PathBuf),
+    /// `--require-digests` found images given by tag.
+    #[error("--require-digests: {} container image{} not pinned by digest:{}", unpinned.len(),
+        if unpinned.len() == 1 { " is" } else { "s are" },
+        unpinned.iter().map(|u| format!("\n  {u}")).collect::<String>())]
+    Unpinned {
+        /// `<file> <container>: <image>` of each.
+        unpinned: Vec<String>,
+    },
+    /// `--resolve-digests` could not pin some images.
+    #[error("--resolve-digests failed:{}", problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
+    Pinning {
+        /// `<file> <container>: <why>` of each.
+        problems: Vec<String>,
+    },
+    /// The objects cannot be packaged.
+    #[error(transparent)]
+    Package(#[from] forge_release::package::PackageError),
+}
+
+impl RenderError {
+    /// The exit code: a tag that could not be looked up is "not found", the rest is input.
+    pub fn code(&self) -> u8 {
+        match self {
+            RenderError::Pinning { .. } => crate::error::exit::NOT_FOUND,
+            _ => crate::error::exit::INPUT,
+        }
     }
-    Error::input(message)
+
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            RenderError::NoTemplateDir(_) => {
+                "set `templates:` in forge.yaml to the directory holding your manifests"
+            }
+            RenderError::NoObjects(_) => {
+                "templates are *.jsonnet, *.yaml, *.yml and *.json files in the templates directory of forge.yaml"
+            }
+            RenderError::Unpinned { .. } => {
+                "reference images as @artifact(\"<name>.ref\"), or pass --resolve-digests"
+            }
+            _ => return None,
+        };
+        Some(hint.to_owned())
+    }
 }
 
 /// The rendered set: the objects and the artifacts they reference.
@@ -60,20 +113,20 @@ pub struct RenderedSet {
 
 impl RenderedSet {
     /// The objects as release files, each written as YAML if it is not yet.
-    pub fn into_files(self) -> Result<Vec<ResourceFile>, Error> {
+    pub fn into_files(self) -> Result<Vec<ResourceFile>, RenderError> {
         let mut problems = Vec::new();
         let mut files = Vec::with_capacity(self.objects.len());
         for object in self.objects {
-            let path = object.path.clone();
+            let file = PathBuf::from(&object.path);
             match object.into_file() {
-                Ok(file) => files.push(file),
-                Err(message) => problems.push(format!("{path}: {message}")),
+                Ok(written) => files.push(written),
+                Err(message) => problems.push(Problem { file, line: None, message }),
             }
         }
         if problems.is_empty() {
             Ok(files)
         } else {
-            Err(Error::input(format!("rendering failed:\n  {}", problems.join("\n  "))))
+            Err(RenderError::Problems { what: "writing objects failed", problems })
         }
     }
 }
@@ -120,9 +173,7 @@ pub fn render_dir(
             .prefix("forge-libsonnet-")
             .tempdir()
             .and_then(|dir| jsonnet::write_forge_lib(dir.path()).map(|()| dir))
-            .map_err(|e| {
-                Error::new(crate::error::exit::STORE, format!("cannot write forge.libsonnet: {e}"))
-            })?;
+            .map_err(|e| LocalError::io(std::env::temp_dir().join("forge.libsonnet"), e))?;
         Some(dir)
     } else {
         None
@@ -151,16 +202,10 @@ pub fn render_dir(
     if !problems.is_empty() {
         // Parse problems are found before object problems; show them file by file.
         problems.sort_by(|a, b| a.file.cmp(&b.file));
-        return Err(problems_error("rendering failed", problems));
+        return Err(RenderError::Problems { what: "rendering failed", problems }.into());
     }
     if objects.is_empty() {
-        return Err(Error::input(format!(
-            "no Kubernetes objects found under {}",
-            templates.display()
-        ))
-        .with_hint(
-            "templates are *.jsonnet, *.yaml, *.yml and *.json files in the templates directory of forge.yaml",
-        ));
+        return Err(RenderError::NoObjects(templates.to_owned()).into());
     }
     Ok(RenderedSet { objects, artifacts: resolver.used() })
 }

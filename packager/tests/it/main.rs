@@ -3,6 +3,7 @@
 mod artifacts;
 mod build;
 mod deploy;
+mod errors;
 mod harness;
 mod inspect;
 mod jsonnet;
