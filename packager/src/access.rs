@@ -10,11 +10,32 @@ use forge_store::Store;
 use forge_store::registry::{Credentials, RegistryOptions, Secret};
 
 use crate::cli::GlobalArgs;
-use crate::error::{Error, exit};
+use forge_release::aliases::ResolveError;
+use forge_release::reference::ReferenceError;
+use forge_store::StoreError;
+
+use crate::exit;
 
 /// A release, project or object that is not where it was looked for.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
+    /// `--username`/`--password-stdin` used wrongly.
+    #[error("{message}")]
+    Credentials {
+        /// What is wrong.
+        message: String,
+        /// How to say it.
+        hint: Option<String>,
+    },
+    /// A reference that cannot be parsed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A release id that names no release, or several.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Neither `XDG_DATA_HOME` nor `HOME` is set, so there is no embedded store.
     #[error("cannot find the default release store: neither XDG_DATA_HOME nor HOME is set")]
     NoDefaultStore,
@@ -60,6 +81,8 @@ impl LookupError {
     /// The exit code.
     pub fn code(&self) -> u8 {
         match self {
+            LookupError::Store(e) => exit::of_store(e),
+            LookupError::Resolve(_) => exit::NOT_FOUND,
             LookupError::NoReleases(_)
             | LookupError::TagVanished { .. }
             | LookupError::NoObject { .. } => exit::NOT_FOUND,
@@ -70,6 +93,14 @@ impl LookupError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            LookupError::Credentials { hint, .. } => return hint.clone(),
+            LookupError::Store(e) => return exit::store_hint(e),
+            LookupError::Resolve(ResolveError::NotFound { .. }) => {
+                "`forge-pack list <repository>/<project>` shows the releases there".into()
+            }
+            LookupError::Resolve(ResolveError::Ambiguous { .. }) => {
+                "give more characters of the commit SHA".into()
+            }
             LookupError::NoDefaultStore => "pass --registry oci:<dir> or a registry host".into(),
             LookupError::NamesAProject(text) => {
                 format!("add a release id, e.g. `{text}:1`, or run `forge-pack list {text}`")
@@ -99,29 +130,32 @@ pub struct Access {
 
 impl Access {
     /// Builds the settings; `--password-stdin` reads the password here, once.
-    pub fn from_args(global: &GlobalArgs) -> Result<Self, Error> {
+    pub fn from_args(global: &GlobalArgs) -> Result<Self, LookupError> {
         let access = &global.access;
         let credentials = match (&access.username, access.password_stdin) {
             (Some(username), true) => {
                 let mut password = String::new();
                 std::io::stdin().lock().read_line(&mut password).map_err(|e| {
-                    Error::usage(format!("cannot read the password from stdin: {e}"))
+                    credentials(format!("cannot read the password from stdin: {e}"), None)
                 })?;
                 let password = password.trim_end_matches(['\n', '\r']).to_owned();
                 if password.is_empty() {
-                    return Err(Error::usage(
-                        "--password-stdin was given but stdin held no password",
-                    ));
+                    let message = "--password-stdin was given but stdin held no password";
+                    return Err(credentials(message.into(), None));
                 }
                 Some(Credentials { username: username.clone(), password: Secret::new(password) })
             }
             (Some(_), false) => {
-                return Err(Error::usage_hint(
-                    "--username needs --password-stdin",
-                    "pipe the password: `echo \"$TOKEN\" | forge-pack ... --username ci --password-stdin`",
+                return Err(credentials(
+                    "--username needs --password-stdin".into(),
+                    Some(
+                        "pipe the password: `echo \"$TOKEN\" | forge-pack ... --username ci --password-stdin`",
+                    ),
                 ));
             }
-            (None, true) => return Err(Error::usage("--password-stdin needs --username")),
+            (None, true) => {
+                return Err(credentials("--password-stdin needs --username".into(), None));
+            }
             (None, false) => None,
         };
         let options = RegistryOptions {
@@ -135,20 +169,20 @@ impl Access {
 
     /// The store for references without a registry host: `--registry`/`FORGE_REGISTRY`, else
     /// the project's `registry:`, else the embedded store.
-    pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, Error> {
+    pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, LookupError> {
         match self.flag.as_deref().or(project_registry) {
             Some(text) => Ok(StoreRoot::parse(text)?),
-            None => forge_store::root::embedded().ok_or(LookupError::NoDefaultStore.into()),
+            None => forge_store::root::embedded().ok_or(LookupError::NoDefaultStore),
         }
     }
 
     /// Opens one project's release stream.
-    pub fn open(&self, location: &ProjectLocation) -> Result<Store, Error> {
+    pub fn open(&self, location: &ProjectLocation) -> Result<Store, LookupError> {
         Ok(Store::open(location, &self.options)?)
     }
 
     /// Parses and resolves a release reference; a reference without a release id is an error.
-    pub async fn resolve(&self, text: &str) -> Result<Resolved, Error> {
+    pub async fn resolve(&self, text: &str) -> Result<Resolved, LookupError> {
         let reference = ReleaseRef::parse(text, &self.default_root(None)?)?;
         let selector =
             reference.release.ok_or_else(|| LookupError::NamesAProject(text.to_owned()))?;
@@ -160,7 +194,7 @@ impl Access {
         &self,
         project: &ProjectLocation,
         selector: ReleaseSelector,
-    ) -> Result<Resolved, Error> {
+    ) -> Result<Resolved, LookupError> {
         let store = self.open(project)?;
         let location = project.to_string();
         match selector {
@@ -168,7 +202,7 @@ impl Access {
             ReleaseSelector::Id(id) => {
                 let tags = store.list_tags().await?;
                 if tags.is_empty() {
-                    return Err(LookupError::NoReleases(location).into());
+                    return Err(LookupError::NoReleases(location));
                 }
                 let tag = aliases::resolve(&id, &tags, &location)?;
                 let digest = store.resolve_tag(&tag).await?.ok_or_else(|| {
@@ -178,6 +212,10 @@ impl Access {
             }
         }
     }
+}
+
+fn credentials(message: String, hint: Option<&str>) -> LookupError {
+    LookupError::Credentials { message, hint: hint.map(str::to_owned) }
 }
 
 /// A release found in a store.

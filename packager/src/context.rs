@@ -8,12 +8,14 @@ use forge_release::metadata::{Person, SourceInfo, Trigger, TriggerKind};
 use forge_release::timefmt;
 
 use crate::cli::{SourceFlags, TriggerArg};
-use crate::error::Error;
 use crate::git::{self, GitCommit};
 
 /// Why the release's source facts cannot be settled.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// git could not tell.
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
     /// No commit: not a checkout, and none given.
     #[error("{} is not in a git checkout and no commit was given", .0.display())]
     NoCommit(PathBuf),
@@ -49,6 +51,7 @@ impl SourceError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
+            SourceError::Git(e) => return e.hint(),
             SourceError::NoCommit(_) => {
                 "run inside the project's git checkout, or pass --commit <SHA> --commit-time <TIME>"
             }
@@ -134,7 +137,7 @@ pub fn resolve(
     flags: &SourceFlags,
     ci: Option<&CiContext>,
     config_url: Option<&str>,
-) -> Result<ReleaseContext, Error> {
+) -> Result<ReleaseContext, SourceError> {
     let head = git::read_head(project_dir)?;
     let commit = flags
         .commit
@@ -144,7 +147,7 @@ pub fn resolve(
         .ok_or_else(|| SourceError::NoCommit(project_dir.to_owned()))?
         .to_ascii_lowercase();
     if !is_commit_sha(&commit) {
-        return Err(SourceError::NotASha(commit).into());
+        return Err(SourceError::NotASha(commit));
     }
     // Git facts only describe this commit if HEAD is that commit.
     let head = head.filter(|h| h.sha == commit);

@@ -3,9 +3,6 @@
 //! naming the file, reference or digest that failed. Each error's exit code is decided here,
 //! once; [`Error::hint`] suggests the fix where there is an obvious one.
 
-use std::io;
-use std::path::PathBuf;
-
 use forge_release::FormatError;
 use forge_release::aliases::ResolveError;
 use forge_release::reference::ReferenceError;
@@ -17,34 +14,13 @@ use crate::access::LookupError;
 use crate::artifacts::ArtifactsError;
 use crate::config::ConfigError;
 use crate::context::SourceError;
+pub use crate::exit;
+use crate::exit::{of_store, store_hint};
+pub use crate::fsutil::LocalError;
 use crate::git::GitError;
 use crate::gitops::GitopsError;
 use crate::policy::PolicyError;
 use crate::render::RenderError;
-
-/// Process exit codes (documented in the README).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// A negative answer: `diff` found differences.
-    pub const DIFFERENT: u8 = 1;
-    /// Usage or input error: bad flags, configuration, templates or references.
-    pub const INPUT: u8 = 2;
-    /// The release, project or store asked for does not exist.
-    pub const NOT_FOUND: u8 = 3;
-    /// The store, registry or GitOps remote failed (network, authentication).
-    pub const STORE: u8 = 4;
-    /// Verification failed: wrong digest, tampered content, unsafe tarball, unknown format.
-    pub const VERIFY: u8 = 5;
-    /// Refused: the commit already has a release with different content.
-    pub const REFUSED: u8 = 6;
-    /// Denied: the environment policy does not allow this deploy.
-    pub const DENIED: u8 = 7;
-    /// `git push` of a deploy was rejected; the commit is kept locally.
-    pub const PUSH_REJECTED: u8 = 8;
-    /// A local file or directory could not be read or written, or git failed.
-    pub const LOCAL: u8 = 9;
-}
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,32 +80,6 @@ pub enum Error {
     Compare(Box<Error>),
 }
 
-/// A local file or directory that could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    /// Reading or writing a path failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// What the system said.
-        source: io::Error,
-    },
-    /// An output directory that is already in use.
-    #[error("{} already exists and is not empty", .0.display())]
-    NotEmpty(PathBuf),
-    /// Writing stdout failed (a closed pipe is not an error).
-    #[error("writing to stdout: {0}")]
-    Stdout(io::Error),
-}
-
-impl LocalError {
-    /// `source` on `path`.
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LocalError::Io { path: path.into(), source }
-    }
-}
-
 impl Error {
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
@@ -144,6 +94,7 @@ impl Error {
     /// The process exit code.
     pub fn code(&self) -> u8 {
         match self {
+            Error::Source(SourceError::Git(_)) => exit::LOCAL,
             Error::Usage { .. }
             | Error::Config(_)
             | Error::Artifacts(_)
@@ -158,8 +109,8 @@ impl Error {
             Error::Gitops(e) => e.code(),
             Error::Lookup(e) => e.code(),
             Error::Resolve(_) => exit::NOT_FOUND,
-            Error::Store(e) => store_code(e),
-            Error::Publish(PublishError::Store(e)) => store_code(e),
+            Error::Store(e) => of_store(e),
+            Error::Publish(PublishError::Store(e)) => of_store(e),
             Error::Publish(PublishError::ContentChanged { .. }) => exit::REFUSED,
             Error::Publish(PublishError::Package(_)) => exit::INPUT,
             Error::Publish(_) => exit::STORE,
@@ -217,30 +168,4 @@ pub struct ErrorReport {
     /// How to fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-}
-
-fn store_code(e: &StoreError) -> u8 {
-    match e {
-        StoreError::BlobNotFound { .. } => exit::NOT_FOUND,
-        StoreError::Tampered { .. } | StoreError::Format(_) => exit::VERIFY,
-        StoreError::Io { .. } | StoreError::Corrupt { .. } => exit::STORE,
-        StoreError::Registry { .. } | StoreError::Unauthorized { .. } => exit::STORE,
-        StoreError::Config { .. } => exit::INPUT,
-    }
-}
-
-fn store_hint(e: &StoreError) -> Option<String> {
-    let hint = match e {
-        StoreError::Unauthorized { anonymous: true, .. } => {
-            "log in (docker login), set FORGE_REGISTRY_USERNAME/FORGE_REGISTRY_PASSWORD, or pass --username with --password-stdin"
-        }
-        StoreError::Unauthorized { anonymous: false, .. } => {
-            "check the user name, password or token and its permissions"
-        }
-        StoreError::Tampered { .. } => {
-            "the stored content is not what was written; rebuild or re-push the release"
-        }
-        _ => return None,
-    };
-    Some(hint.to_owned())
 }

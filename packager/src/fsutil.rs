@@ -2,18 +2,45 @@
 
 use std::path::Path;
 
-use crate::error::{Error, LocalError};
+use std::io;
+use std::path::PathBuf;
+
+/// A local file or directory that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// Reading or writing a path failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// An output directory that is already in use.
+    #[error("{} already exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    /// Writing stdout failed (a closed pipe is not an error).
+    #[error("writing to stdout: {0}")]
+    Stdout(io::Error),
+}
+
+impl LocalError {
+    /// `source` on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        LocalError::Io { path: path.into(), source }
+    }
+}
 
 /// Creates `dir` holding `files` (relative paths). The files are written into a temporary
 /// sibling directory that is renamed into place at the end. `dir` must not exist, or be empty.
 pub fn write_new_dir<'a>(
     dir: &Path,
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<(), Error> {
+) -> Result<(), LocalError> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(|e| LocalError::io(dir, e))?.next().is_none();
         if !empty {
-            return Err(LocalError::NotEmpty(dir.to_owned()).into());
+            return Err(LocalError::NotEmpty(dir.to_owned()));
         }
     }
     let parent = match dir.parent() {
@@ -41,8 +68,8 @@ pub fn write_new_dir<'a>(
     set_mode(dir, 0o755)
 }
 
-fn set_mode(dir: &Path, mode: u32) -> Result<(), Error> {
+fn set_mode(dir: &Path, mode: u32) -> Result<(), LocalError> {
     use std::os::unix::fs::PermissionsExt;
     fs_err::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| LocalError::io(dir, e).into())
+        .map_err(|e| LocalError::io(dir, e))
 }

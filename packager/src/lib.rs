@@ -10,6 +10,7 @@ pub mod context;
 pub mod deploy;
 
 pub mod error;
+pub mod exit;
 pub mod fsutil;
 pub mod git;
 pub mod gitops;

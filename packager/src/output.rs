@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::error::{Error, LocalError};
+use crate::fsutil::LocalError;
 
 /// Where a command's results and messages go.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ impl Output {
 
     /// Writes `value` as pretty JSON to stdout. Buffered: stdout alone would make a write
     /// call per line of output.
-    pub fn print_json<T: Serialize>(&self, value: &T) -> Result<(), Error> {
+    pub fn print_json<T: Serialize>(&self, value: &T) -> Result<(), LocalError> {
         let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let written = serde_json::to_writer_pretty(&mut stdout, value)
             .map_err(io::Error::from)
@@ -80,12 +80,12 @@ impl Output {
     }
 
     /// Writes text to stdout.
-    pub fn print(&self, text: &str) -> Result<(), Error> {
+    pub fn print(&self, text: &str) -> Result<(), LocalError> {
         self.print_bytes(text.as_bytes())
     }
 
     /// Writes bytes to stdout.
-    pub fn print_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+    pub fn print_bytes(&self, bytes: &[u8]) -> Result<(), LocalError> {
         let mut stdout = io::stdout().lock();
         stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
     }
@@ -106,10 +106,10 @@ impl Output {
 }
 
 /// A failed write to stdout; a closed pipe (`| head`) is not an error.
-fn stdout_result(result: io::Result<()>) -> Result<(), Error> {
+fn stdout_result(result: io::Result<()>) -> Result<(), LocalError> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(LocalError::Stdout(e).into()),
+        Err(e) => Err(LocalError::Stdout(e)),
         Ok(()) => Ok(()),
     }
 }

@@ -8,7 +8,7 @@ use forge_release::metadata::TriggerKind;
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
-use crate::error::exit;
+use crate::exit;
 
 /// Why the policy does not admit a deploy, or cannot be read.
 #[derive(Debug, thiserror::Error)]

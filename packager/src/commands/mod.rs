@@ -35,3 +35,19 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Completions(args) => completions::run(&args),
     }
 }
+
+/// The image checks `inputs` asks for (see [`crate::render::digests::check_images`]), saying
+/// how many images were pinned.
+pub async fn check_images(
+    objects: &mut [crate::render::RenderedObject],
+    inputs: &crate::cli::ArtifactArgs,
+    access: &crate::access::Access,
+    output: &Output,
+) -> Result<(), Error> {
+    let pinned = crate::render::digests::check_images(objects, inputs, access).await?;
+    if inputs.resolve_digests {
+        let plural = if pinned == 1 { "" } else { "s" };
+        output.note(&format!("pinned {pinned} image{plural} by digest"));
+    }
+    Ok(())
+}

@@ -93,7 +93,7 @@ pub async fn prepare(
         Some(&ctx.source.commit),
         keep,
     )?;
-    render::digests::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
+    crate::commands::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
     check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
     let artifacts = std::mem::take(&mut rendered.artifacts);
     let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)

@@ -20,7 +20,7 @@ pub async fn run(args: &RenderArgs, global: &GlobalArgs, output: &Output) -> Res
     let mut rendered =
         render::render_project(&args.project.project_dir, &config, &args.artifacts, None, keep)?;
     let access = Access::from_args(global)?;
-    render::digests::check_images(&mut rendered.objects, &args.artifacts, &access, output).await?;
+    crate::commands::check_images(&mut rendered.objects, &args.artifacts, &access, output).await?;
     if keep == Keep::All {
         let values: Vec<&serde_json::Value> = rendered
             .objects

@@ -6,8 +6,8 @@ use std::process::Stdio;
 
 use forge_release::pointer::ReleasePointer;
 
+use super::GitopsError;
 use super::{GitopsRepo, parse_pointer};
-use crate::error::Error;
 use crate::git::GitError;
 
 /// A pointer as one commit left it.
@@ -33,7 +33,7 @@ pub struct Change {
 impl GitopsRepo {
     /// The pointer at `rel` in every commit of HEAD's history that changed it, newest first.
     /// Commits that deleted the file or left it unreadable are skipped: they deployed nothing.
-    pub fn pointer_history(&self, rel: &str) -> Result<Vec<HistoryEntry>, Error> {
+    pub fn pointer_history(&self, rel: &str) -> Result<Vec<HistoryEntry>, GitopsError> {
         let Some(log) = self.git.output(&["log", "--format=%H", "--", rel])? else {
             return Ok(Vec::new()); // no commits yet
         };
@@ -54,7 +54,7 @@ impl GitopsRepo {
     }
 
     /// The last change to every file under `dir` in HEAD's history, by relative path.
-    pub fn last_changes(&self, dir: &str) -> Result<BTreeMap<String, Change>, Error> {
+    pub fn last_changes(&self, dir: &str) -> Result<BTreeMap<String, Change>, GitopsError> {
         let format = "--format=%x1e%H%x1f%cI%x1f%an%x1f%B%x1f";
         let Some(log) = self.git.output(&["log", format, "--name-only", "--", dir])? else {
             return Ok(BTreeMap::new());
@@ -84,7 +84,7 @@ impl GitopsRepo {
 
     /// `git cat-file --batch` for many `<commit>:<path>` requests in one process; `None` for
     /// objects that do not exist.
-    fn cat_files(&self, requests: String) -> Result<Vec<Option<Vec<u8>>>, Error> {
+    fn cat_files(&self, requests: String) -> Result<Vec<Option<Vec<u8>>>, GitopsError> {
         let count = requests.lines().count();
         let mut child = self
             .git
@@ -114,7 +114,7 @@ impl GitopsRepo {
     }
 }
 
-fn git_io(e: std::io::Error) -> Error {
+fn git_io(e: std::io::Error) -> GitopsError {
     GitError::Unavailable(e).into()
 }
 

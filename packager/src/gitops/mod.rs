@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use forge_release::pointer::ReleasePointer;
 
-use crate::error::{Error, LocalError, exit};
+use crate::exit;
+use crate::fsutil::LocalError;
 use crate::git::Git;
+use crate::git::GitError;
 pub use history::{Change, HistoryEntry};
 
 /// Where pointers live in the GitOps repository.
@@ -20,6 +22,12 @@ pub const POINTER_FILE: &str = "release.yaml";
 /// Why the GitOps checkout cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum GitopsError {
+    /// git failed in the checkout.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// A file of the checkout could not be read or written.
+    #[error(transparent)]
+    Local(#[from] LocalError),
     /// `--gitops` is not a git checkout.
     #[error("{} is not a git checkout", .0.display())]
     NotACheckout(PathBuf),
@@ -130,6 +138,7 @@ impl GitopsError {
     /// The exit code.
     pub fn code(&self) -> u8 {
         match self {
+            GitopsError::Git(_) | GitopsError::Local(_) => exit::LOCAL,
             GitopsError::PushFailed { .. } => exit::STORE,
             GitopsError::PushRejected { .. } => exit::PUSH_REJECTED,
             GitopsError::UnknownLocation { .. }
@@ -142,6 +151,7 @@ impl GitopsError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            GitopsError::Git(e) => return e.hint(),
             GitopsError::NotACheckout(_) => {
                 "pass --gitops <dir> (or set FORGE_GITOPS) to a clone of the GitOps repository"
                     .into()
@@ -239,7 +249,7 @@ pub enum PushOutcome {
 
 impl GitopsRepo {
     /// Opens the checkout containing `dir`.
-    pub fn open(dir: &Path) -> Result<Self, Error> {
+    pub fn open(dir: &Path) -> Result<Self, GitopsError> {
         let git = Git::new(dir.to_path_buf());
         let top = git
             .output(&["rev-parse", "--show-toplevel"])?
@@ -258,12 +268,12 @@ impl GitopsRepo {
     }
 
     /// Reads and checks a pointer file in the working tree; `None` when it does not exist.
-    pub fn read_pointer(&self, rel: &str) -> Result<Option<ReleasePointer>, Error> {
+    pub fn read_pointer(&self, rel: &str) -> Result<Option<ReleasePointer>, GitopsError> {
         Ok(self.read_pointer_file(rel)?.map(|file| file.pointer))
     }
 
     /// [`Self::read_pointer`], keeping the file's bytes (to put back if a commit fails).
-    pub fn read_pointer_file(&self, rel: &str) -> Result<Option<PointerFile>, Error> {
+    pub fn read_pointer_file(&self, rel: &str) -> Result<Option<PointerFile>, GitopsError> {
         let path = self.root().join(rel);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -276,7 +286,7 @@ impl GitopsRepo {
     }
 
     /// Every pointer file in the working tree as `(env, project, relative path)`, sorted.
-    pub fn pointer_files(&self) -> Result<Vec<(String, String, String)>, Error> {
+    pub fn pointer_files(&self) -> Result<Vec<(String, String, String)>, GitopsError> {
         let mut found = Vec::new();
         for env in sorted_dirs(&self.root().join(ENVS_DIR))? {
             for project in sorted_dirs(&self.root().join(ENVS_DIR).join(&env))? {
@@ -290,13 +300,13 @@ impl GitopsRepo {
     }
 
     /// Whether `rel` differs from HEAD (edited, staged or untracked).
-    pub fn is_dirty(&self, rel: &str) -> Result<bool, Error> {
+    pub fn is_dirty(&self, rel: &str) -> Result<bool, GitopsError> {
         Ok(!self.changed_paths(rel)?.is_empty())
     }
 
     /// Files under `pathspec` that differ from HEAD (edited, staged or untracked), in one
     /// `git status`.
-    pub fn changed_paths(&self, pathspec: &str) -> Result<BTreeSet<String>, Error> {
+    pub fn changed_paths(&self, pathspec: &str) -> Result<BTreeSet<String>, GitopsError> {
         let status = self.git.checked(&[
             "status",
             "--porcelain=v1",
@@ -311,7 +321,7 @@ impl GitopsRepo {
     }
 
     /// Writes a pointer file atomically (a crash leaves the old file or the new one).
-    pub fn write_pointer(&self, rel: &str, pointer: &ReleasePointer) -> Result<(), Error> {
+    pub fn write_pointer(&self, rel: &str, pointer: &ReleasePointer) -> Result<(), GitopsError> {
         write_atomically(&self.root().join(rel), pointer.to_yaml().as_bytes())
     }
 
@@ -324,7 +334,7 @@ impl GitopsRepo {
         message: &str,
         user: &GitUser,
         actor: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String, GitopsError> {
         let identity = user.identity_args(actor);
         let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
         args.extend(["commit", "--quiet", "--message", message, "--", rel]);
@@ -345,8 +355,8 @@ impl GitopsRepo {
     }
 
     /// git's configured identity in this checkout.
-    pub fn git_user(&self) -> Result<GitUser, Error> {
-        let config = |key: &str| -> Result<Option<String>, Error> {
+    pub fn git_user(&self) -> Result<GitUser, GitopsError> {
+        let config = |key: &str| -> Result<Option<String>, GitopsError> {
             let value = self.git.output(&["config", key])?;
             Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
         };
@@ -354,7 +364,7 @@ impl GitopsRepo {
     }
 
     /// Pushes HEAD to the current branch's upstream (`origin/<branch>` when none is set).
-    pub fn push(&self) -> Result<PushOutcome, Error> {
+    pub fn push(&self) -> Result<PushOutcome, GitopsError> {
         let branch = self.git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
         let branch = branch.map(|b| b.trim().to_owned()).ok_or(GitopsError::DetachedHead)?;
         let config = |key: &str| self.git.output(&["config", &format!("branch.{branch}.{key}")]);
@@ -375,8 +385,7 @@ impl GitopsRepo {
         Err(GitopsError::PushFailed {
             target,
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        }
-        .into())
+        })
     }
 }
 
@@ -388,7 +397,7 @@ pub fn parse_pointer(text: &str) -> Result<ReleasePointer, String> {
     Ok(pointer)
 }
 
-fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
+fn sorted_dirs(dir: &Path) -> Result<Vec<String>, GitopsError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -404,7 +413,7 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GitopsError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| LocalError::io(parent, e))?;
     }

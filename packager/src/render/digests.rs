@@ -7,29 +7,20 @@ use serde_json::Value;
 use super::{Content, RenderError, RenderedObject};
 use crate::access::Access;
 use crate::cli::ArtifactArgs;
-use crate::error::Error;
 use crate::images::{ImageRef, images};
-use crate::output::Output;
 
-/// `--resolve-digests` then `--require-digests`, as `inputs` asks. Objects kept as values for
-/// pinning are written as YAML afterwards.
+/// `--resolve-digests` then `--require-digests`, as `inputs` asks; returns how many images
+/// were pinned. Objects kept as values for pinning stay values until written.
 pub async fn check_images(
     objects: &mut [RenderedObject],
     inputs: &ArtifactArgs,
     access: &Access,
-    output: &Output,
-) -> Result<(), Error> {
-    if inputs.resolve_digests {
-        let pinned = pin_images(objects, access).await?;
-        output.note(&format!(
-            "pinned {pinned} image{} by digest",
-            if pinned == 1 { "" } else { "s" }
-        ));
-    }
+) -> Result<usize, RenderError> {
+    let pinned = if inputs.resolve_digests { pin_images(objects, access).await? } else { 0 };
     if inputs.require_digests {
         require_pinned(objects)?;
     }
-    Ok(())
+    Ok(pinned)
 }
 
 /// Fails listing every container image (file and container) not pinned by digest.
@@ -49,7 +40,10 @@ pub fn require_pinned(objects: &[RenderedObject]) -> Result<(), RenderError> {
 /// Replaces every container image given by tag with `image@sha256:…` looked up in its
 /// registry, in the objects kept as values (see [`super::Keep::Unpinned`]). Every tag that
 /// cannot be resolved is reported.
-pub async fn pin_images(objects: &mut [RenderedObject], access: &Access) -> Result<usize, Error> {
+pub async fn pin_images(
+    objects: &mut [RenderedObject],
+    access: &Access,
+) -> Result<usize, RenderError> {
     let mut problems = Vec::new();
     let mut pinned = 0;
     for object in objects.iter_mut() {
@@ -66,7 +60,7 @@ pub async fn pin_images(objects: &mut [RenderedObject], access: &Access) -> Resu
         object.images = images(value);
     }
     if !problems.is_empty() {
-        return Err(RenderError::Pinning { problems }.into());
+        return Err(RenderError::Pinning { problems });
     }
     Ok(pinned)
 }

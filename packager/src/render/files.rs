@@ -6,15 +6,15 @@ use serde_json::Value;
 
 use super::RenderError;
 use super::{Problem, SourcedObject};
-use crate::error::{Error, LocalError};
+use crate::fsutil::LocalError;
 
 const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "jsonnet"];
 
 /// Every template file under `dir`, sorted by path so the walk is the same everywhere.
 /// Hidden entries are skipped; directory symlinks are not followed (no cycles, no escapes).
-pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+pub fn template_files(dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
     if !dir.is_dir() {
-        return Err(RenderError::NoTemplateDir(dir.to_owned()).into());
+        return Err(RenderError::NoTemplateDir(dir.to_owned()));
     }
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];

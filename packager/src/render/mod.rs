@@ -13,10 +13,11 @@ pub use files::template_files;
 pub use jsonnet::JsonnetInputs;
 pub use objects::{Collected, Collector, Content, Keep, RenderedObject, SourcedObject};
 
+use crate::artifacts::ArtifactsError;
 use crate::artifacts::{ArtifactResolver, ArtifactSet};
 use crate::cli::ArtifactArgs;
 use crate::config::ProjectConfig;
-use crate::error::{Error, LocalError};
+use crate::fsutil::LocalError;
 
 /// One problem found while rendering, tied to the template it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,12 @@ impl std::fmt::Display for Problem {
 /// Why a project did not render into a release's objects.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
+    /// The artifact sources cannot be used.
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactsError),
+    /// A template or directory could not be read, or a scratch file written.
+    #[error(transparent)]
+    Local(#[from] LocalError),
     /// `templates:` names no directory.
     #[error("template directory {} does not exist", .0.display())]
     NoTemplateDir(PathBuf),
@@ -79,8 +86,10 @@ impl RenderError {
     /// The exit code: a tag that could not be looked up is "not found", the rest is input.
     pub fn code(&self) -> u8 {
         match self {
-            RenderError::Pinning { .. } => crate::error::exit::NOT_FOUND,
-            _ => crate::error::exit::INPUT,
+            RenderError::Pinning { .. } => crate::exit::NOT_FOUND,
+            RenderError::Local(LocalError::NotEmpty(_)) => crate::exit::INPUT,
+            RenderError::Local(_) => crate::exit::LOCAL,
+            _ => crate::exit::INPUT,
         }
     }
 
@@ -139,7 +148,7 @@ pub fn render_project(
     inputs: &ArtifactArgs,
     commit: Option<&str>,
     keep: Keep,
-) -> Result<RenderedSet, Error> {
+) -> Result<RenderedSet, RenderError> {
     let artifacts = ArtifactSet::load(&inputs.files, &inputs.values)?;
     let jsonnet = JsonnetInputs {
         library_paths: config.library_paths.iter().map(|p| project_dir.join(p)).collect(),
@@ -162,7 +171,7 @@ pub fn render_dir(
     artifacts: ArtifactSet,
     jsonnet: &JsonnetInputs,
     keep: Keep,
-) -> Result<RenderedSet, Error> {
+) -> Result<RenderedSet, RenderError> {
     let mut problems = Vec::new();
     let templates_found = template_files(templates)?;
     let is_jsonnet = |file: &Path| file.extension().is_some_and(|e| e == "jsonnet");
@@ -202,10 +211,10 @@ pub fn render_dir(
     if !problems.is_empty() {
         // Parse problems are found before object problems; show them file by file.
         problems.sort_by(|a, b| a.file.cmp(&b.file));
-        return Err(RenderError::Problems { what: "rendering failed", problems }.into());
+        return Err(RenderError::Problems { what: "rendering failed", problems });
     }
     if objects.is_empty() {
-        return Err(RenderError::NoObjects(templates.to_owned()).into());
+        return Err(RenderError::NoObjects(templates.to_owned()));
     }
     Ok(RenderedSet { objects, artifacts: resolver.used() })
 }
