@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use forge_release::reference::StoreRoot;
-use forge_store::registry::RegistryOptions;
+use forge_store::registry::{Credentials, HostCredentials, PlainHttp, RegistryOptions, Secret};
 
 use crate::error::CmpError;
 
@@ -82,18 +82,30 @@ impl Settings {
                 reason: "expected a number of bytes".into(),
             })?,
         };
-        let insecure = match get(&["FORGE_INSECURE_REGISTRY"]) {
-            None => false,
-            Some((name, value)) => parse_bool(&name, &value)?,
-        };
+        if let Some((name, value)) = get(&["FORGE_INSECURE_REGISTRY"]) {
+            return Err(CmpError::Setting {
+                name,
+                value,
+                reason: "forge-cmp reaches a registry without TLS only if it is on loopback or \
+                         listed in FORGE_CMP_PLAIN_HTTP_HOSTS (host[:port], comma-separated)"
+                    .into(),
+            });
+        }
+        let plain_hosts: Vec<String> = get(&["FORGE_CMP_PLAIN_HTTP_HOSTS"])
+            .map(|(_, v)| {
+                v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
+            })
+            .unwrap_or_default();
+        let credentials = explicit_credentials(&get, &default_root)?;
         let registry = RegistryOptions {
+            credentials,
             ca_files: get(&["FORGE_CA_FILE"])
                 .map(|(_, v)| v.split(':').map(PathBuf::from).collect())
                 .unwrap_or_default(),
-            insecure,
+            plain_http: PlainHttp::Hosts(plain_hosts),
             // Requests must end well inside the overall budget.
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(timeout.min(Duration::from_secs(30))),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: timeout.min(Duration::from_secs(30)),
             ..RegistryOptions::default()
         };
         Ok(Settings {
@@ -106,6 +118,38 @@ impl Settings {
             registry,
         })
     }
+}
+
+/// `FORGE_REGISTRY_USERNAME`/`FORGE_REGISTRY_PASSWORD`, for one host only:
+/// `FORGE_REGISTRY_CREDENTIALS_HOST`, else `FORGE_REGISTRY`'s host. Credentials with no host
+/// to belong to are refused: the sidecar would otherwise hand them to whatever host a pointer
+/// names.
+fn explicit_credentials(
+    get: &impl Fn(&[&str]) -> Option<(String, String)>,
+    default_root: &StoreRoot,
+) -> Result<Option<HostCredentials>, CmpError> {
+    let (Some((_, username)), Some((_, password))) =
+        (get(&["FORGE_REGISTRY_USERNAME"]), get(&["FORGE_REGISTRY_PASSWORD"]))
+    else {
+        return Ok(None);
+    };
+    let host = match (get(&["FORGE_REGISTRY_CREDENTIALS_HOST"]), default_root) {
+        (Some((_, host)), _) => host,
+        (None, StoreRoot::Registry(registry)) => {
+            registry.split('/').next().unwrap_or(registry).to_owned()
+        }
+        (None, StoreRoot::Layouts(_)) => {
+            return Err(CmpError::Setting {
+                name: "FORGE_REGISTRY_USERNAME".into(),
+                value: username,
+                reason: "credentials need the one registry host they are for: set \
+                         FORGE_REGISTRY_CREDENTIALS_HOST (or FORGE_REGISTRY to that registry)"
+                    .into(),
+            });
+        }
+    };
+    let credentials = Credentials { username, password: Secret::new(password) };
+    Ok(Some(HostCredentials { host, credentials, origin: "FORGE_REGISTRY_USERNAME" }))
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, CmpError> {

@@ -2,12 +2,13 @@
 //! references to the store and digest they name.
 
 use std::io::BufRead;
+use std::sync::OnceLock;
 
 use forge_release::Digest;
 use forge_release::aliases;
 use forge_release::reference::{ProjectLocation, ReleaseRef, ReleaseSelector, StoreRoot};
 use forge_store::Store;
-use forge_store::registry::{Credentials, RegistryOptions, Secret};
+use forge_store::registry::{Credentials, HostCredentials, PlainHttp, RegistryOptions, Secret};
 
 use crate::cli::GlobalArgs;
 use forge_release::aliases::ResolveError;
@@ -121,10 +122,19 @@ impl LookupError {
 }
 
 /// Registry access settings shared by every command, from the global flags.
-#[derive(Debug, Clone)]
+///
+/// Explicit credentials (`--username` with `--password-stdin`, or `FORGE_REGISTRY_USERNAME`
+/// and `FORGE_REGISTRY_PASSWORD`) belong to one registry host: the release registry of the
+/// command — `--registry`/`FORGE_REGISTRY` when it names a registry, else the first release
+/// stream the command opens (the project's `registry:` for `push`, the reference's host for
+/// `inspect`, `list`, `pull`, `diff`, `deploy`). No other host ever receives them: image
+/// registries (`--resolve-digests`), a second reference's host, a redirect's target.
+#[derive(Debug)]
 pub struct Access {
-    /// How to reach registries.
-    pub options: RegistryOptions,
+    /// How to reach registries (without the explicit credentials, which go by host).
+    options: RegistryOptions,
+    explicit: Option<(Credentials, &'static str)>,
+    bound: OnceLock<String>,
     flag: Option<String>,
 }
 
@@ -132,7 +142,7 @@ impl Access {
     /// Builds the settings; `--password-stdin` reads the password here, once.
     pub fn from_args(global: &GlobalArgs) -> Result<Self, LookupError> {
         let access = &global.access;
-        let credentials = match (&access.username, access.password_stdin) {
+        let flagged = match (&access.username, access.password_stdin) {
             (Some(username), true) => {
                 let mut password = String::new();
                 std::io::stdin().lock().read_line(&mut password).map_err(|e| {
@@ -143,7 +153,9 @@ impl Access {
                     let message = "--password-stdin was given but stdin held no password";
                     return Err(credentials(message.into(), None));
                 }
-                Some(Credentials { username: username.clone(), password: Secret::new(password) })
+                let credentials =
+                    Credentials { username: username.clone(), password: Secret::new(password) };
+                Some((credentials, "--username"))
             }
             (Some(_), false) => {
                 return Err(credentials(
@@ -158,13 +170,34 @@ impl Access {
             }
             (None, false) => None,
         };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let explicit = flagged.or_else(|| {
+            let (user, password) =
+                (env("FORGE_REGISTRY_USERNAME")?, env("FORGE_REGISTRY_PASSWORD")?);
+            let credentials = Credentials { username: user, password: Secret::new(password) };
+            Some((credentials, "FORGE_REGISTRY_USERNAME"))
+        });
+        let plain_http = if access.insecure { PlainHttp::Any } else { PlainHttp::LoopbackOnly };
         let options = RegistryOptions {
-            credentials,
             ca_files: access.ca_file.clone(),
-            insecure: access.insecure,
+            plain_http,
             ..RegistryOptions::default()
         };
-        Ok(Access { options, flag: global.registry.clone() })
+        let access =
+            Access { options, explicit, bound: OnceLock::new(), flag: global.registry.clone() };
+        if let Some(text) = &access.flag
+            && let Ok(StoreRoot::Registry(registry)) = StoreRoot::parse(text)
+        {
+            access.bind(&registry);
+        }
+        Ok(access)
+    }
+
+    /// Gives the explicit credentials to `registry`'s host, unless they belong to a host
+    /// already.
+    fn bind(&self, registry: &str) {
+        let host = registry.split('/').next().unwrap_or(registry);
+        let _ = self.bound.set(host.to_owned());
     }
 
     /// The store for references without a registry host: `--registry`/`FORGE_REGISTRY`, else
@@ -176,9 +209,32 @@ impl Access {
         }
     }
 
-    /// Opens one project's release stream.
+    /// Opens a store the command does not release to (an image's registry, say): the explicit
+    /// credentials go with it only if they belong to its host.
     pub fn open(&self, location: &ProjectLocation) -> Result<Store, LookupError> {
-        Ok(Store::open(location, &self.options)?)
+        let mut options = self.options.clone();
+        if let (Some((credentials, origin)), Some(host)) = (&self.explicit, self.bound.get())
+            && let ProjectLocation::InRoot { root: StoreRoot::Registry(registry), .. } = location
+        {
+            let registry_host = registry.split('/').next().unwrap_or(registry);
+            if registry_host == host {
+                options.credentials = Some(HostCredentials {
+                    host: host.clone(),
+                    credentials: credentials.clone(),
+                    origin,
+                });
+            }
+        }
+        Ok(Store::open(location, &options)?)
+    }
+
+    /// Opens one of the command's release streams: the first one a command opens binds the
+    /// explicit credentials to its host, if nothing has.
+    pub fn open_release(&self, location: &ProjectLocation) -> Result<Store, LookupError> {
+        if let ProjectLocation::InRoot { root: StoreRoot::Registry(registry), .. } = location {
+            self.bind(registry);
+        }
+        self.open(location)
     }
 
     /// Parses and resolves a release reference; a reference without a release id is an error.
@@ -195,7 +251,7 @@ impl Access {
         project: &ProjectLocation,
         selector: ReleaseSelector,
     ) -> Result<Resolved, LookupError> {
-        let store = self.open(project)?;
+        let store = self.open_release(project)?;
         let location = project.to_string();
         match selector {
             ReleaseSelector::Digest(digest) => Ok(Resolved { store, digest, tag: None, location }),

@@ -43,7 +43,7 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
     if reference.release.is_some() {
         return Err(LookupError::NamesARelease(args.project.clone()).into());
     }
-    let store = access.open(&reference.project)?;
+    let store = access.open_release(&reference.project)?;
     let releases = list(&store, output).await?;
     if output.json() {
         output.print_json(&releases)?;

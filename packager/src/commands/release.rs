@@ -121,7 +121,7 @@ pub async fn publish(
     let Prepared { config, context: ctx, input } = prepared;
     let location =
         ProjectLocation::InRoot { root, path: format!("{}/{}", config.repository, config.project) };
-    let store = access.open(&location)?;
+    let store = access.open_release(&location)?;
     let objects = input.resources.objects.len();
     output.note(&format!(
         "publishing {objects} objects of {}/{} to {location}",

@@ -1,52 +1,78 @@
-//! A release stream in an OCI registry, through oci-client.
+//! A release stream in an OCI registry repository, spoken to over the OCI distribution API.
+//!
+//! Every answer is read with a bound (manifests 4 MiB, blobs their descriptor's size and no
+//! more, tag pages, token answers, error bodies) and every blob is hashed as it streams in.
+//! Requests have connect and idle-read timeouts; transient failures are retried with backoff,
+//! honouring `Retry-After`. Credentials go only to the host they belong to (see
+//! [`credentials`]); redirects are followed by hand and never carry them elsewhere.
 
 mod auth;
-mod clients;
+pub mod credentials;
 pub mod options;
 mod retry;
+mod transport;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
-
-pub use auth::CredentialSource;
-pub use options::{Credentials, RegistryOptions, RetryPolicy, Secret, is_loopback};
-
+use bytes::Bytes;
 use forge_release::Digest;
 use forge_release::manifest::{Descriptor, MANIFEST_MEDIA_TYPE};
+use http::{HeaderValue, Method, StatusCode};
+use reqwest::Url;
+use sha2::Digest as _;
 
+pub use credentials::{CredentialSource, HostAuth};
+pub use options::{
+    Credentials, HostCredentials, PlainHttp, RegistryOptions, RetryPolicy, Secret, is_loopback,
+};
+
+use self::auth::{Challenge, Tokens};
+use self::options::limits;
+use self::transport::{Call, Failure, Transport};
 use crate::error::{StoreError, TagClaim};
 
-/// Tags requested per page when listing.
+/// Tags asked for per page when listing.
 const TAG_PAGE: usize = 1000;
+
+/// What manifests are accepted as: OCI and Docker images and indexes (a tag of a container
+/// image may name any of them).
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Read or write access to the repository (the token scope asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Pull,
+    Push,
+}
 
 /// One repository (`<repository>/<project>`) in a registry.
 #[derive(Clone)]
 pub struct RegistryStore {
-    clients: Arc<clients::Clients>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    /// `<scheme>://<host>/v2/`.
+    base: Url,
     host: String,
     repository: String,
-    auth: RegistryAuth,
+    auth: HostAuth,
     source: CredentialSource,
+    plain: bool,
     retry: RetryPolicy,
-    /// Set once an anonymous store has sent its first request assuming the registry wants no
-    /// token (see [`Self::authed`]).
-    assumed_auth_free: Arc<AtomicBool>,
-    /// Set once an anonymous store has asked the registry whether it wants a token: whether
-    /// it does (and a token was fetched).
-    challenge: Arc<tokio::sync::OnceCell<bool>>,
+    /// How the registry wants to be authenticated, once it has said (its first `401`).
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Tokens,
 }
 
 impl std::fmt::Debug for RegistryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryStore")
             .field("location", &self.location())
-            .field("credentials", &self.source)
+            .field("credentials", &self.inner.source)
             .finish_non_exhaustive()
     }
 }
@@ -63,319 +89,416 @@ impl RegistryStore {
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let clients = clients::Clients::new(host, options)?;
-        let (auth, source) = auth::resolve(host, options.credentials.as_ref());
+        let plain = options.plain_http_for(host);
+        let scheme = if plain { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{host}/v2/")).map_err(|_| {
+            StoreError::Config { reason: format!("`{host}` is not a registry host") }
+        })?;
+        let transport = Transport::new(Arc::new(options.clone()))
+            .map_err(|reason| StoreError::Config { reason })?;
+        let (auth, source) = credentials::for_host(host, repository, options);
         Ok(RegistryStore {
-            clients: Arc::new(clients),
-            host: host.to_owned(),
-            repository: repository.to_owned(),
-            auth,
-            source,
-            retry: options.retry,
-            assumed_auth_free: Arc::default(),
-            challenge: Arc::default(),
+            inner: Arc::new(Inner {
+                transport,
+                base,
+                host: host.to_owned(),
+                repository: repository.to_owned(),
+                auth,
+                source,
+                plain,
+                retry: options.retry,
+                challenge: Mutex::new(None),
+                tokens: Tokens::default(),
+            }),
         })
     }
 
     /// `host/repository`.
     pub fn location(&self) -> String {
-        format!("{}/{}", self.host, self.repository)
+        format!("{}/{}", self.inner.host, self.inner.repository)
     }
 
-    fn tagged(&self, tag: &str) -> Reference {
-        Reference::with_tag(self.host.clone(), self.repository.clone(), tag.to_owned())
+    /// Where this store's credentials came from.
+    pub fn credential_source(&self) -> &CredentialSource {
+        &self.inner.source
     }
 
-    fn by_digest(&self, digest: &Digest) -> Reference {
-        Reference::with_digest(self.host.clone(), self.repository.clone(), digest.to_string())
+    fn url(&self, path: &str) -> Url {
+        // Repository names are `[a-z0-9._/-]` and references tags or digests: nothing to escape.
+        self.inner.base.join(&format!("{}/{path}", self.inner.repository)).expect("a valid URL")
     }
 
-    /// Runs `operation` with retries (see [`retry::with_retries`]); an anonymous store's
-    /// first calls ask for an auth challenge alongside (see [`Self::authed`]), and one refused
-    /// for want of the token that brought runs once more with it. When it is refused, the
-    /// token service is asked again in the open, since oci-client drops why it could not get
-    /// a token: a certificate a plain-HTTP store's client could not trust swaps in a client
-    /// that trusts the system's authorities (see [`clients`]) and the operation runs once
-    /// more; any other failure to reach the token service is the error reported.
-    async fn call<T, F, Fut>(&self, mut operation: F) -> Result<T, OciDistributionError>
-    where
-        F: FnMut(Arc<Client>) -> Fut,
-        Fut: Future<Output = Result<T, OciDistributionError>>,
-    {
-        let (mut first, mut token_retried) = (true, false);
+    fn scope(&self, scope: Scope) -> String {
+        match scope {
+            Scope::Pull => format!("repository:{}:pull", self.inner.repository),
+            Scope::Push => format!("repository:{}:pull,push", self.inner.repository),
+        }
+    }
+
+    /// The `Authorization` for a request needing `scope`, as far as the registry has said how.
+    async fn authorization(&self, scope: Scope) -> Result<Option<HeaderValue>, Failure> {
+        let challenge = self.inner.challenge.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match (challenge, &self.inner.auth) {
+            (Some(Challenge::Bearer { realm, service }), auth) => {
+                let token = self
+                    .inner
+                    .tokens
+                    .get(
+                        &self.inner.transport,
+                        &realm,
+                        service.as_deref(),
+                        &self.scope(scope),
+                        auth,
+                        self.inner.plain,
+                    )
+                    .await?;
+                Ok(Some(auth::bearer(&token)))
+            }
+            // Basic credentials go to their own host at once: no round trip to be told so.
+            (_, HostAuth::Basic(c)) => Ok(Some(auth::basic(&c.username, c.password.expose()))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends `call` with the authorization `scope` needs; a `401` teaches the challenge and the
+    /// call is sent once more with it.
+    async fn send(&self, call: &Call, scope: Scope) -> Result<reqwest::Response, Failure> {
+        let mut answered_challenge = false;
         loop {
-            let attempt = retry::with_retries(&self.retry, || operation(self.clients.get()));
-            let result = if std::mem::take(&mut first) {
-                futures_util::future::join(attempt, self.probe_challenge_once()).await.0
-            } else {
-                attempt.await
-            };
-            let error = match result {
-                Err(error) if is_refusal(&error) => error,
-                other => return other,
-            };
-            if !token_retried && self.challenge.get() == Some(&true) {
-                token_retried = true;
-                continue;
+            let mut call = call.clone();
+            if let Some(value) = self.authorization(scope).await? {
+                call.headers.insert(http::header::AUTHORIZATION, value);
             }
-            let error = self.token_check().await.err().unwrap_or(error);
-            // At most once: afterwards there is nothing left to upgrade.
-            if !self.clients.upgrade_after(&error).unwrap_or(false) {
-                return Err(error);
+            let response = self.inner.transport.send(&call).await?;
+            if response.status() != StatusCode::UNAUTHORIZED || answered_challenge {
+                return Ok(response);
             }
-            self.authed().await;
-        }
-    }
-
-    /// Asks the token service for a pull token, reporting a failure to reach it.
-    async fn token_check(&self) -> Result<(), OciDistributionError> {
-        use oci_client::RegistryOperation;
-        let reference = self.tagged("latest");
-        match self.clients.get().auth(&reference, &self.auth, RegistryOperation::Pull).await {
-            Err(e @ OciDistributionError::RequestError(_)) => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Readies the client for a request.
-    ///
-    /// oci-client asks `/v2/` for an auth challenge before every request it holds no cached
-    /// token for, and it caches nothing when the registry sets no challenge: on an auth-free
-    /// registry every request would cost two. An anonymous store therefore caches an empty
-    /// bearer token for pulls before its first request (no network; a registry without auth
-    /// ignores the header), and its first calls ask `/v2/` alongside (see
-    /// [`Self::probe_challenge`]): on an auth-free registry the first pull costs one round
-    /// trip, not two; with a token service, the refused request runs again with the token.
-    async fn authed(&self) {
-        let client = self.clients.get();
-        client.store_auth_if_needed(&self.host, &self.auth).await;
-        if self.source == CredentialSource::Anonymous
-            && !self.assumed_auth_free.swap(true, Ordering::SeqCst)
-        {
-            let empty = RegistryAuth::Bearer(String::new());
-            let pull = oci_client::RegistryOperation::Pull;
-            let _ = client.auth(&self.tagged("latest"), &empty, pull).await;
-        }
-    }
-
-    /// An anonymous store's challenge probe, run (or waited for) once; nothing for others.
-    async fn probe_challenge_once(&self) {
-        if self.source == CredentialSource::Anonymous {
-            self.challenge.get_or_init(|| self.probe_challenge()).await;
-        }
-    }
-
-    /// Asks `/v2/` whether an anonymous caller needs a token: with a Bearer challenge,
-    /// oci-client fetches the anonymous pull token and caches it in place of the empty one
-    /// (true); without, pushes get the empty token too (false).
-    async fn probe_challenge(&self) -> bool {
-        use oci_client::RegistryOperation;
-        let reference = self.tagged("latest");
-        let client = self.clients.get();
-        let anonymous = client.auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull);
-        match anonymous.await {
-            Ok(None) => {
-                let empty = RegistryAuth::Bearer(String::new());
-                let _ = client.auth(&reference, &empty, RegistryOperation::Push).await;
-                false
+            let challenge = response
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(auth::parse_challenge);
+            let Some(challenge) = challenge else { return Ok(response) };
+            let known = self
+                .inner
+                .challenge
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(challenge.clone());
+            if known.as_ref() == Some(&challenge) {
+                if matches!(challenge, Challenge::Basic) {
+                    // Refused with the credentials the registry asked for.
+                    return Ok(response);
+                }
+                // A token that no longer works: fetch a fresh one, once.
+                self.inner.tokens.clear().await;
             }
-            Ok(Some(_)) => true,
-            Err(_) => false,
+            answered_challenge = true;
         }
     }
 
-    fn error(&self, operation: &str, error: OciDistributionError) -> StoreError {
-        match &error {
-            // Some calls (blob upload) report a 401 as a bare server error.
-            _ if is_refusal(&error) => StoreError::Unauthorized {
+    /// `call` with retries; a success is handed to `read`, whose failures are retried too (a
+    /// transfer cut short is worth another try).
+    async fn exchange<T, F, Fut>(&self, call: Call, scope: Scope, read: F) -> Result<T, Failure>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        retry::with_retries(&self.inner.retry, || async {
+            let response = self.send(&call, scope).await?;
+            if !response.status().is_success() {
+                let (status, headers, text) = transport::error_text(response).await;
+                return Err(Failure::Status { status, headers, text });
+            }
+            read(response).await
+        })
+        .await
+    }
+
+    fn error(&self, operation: &str, failure: Failure) -> StoreError {
+        match failure {
+            Failure::Status {
+                status: StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, ..
+            } => StoreError::Unauthorized {
                 location: self.location(),
-                anonymous: self.source == CredentialSource::Anonymous,
+                anonymous: self.inner.auth == HostAuth::Anonymous,
             },
-            _ => StoreError::Registry {
+            other => StoreError::Registry {
                 location: self.location(),
                 operation: operation.to_owned(),
-                reason: with_causes(&error),
+                reason: other.to_string(),
             },
         }
     }
 
-    /// Every tag in the repository (none if the repository does not exist yet).
+    /// Every tag in the repository (none if the repository does not exist yet), following the
+    /// registry's `Link` pages to the end: a page loop or an endless listing is an error.
     pub async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
-        self.authed().await;
-        let image = self.tagged("latest");
-        let mut tags: BTreeSet<String> = BTreeSet::new();
-        loop {
-            let last = tags.last().cloned();
-            let (image, last) = (&image, last.as_deref());
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let fail = |reason: String| StoreError::Registry {
+            location: self.location(),
+            operation: "listing tags".into(),
+            reason,
+        };
+        let mut url = self.url(&format!("tags/list?n={TAG_PAGE}"));
+        let mut seen = BTreeSet::new();
+        let mut tags = BTreeSet::new();
+        for _ in 0..limits::TAG_PAGES {
+            if !seen.insert(url.to_string()) {
+                return Err(fail(format!("the registry's pages loop back to {}", url.path())));
+            }
+            let call = Call::new(Method::GET, url.clone());
             let page = self
-                .call(|client| async move {
-                    client.list_tags(image, &self.auth, Some(TAG_PAGE), last).await
+                .exchange(call, Scope::Pull, |response| async move {
+                    let next = next_link(response.headers());
+                    let body =
+                        transport::read_limited(response, limits::TAG_PAGE_BYTES, "a page of tags")
+                            .await?;
+                    let page: Page = serde_json::from_slice(&body)
+                        .map_err(|_| Failure::Refused("a page of tags is not a tag list".into()))?;
+                    Ok((page.tags.unwrap_or_default(), next))
                 })
                 .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(e) if is_not_found(&e) => break,
-                Err(e) => return Err(self.error("listing tags", e)),
+            let (page, next) = match page {
+                Ok(found) => found,
+                Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => break,
+                Err(failure) => return Err(self.error("listing tags", failure)),
             };
-            let count = page.tags.len();
-            let before = tags.len();
-            tags.extend(page.tags);
-            // A short page is the last one. Some registries (distribution 2.x) ignore `n` and
-            // `last` and return everything at once: a page with nothing new ends the walk too.
-            if count != TAG_PAGE || tags.len() == before {
-                break;
+            tags.extend(page);
+            if tags.len() > limits::TAGS {
+                return Err(fail(format!("more than {} tags, the most accepted", limits::TAGS)));
             }
+            let Some(next) = next else { return Ok(tags.into_iter().collect()) };
+            let next = url
+                .join(&next)
+                .map_err(|_| fail("the registry's next page is not a URL".into()))?;
+            if next.origin() != url.origin() {
+                return Err(fail(format!(
+                    "the registry's next page is on another host ({})",
+                    transport::url_host(&next)
+                )));
+            }
+            url = next;
+        }
+        if seen.len() >= limits::TAG_PAGES {
+            return Err(fail(format!("the listing did not end after {} pages", limits::TAG_PAGES)));
         }
         Ok(tags.into_iter().collect())
     }
 
-    /// The manifest digest a tag names, if it exists.
+    /// The manifest digest a tag names, if it exists (from the registry's digest header, or
+    /// by hashing the manifest where the registry sends none).
     pub async fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
-        self.authed().await;
-        let image = self.tagged(tag);
-        let image = &image;
-        match self
-            .call(|client| async move { client.fetch_manifest_digest(image, &self.auth).await })
-            .await
-        {
-            Ok(digest) => digest.parse().map(Some).map_err(|_| StoreError::Registry {
-                location: self.location(),
-                operation: format!("resolving tag {tag}"),
-                reason: format!("the registry answered with an unsupported digest `{digest}`"),
-            }),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.error(&format!("resolving tag {tag}"), e)),
+        let mut call = Call::new(Method::HEAD, self.url(&format!("manifests/{tag}")));
+        call.headers.insert(http::header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let operation = format!("resolving tag {tag}");
+        let headed = self
+            .exchange(call, Scope::Pull, |response| async move {
+                Ok(response
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<Digest>().ok()))
+            })
+            .await;
+        match headed {
+            Ok(Some(digest)) => Ok(Some(digest)),
+            Ok(None) => Ok(self.fetch_manifest_by_tag(tag).await?.map(|(_, digest)| digest)),
+            Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(None),
+            Err(failure) => Err(self.error(&operation, failure)),
         }
     }
 
-    async fn pull_manifest(
+    async fn get_manifest(
         &self,
-        image: &Reference,
-        what: &str,
-    ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
-        self.authed().await;
-        let result = self
-            .call(|client| async move {
-                client.pull_manifest_raw(image, &self.auth, &[MANIFEST_MEDIA_TYPE]).await
+        reference: &str,
+        operation: &str,
+    ) -> Result<Option<Bytes>, StoreError> {
+        let mut call = Call::new(Method::GET, self.url(&format!("manifests/{reference}")));
+        call.headers.insert(http::header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
+        let fetched = self
+            .exchange(call, Scope::Pull, |response| {
+                transport::read_limited(response, limits::MANIFEST_BYTES, "a manifest")
             })
             .await;
-        match result {
-            // The digest is recomputed from the bytes: the registry's header is not trusted.
-            Ok((bytes, _)) => {
-                let bytes = bytes.to_vec();
-                let digest = Digest::of(&bytes);
-                Ok(Some((bytes, digest)))
-            }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.error(what, e)),
+        match fetched {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(None),
+            Err(failure) => Err(self.error(operation, failure)),
         }
     }
 
     /// Fetches manifest bytes by digest, verified.
     pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        match self
-            .pull_manifest(&self.by_digest(digest), &format!("fetching manifest {digest}"))
+        let bytes = self
+            .get_manifest(digest.as_str(), &format!("fetching manifest {digest}"))
             .await?
-        {
-            Some((bytes, actual)) if &actual == digest => Ok(bytes),
-            Some((_, actual)) => Err(StoreError::Tampered {
+            .ok_or_else(|| StoreError::BlobNotFound {
+                digest: digest.clone(),
+                location: self.location(),
+            })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Tampered {
                 digest: digest.clone(),
                 actual,
                 location: self.location(),
-            }),
-            None => {
-                Err(StoreError::BlobNotFound { digest: digest.clone(), location: self.location() })
-            }
+            });
         }
+        Ok(bytes.to_vec())
     }
 
-    /// Fetches the manifest a tag names, with its digest computed from the bytes.
+    /// Fetches the manifest a tag names, with its digest computed from the bytes (the
+    /// registry's header is not trusted).
     pub async fn fetch_manifest_by_tag(
         &self,
         tag: &str,
     ) -> Result<Option<(Vec<u8>, Digest)>, StoreError> {
-        self.pull_manifest(&self.tagged(tag), &format!("fetching manifest {tag}")).await
+        let bytes = self.get_manifest(tag, &format!("fetching manifest {tag}")).await?;
+        Ok(bytes.map(|bytes| {
+            let digest = Digest::of(&bytes);
+            (bytes.to_vec(), digest)
+        }))
     }
 
-    /// Fetches a blob into memory; the caller verifies it against its descriptor.
+    /// Fetches a blob, hashing it as it streams in and reading no more than its descriptor
+    /// says: a registry sending more, less or other bytes is caught without holding them.
     pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
-        self.authed().await;
-        let image = self.by_digest(&descriptor.digest);
-        let (image, digest) = (&image, descriptor.digest.to_string());
-        let digest = digest.as_str();
-        let result = self
-            .call(|client| async move {
-                let mut out =
-                    Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0).min(64 << 20));
-                client.pull_blob(image, digest, &mut out).await.map(|()| out)
+        let digest = &descriptor.digest;
+        let call = Call::new(Method::GET, self.url(&format!("blobs/{digest}")));
+        let fetched = self
+            .exchange(call, Scope::Pull, |mut response| async move {
+                let expected = descriptor.size;
+                if response.content_length().is_some_and(|length| length > expected) {
+                    return Err(Failure::Refused(format!(
+                        "the registry sends {} bytes for a blob of {expected}",
+                        response.content_length().unwrap_or(0)
+                    )));
+                }
+                let mut hasher = sha2::Sha256::new();
+                let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+                while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+                    if bytes.len() as u64 + chunk.len() as u64 > expected {
+                        return Err(Failure::Refused(format!(
+                            "the registry sends more than the {expected} bytes of the blob"
+                        )));
+                    }
+                    hasher.update(&chunk);
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok((bytes, hasher.finalize()))
             })
             .await;
-        match result {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if is_not_found(&e) => Err(StoreError::BlobNotFound {
-                digest: descriptor.digest.clone(),
-                location: self.location(),
-            }),
-            Err(OciDistributionError::DigestError(e)) => Err(StoreError::Registry {
-                location: self.location(),
-                operation: format!("fetching blob {}", descriptor.digest),
-                reason: format!("content does not match its digest: {e}"),
-            }),
-            Err(e) => Err(self.error(&format!("fetching blob {}", descriptor.digest), e)),
+        let (bytes, hash) = match fetched {
+            Ok(found) => found,
+            Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => {
+                return Err(StoreError::BlobNotFound {
+                    digest: digest.clone(),
+                    location: self.location(),
+                });
+            }
+            Err(Failure::Refused(reason)) => {
+                return Err(StoreError::Format(forge_release::FormatError::NotARelease {
+                    reason: format!("blob {digest} from {}: {reason}", self.location()),
+                }));
+            }
+            Err(failure) => return Err(self.error(&format!("fetching blob {digest}"), failure)),
+        };
+        let actual: Digest =
+            format!("sha256:{}", hex::encode(hash)).parse().expect("a sha256 digest");
+        if bytes.len() as u64 != descriptor.size {
+            return Err(forge_release::FormatError::SizeMismatch {
+                digest: digest.clone(),
+                expected: descriptor.size,
+                actual: bytes.len() as u64,
+            }
+            .into());
         }
+        if &actual != digest {
+            return Err(StoreError::Tampered {
+                digest: digest.clone(),
+                actual,
+                location: self.location(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Whether the repository has a blob.
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
-        self.authed().await;
-        let image = &self.by_digest(digest);
-        self.call(|client| async move { client.blob_exists(image, digest.as_str()).await })
-            .await
-            .map_err(|e| self.error(&format!("checking blob {digest}"), e))
+        let call = Call::new(Method::HEAD, self.url(&format!("blobs/{digest}")));
+        match self.exchange(call, Scope::Pull, |_| async { Ok(()) }).await {
+            Ok(()) => Ok(true),
+            Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(false),
+            Err(failure) => Err(self.error(&format!("checking blob {digest}"), failure)),
+        }
     }
 
-    /// Uploads a blob.
+    /// Uploads a blob: a session (`POST`), then the bytes in one `PUT`.
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        self.authed().await;
-        let image = &self.by_digest(digest);
-        self.call(
-            |client| async move { client.push_blob(image, bytes.to_vec(), digest.as_str()).await },
-        )
-        .await
-        .map(drop)
-        .map_err(|e| self.error(&format!("uploading blob {digest}"), e))
+        let body = Bytes::copy_from_slice(bytes);
+        let upload = retry::with_retries(&self.inner.retry, || async {
+            let start = Call::new(Method::POST, self.url("blobs/uploads/"));
+            let response = self.send(&start, Scope::Push).await?;
+            if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
+                let (status, headers, text) = transport::error_text(response).await;
+                return Err(Failure::Status { status, headers, text });
+            }
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| start.url.join(l).ok())
+                .ok_or_else(|| {
+                    Failure::Refused("the registry opened an upload without a Location".into())
+                })?;
+            let mut url = location;
+            url.query_pairs_mut().append_pair("digest", digest.as_str());
+            let mut put = Call::new(Method::PUT, url);
+            put.headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            put.body = Some(body.clone());
+            let response = self.send(&put, Scope::Push).await?;
+            if !response.status().is_success() {
+                let (status, headers, text) = transport::error_text(response).await;
+                return Err(Failure::Status { status, headers, text });
+            }
+            Ok(())
+        })
+        .await;
+        upload.map_err(|failure| self.error(&format!("uploading blob {digest}"), failure))
     }
 
     /// Uploads manifest bytes under their digest (no tag).
     pub async fn put_manifest(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        self.push_manifest(&self.by_digest(digest), bytes, &format!("uploading manifest {digest}"))
-            .await
+        self.push_manifest(digest.as_str(), bytes, &format!("uploading manifest {digest}")).await
     }
 
-    /// Uploads a manifest by digest or tag. A blob the registry still lacks after the retries
-    /// is reported as [`StoreError::BlobNotFound`].
+    /// Uploads a manifest by digest or tag.
     async fn push_manifest(
         &self,
-        image: &Reference,
+        reference: &str,
         bytes: &[u8],
-        what: &str,
+        operation: &str,
     ) -> Result<(), StoreError> {
-        self.authed().await;
-        let content_type = &http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        self.call(|client| async move {
-            client.push_manifest_raw(image, bytes.to_vec(), content_type.clone()).await
-        })
-        .await
-        .map(drop)
-        .map_err(|e| match unknown_blob(&e) {
-            Some(blob) => StoreError::BlobNotFound { digest: blob, location: self.location() },
-            None => self.error(what, e),
-        })
+        let mut call = Call::new(Method::PUT, self.url(&format!("manifests/{reference}")));
+        call.headers
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(MANIFEST_MEDIA_TYPE));
+        call.body = Some(Bytes::copy_from_slice(bytes));
+        self.exchange(call, Scope::Push, |_| async { Ok(()) })
+            .await
+            .map_err(|failure| self.error(operation, failure))
     }
 
-    /// Points `tag` at `digest` unless it names another manifest. The registry API has no
-    /// compare-and-swap: the tag is checked, written, and read back, so a concurrent writer is
-    /// detected in all but a window of one round trip.
+    /// Points `tag` at `digest` (whose manifest is `bytes`) unless it names another manifest.
+    /// The registry API has no compare-and-swap: the tag is checked, written, and read back,
+    /// so a concurrent writer is detected in all but a window of one round trip.
     pub async fn claim_tag(
         &self,
         tag: &str,
@@ -387,7 +510,7 @@ impl RegistryStore {
             Some(existing) => return Ok(TagClaim::Taken(existing)),
             None => {}
         }
-        self.push_manifest(&self.tagged(tag), bytes, &format!("tagging {tag}")).await?;
+        self.push_manifest(tag, bytes, &format!("tagging {tag}")).await?;
         match self.resolve_tag(tag).await? {
             Some(now) if &now == digest => Ok(TagClaim::Claimed),
             Some(now) => Ok(TagClaim::Taken(now)),
@@ -401,81 +524,45 @@ impl RegistryStore {
 
     /// Points `tag` at the manifest `bytes`, whatever it named before.
     pub async fn set_tag(&self, tag: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.push_manifest(&self.tagged(tag), bytes, &format!("tagging {tag}")).await
+        self.push_manifest(tag, bytes, &format!("tagging {tag}")).await
     }
 }
 
-/// An error and its causes (`error sending request: ...: invalid peer certificate: ...`):
-/// reqwest's own message leaves out why a connection failed.
-fn with_causes(error: &OciDistributionError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// The blob a manifest upload was refused for (`MANIFEST_BLOB_UNKNOWN`), which oci-client
-/// reports as a bare 400 with the registry's error list as its message.
-fn unknown_blob(error: &OciDistributionError) -> Option<Digest> {
-    let OciDistributionError::ServerError { code: 400, message, .. } = error else { return None };
-    let body: serde_json::Value = serde_json::from_str(message).ok()?;
-    body["errors"].as_array()?.iter().find_map(|e| {
-        (e["code"] == "MANIFEST_BLOB_UNKNOWN").then(|| e["detail"].as_str()?.parse().ok())?
-    })
-}
-
-/// A refusal: the registry wants other credentials (or a token that could not be fetched).
-fn is_refusal(error: &OciDistributionError) -> bool {
-    matches!(
-        error,
-        OciDistributionError::UnauthorizedError { .. }
-            | OciDistributionError::AuthenticationFailure(_)
-            | OciDistributionError::ServerError { code: 401 | 403, .. }
-    ) || has_code(error, &[OciErrorCode::Unauthorized, OciErrorCode::Denied])
-}
-
-fn has_code(error: &OciDistributionError, codes: &[OciErrorCode]) -> bool {
-    match error {
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().any(|e| codes.contains(&e.code))
-        }
-        _ => false,
-    }
-}
-
-fn is_not_found(error: &OciDistributionError) -> bool {
-    matches!(error, OciDistributionError::ImageManifestNotFoundError(_))
-        || matches!(error, OciDistributionError::ServerError { code: 404, .. })
-        || has_code(
-            error,
-            &[
-                OciErrorCode::ManifestUnknown,
-                OciErrorCode::NameUnknown,
-                OciErrorCode::BlobUnknown,
-                OciErrorCode::NotFound,
-            ],
-        )
+/// The `rel="next"` target of a `Link` header (`<url>; rel="next"`).
+fn next_link(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (target, params) = link.split_once(';')?;
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn the_blob_a_manifest_upload_was_refused_for_is_read_from_the_error_list() {
-        let digest = format!("sha256:{}", "6".repeat(64));
-        let message = format!(
-            r#"{{"errors":[{{"code":"DIGEST_INVALID"}},{{"code":"MANIFEST_BLOB_UNKNOWN","detail":"{digest}"}}]}}"#
+    fn the_next_page_is_read_from_link_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::LINK,
+            r#"</v2/a/tags/list?n=2&last=b>; rel="next""#.parse().expect("header"),
         );
-        let error = oci_client::errors::OciDistributionError::ServerError {
-            code: 400,
-            url: "http://registry/v2/app/manifests/1".into(),
-            message,
-        };
-        assert_eq!(super::unknown_blob(&error).map(|d| d.to_string()), Some(digest));
+        assert_eq!(next_link(&headers).as_deref(), Some("/v2/a/tags/list?n=2&last=b"));
+        headers.insert(
+            http::header::LINK,
+            r#"<https://r/x>; rel="prev", <https://r/y>; rel=next"#.parse().expect("header"),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("https://r/y"));
+        headers.clear();
+        assert_eq!(next_link(&headers), None);
     }
 }

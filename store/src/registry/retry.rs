@@ -3,57 +3,61 @@
 use std::future::Future;
 use std::time::Duration;
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use http::StatusCode;
 
 use super::options::RetryPolicy;
+use super::transport::Failure;
 
-/// Whether an error is transient: a connection problem, a timeout, 5xx or 429.
-pub fn is_transient(error: &OciDistributionError) -> bool {
-    match error {
-        OciDistributionError::RequestError(e) => {
-            e.is_connect()
-                || e.is_timeout()
-                || e.is_request()
-                || e.is_body()
-                || e.status().is_some_and(|s| s.as_u16() == 429 || s.is_server_error())
+/// Whether a failure is transient: a connection problem, a timeout, a transfer cut short,
+/// 5xx or 429 — or a manifest naming a blob the registry cannot find for a moment
+/// (distribution 2.8 briefly loses a blob while another client commits the same one).
+pub(super) fn is_transient(failure: &Failure) -> bool {
+    match failure {
+        Failure::Transport(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        Failure::Status { status, text, .. } => {
+            status.is_server_error()
+                || *status == StatusCode::TOO_MANY_REQUESTS
+                || (*status == StatusCode::BAD_REQUEST && text.contains("MANIFEST_BLOB_UNKNOWN"))
         }
-        OciDistributionError::IoError(_) => true,
-        // A manifest naming a blob the registry cannot find for a moment: distribution 2.8
-        // briefly loses a blob while another client commits the same one.
-        OciDistributionError::ServerError { code: 400, .. } => super::unknown_blob(error).is_some(),
-        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Toomanyrequests))
-        }
-        _ => false,
+        Failure::Refused(_) => false,
     }
 }
 
-/// Runs `operation` until it succeeds, fails permanently, or the attempts run out.
-pub async fn with_retries<T, F, Fut>(
+/// Runs `operation` until it succeeds, fails for good, or the attempts run out. A registry's
+/// `Retry-After` (seconds) is honoured, up to the policy's longest delay.
+pub(super) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     mut operation: F,
-) -> Result<T, OciDistributionError>
+) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, OciDistributionError>>,
+    Fut: Future<Output = Result<T, Failure>>,
 {
     let mut attempt = 0;
     loop {
         match operation().await {
             Ok(value) => return Ok(value),
-            Err(error) if attempt + 1 < policy.attempts && is_transient(&error) => {
-                let delay = backoff(policy, attempt);
+            Err(failure) if attempt + 1 < policy.attempts && is_transient(&failure) => {
+                let delay = retry_after(&failure)
+                    .map(|asked| asked.min(policy.max_delay))
+                    .unwrap_or_else(|| backoff(policy, attempt));
                 tracing::warn!(
-                    "registry request failed ({error}); retrying in {} ms",
+                    "registry request failed ({failure}); retrying in {} ms",
                     delay.as_millis()
                 );
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
-            Err(error) => return Err(error),
+            Err(failure) => return Err(failure),
         }
     }
+}
+
+/// `Retry-After: <seconds>` of a 429 or 503 (an HTTP date is taken as "soon": the backoff).
+fn retry_after(failure: &Failure) -> Option<Duration> {
+    let Failure::Status { headers, .. } = failure else { return None };
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Exponential backoff with ±50 % jitter, so clients that failed together retry apart.
@@ -70,19 +74,37 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
+    fn status(code: u16, text: &str, retry_after: Option<&str>) -> Failure {
+        let mut headers = http::HeaderMap::new();
+        if let Some(value) = retry_after {
+            headers.insert(http::header::RETRY_AFTER, value.parse().expect("header"));
+        }
+        Failure::Status {
+            status: StatusCode::from_u16(code).expect("status"),
+            headers,
+            text: text.into(),
+        }
+    }
+
     #[test]
-    fn a_manifest_naming_a_blob_the_registry_cannot_find_is_retried() {
-        let refused = |message: &str| OciDistributionError::ServerError {
-            code: 400,
-            url: "http://registry/v2/app/manifests/1".into(),
-            message: message.into(),
-        };
-        let digest = "6".repeat(64);
-        let blob_unknown = format!(
-            r#"{{"errors":[{{"code":"MANIFEST_BLOB_UNKNOWN","detail":"sha256:{digest}"}}]}}"#
-        );
-        assert!(is_transient(&refused(&blob_unknown)));
-        assert!(!is_transient(&refused(r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#)));
+    fn server_errors_throttling_and_unknown_blobs_are_transient_client_errors_are_not() {
+        assert!(is_transient(&status(503, "", None)));
+        assert!(is_transient(&status(429, "", None)));
+        assert!(is_transient(&status(
+            400,
+            "400 Bad Request: MANIFEST_BLOB_UNKNOWN: blob unknown",
+            None
+        )));
+        assert!(!is_transient(&status(400, "400 Bad Request: MANIFEST_INVALID", None)));
+        assert!(!is_transient(&status(404, "", None)));
+        assert!(!is_transient(&Failure::Refused("no".into())));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_longest_delay() {
+        assert_eq!(retry_after(&status(429, "", Some("3"))), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&status(429, "", Some("Wed, 21 Oct 2015 07:28:00 GMT"))), None);
+        assert_eq!(retry_after(&status(503, "", None)), None);
     }
 
     #[test]
@@ -97,20 +119,6 @@ mod tests {
             first >= Duration::from_millis(50) && first <= Duration::from_millis(150),
             "{first:?}"
         );
-        let capped = backoff(&policy, 10);
-        assert!(capped <= Duration::from_millis(450), "{capped:?}");
-    }
-
-    #[test]
-    fn server_errors_and_throttling_are_transient_client_errors_are_not() {
-        let server = |code| OciDistributionError::ServerError {
-            code,
-            url: "u".into(),
-            message: String::new(),
-        };
-        assert!(is_transient(&server(503)));
-        assert!(is_transient(&server(429)));
-        assert!(!is_transient(&server(404)));
-        assert!(!is_transient(&OciDistributionError::UnauthorizedError { url: "u".into() }));
+        assert!(backoff(&policy, 10) <= Duration::from_millis(450));
     }
 }
