@@ -46,6 +46,10 @@ cat "$gitops/envs/dev/auth-service/release.yaml" >&2
 "$bin/forge-pack" status --gitops "$gitops"
 
 step "forge-cmp generate (as Argo CD runs it: app directory as working directory, stdin closed)"
+# The sidecar's operator says which releases each Argo CD project may deploy; the demo's
+# release lives in the embedded store on this machine's disk, which needs consent too.
+printf 'apiVersion: forge.dev/v1alpha1\nkind: SidecarConfig\nprojects:\n  default:\n    images: ["*"]\nlocalLayouts: true\n' > "$work/sidecar.yaml"
 (cd "$gitops/envs/dev/auth-service" &&
-  ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth \
+  ARGOCD_APP_NAME=auth-service-dev ARGOCD_APP_NAMESPACE=auth ARGOCD_APP_PROJECT_NAME=default \
+  FORGE_CMP_CONFIG="$work/sidecar.yaml" \
   "$bin/forge-cmp" generate </dev/null)

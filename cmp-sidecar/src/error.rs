@@ -31,6 +31,28 @@ pub enum CmpError {
         /// What is wrong.
         reason: String,
     },
+    /// A named pointer file outside the application directory.
+    #[error("pointer file {} must be a path inside the application directory", path.display())]
+    PointerOutside {
+        /// The name given.
+        path: PathBuf,
+    },
+    /// The pointer names a release its Argo CD project may not deploy.
+    #[error("{}: {reason}", path.display())]
+    NotAllowed {
+        /// The pointer file.
+        path: PathBuf,
+        /// Which rule, for which project and image.
+        reason: String,
+    },
+    /// The sidecar's configuration file cannot be used.
+    #[error("sidecar configuration {}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Two pointers name the same release stream.
     #[error("{} and {} both point at {image}: one pointer per project", first.display(), second.display())]
     DuplicatePointer {

@@ -10,6 +10,7 @@ use forge_release::reference::ProjectLocation;
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
 use forge_store::Store;
+use forge_store::registry::RegistryOptions;
 
 use crate::cache::Cache;
 use crate::discover;
@@ -51,13 +52,30 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
     let work = async {
         let pointers =
             discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
+        // Before any cache or registry access: may this Application name these releases?
+        let mut registries = Vec::with_capacity(pointers.len());
+        for pointer in &pointers {
+            let rule = settings
+                .tenancy
+                .admit(settings.project.as_deref(), &pointer.location.project)
+                .map_err(|reason| CmpError::NotAllowed { path: pointer.path.clone(), reason })?;
+            let mut options = settings.registry.clone();
+            options.auth_files.extend(rule.auth_file.clone());
+            registries.push(options);
+        }
         let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
         let mut seen = BTreeMap::new();
-        for pointer in &pointers {
-            let rendered =
-                rendered_release(pointer, settings, &cache, &limits, &mut generated.cache_writes)
-                    .await?;
+        for (pointer, registry) in pointers.iter().zip(&registries) {
+            let rendered = rendered_release(
+                pointer,
+                settings,
+                registry,
+                &cache,
+                &limits,
+                &mut generated.cache_writes,
+            )
+            .await?;
             let image = pointer.location.project.to_string();
             for object in &rendered.objects {
                 if let Some(first) = seen.insert(object.to_string(), image.clone()) {
@@ -91,6 +109,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
+    registry: &RegistryOptions,
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
@@ -107,7 +126,7 @@ async fn rendered_release(
         return Ok(Arc::new(rendered));
     }
     let (release, scanned, blobs_written) =
-        fetch(pointer, known.as_ref(), settings, cache, limits, cache_writes).await?;
+        fetch(pointer, known.as_ref(), settings, registry, cache, limits, cache_writes).await?;
     let digest = release.head.digest.clone();
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
     let (cache, annotate) = (cache.clone(), settings.annotate);
@@ -141,6 +160,7 @@ async fn fetch(
     pointer: &LoadedPointer,
     known: Option<&Digest>,
     settings: &Settings,
+    registry: &RegistryOptions,
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
@@ -164,7 +184,7 @@ async fn fetch(
         return Ok((release, scanned, None));
     }
 
-    let store = Store::open(&pointer.location.project, &settings.registry).map_err(store_error)?;
+    let store = Store::open(&pointer.location.project, registry).map_err(store_error)?;
     // The manifest itself rather than only its digest: when the tag names the release, its
     // blobs follow without fetching the manifest again.
     let tagged = store.fetch_manifest_by_tag(commit).await.map_err(store_error)?;

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod plain_yaml;
 pub mod pointer;
 pub mod settings;
+pub mod tenancy;
 
 pub use error::CmpError;
 pub use generate::generate;

@@ -2,11 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use forge_release::pointer::KIND;
 pub use forge_release::pointer::ReleasePointer;
 use forge_release::reference::{ReleaseRef, StoreRoot};
-use forge_release::yaml;
-use serde::Deserialize;
 
 use crate::error::CmpError;
 
@@ -19,17 +16,6 @@ pub struct LoadedPointer {
     pub pointer: ReleasePointer,
     /// The parsed image location.
     pub location: ReleaseRef,
-}
-
-/// Whether a YAML document declares itself a ReleasePointer (checked before strict parsing so
-/// other files in the app directory are left alone).
-pub fn declares_pointer(text: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Kind {
-        kind: Option<String>,
-    }
-    let kind = serde_saphyr::from_str_with_options::<Kind>(text, yaml::reading_options());
-    kind.ok().and_then(|k| k.kind).as_deref() == Some(KIND)
 }
 
 /// Parses and validates a pointer file.
@@ -59,8 +45,6 @@ mod tests {
             loaded.location.project.to_string(),
             "registry.example.com/company/monorepo/auth"
         );
-        assert!(declares_pointer(GOOD));
-        assert!(!declares_pointer("kind: ConfigMap\n"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use forge_release::reference::StoreRoot;
 use forge_store::registry::{Credentials, HostCredentials, PlainHttp, RegistryOptions, Secret};
 
 use crate::error::CmpError;
+use crate::tenancy::SidecarConfig;
 
 /// Default time budget: below Argo CD's 60 s repo-server deadline, which also covers cloning.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 45;
@@ -34,6 +35,10 @@ pub struct Settings {
     /// How to reach registries (credentials come from the environment or a mounted docker
     /// config, as for forge-pack).
     pub registry: RegistryOptions,
+    /// The operator's rules: which images each Argo CD project may name.
+    pub tenancy: SidecarConfig,
+    /// The Application's Argo CD project (`ARGOCD_APP_PROJECT_NAME`).
+    pub project: Option<String>,
 }
 
 impl Settings {
@@ -91,11 +96,22 @@ impl Settings {
                     .into(),
             });
         }
-        let plain_hosts: Vec<String> = get(&["FORGE_CMP_PLAIN_HTTP_HOSTS"])
-            .map(|(_, v)| {
-                v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
-            })
-            .unwrap_or_default();
+        let tenancy = match (get(&["FORGE_CMP_CONFIG"]), get(&["FORGE_CMP_ALLOWED_IMAGES"])) {
+            (Some((_, path)), _) => SidecarConfig::load(std::path::Path::new(&path))?,
+            (None, Some((_, images))) => {
+                let mut config = SidecarConfig::for_every_project(words(&images));
+                if let Some((name, value)) = get(&["FORGE_CMP_LOCAL_LAYOUTS"]) {
+                    config.local_layouts = parse_bool(&name, &value)?;
+                }
+                config
+            }
+            // Nothing allowed: every pointer is refused, saying how to configure the sidecar.
+            (None, None) => SidecarConfig::default(),
+        };
+        let mut plain_hosts = tenancy.plain_http.clone();
+        plain_hosts.extend(
+            get(&["FORGE_CMP_PLAIN_HTTP_HOSTS"]).map(|(_, v)| words(&v)).unwrap_or_default(),
+        );
         let credentials = explicit_credentials(&get, &default_root)?;
         let registry = RegistryOptions {
             credentials,
@@ -108,6 +124,7 @@ impl Settings {
             read_timeout: timeout.min(Duration::from_secs(30)),
             ..RegistryOptions::default()
         };
+        let project = get(&["ARGOCD_APP_PROJECT_NAME"]).map(|(_, v)| v);
         Ok(Settings {
             pointer_file,
             annotate,
@@ -116,8 +133,15 @@ impl Settings {
             default_root,
             timeout,
             registry,
+            tenancy,
+            project,
         })
     }
+}
+
+/// Values separated by commas or white space.
+fn words(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n', '\t']).filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
 /// `FORGE_REGISTRY_USERNAME`/`FORGE_REGISTRY_PASSWORD`, for one host only:

@@ -32,6 +32,10 @@ pub struct GlobalArgs {
     /// No progress display.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Give up after this long (`300`, `90s`, `5m`): every registry request has its own
+    /// connect and read timeouts too.
+    #[arg(long, global = true, env = "FORGE_TIMEOUT", value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub timeout: std::time::Duration,
     /// Release store for references without a registry host: a registry (`host[/prefix]`) or
     /// `oci:<dir>` (default: the project's `registry:`, else the embedded store).
     #[arg(long, global = true, env = "FORGE_REGISTRY", value_name = "REGISTRY")]
@@ -113,6 +117,25 @@ pub struct ArtifactArgs {
     /// Jsonnet top-level argument as code. Repeatable.
     #[arg(long, value_name = "NAME=CODE", value_parser = key_value)]
     pub tla_code: Vec<(String, String)>,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: u64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like 90s or 5m"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("`{text}` is not a duration like 90s or 5m")),
+    };
+    if seconds == 0 {
+        return Err("the timeout must be longer than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

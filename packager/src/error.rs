@@ -75,6 +75,12 @@ pub enum Error {
     /// A release that does not verify.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// The command ran out of time (`--timeout`).
+    #[error("gave up after {seconds} s (--timeout): a registry or remote did not answer in time")]
+    Deadline {
+        /// The deadline.
+        seconds: u64,
+    },
     /// Any failure of `diff`, which exits 2 on every error as diff(1) does.
     #[error(transparent)]
     Compare(Box<Error>),
@@ -115,6 +121,7 @@ impl Error {
             Error::Publish(PublishError::Package(_)) => exit::INPUT,
             Error::Publish(_) => exit::STORE,
             Error::Format(_) => exit::VERIFY,
+            Error::Deadline { .. } => exit::STORE,
         }
     }
 
@@ -144,6 +151,9 @@ impl Error {
                     .into(),
             ),
             Error::Compare(inner) => inner.hint(),
+            Error::Deadline { .. } => {
+                Some("check that the registry is reachable, or pass a longer --timeout".into())
+            }
             Error::Artifacts(_)
             | Error::Local(_)
             | Error::Reference(_)

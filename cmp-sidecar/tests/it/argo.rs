@@ -76,6 +76,11 @@ impl Env {
     /// Runs `forge-cmp generate` as the cmp-server does: the repository copied into a fresh
     /// work directory, the app directory as cwd, Argo's environment, stdin from /dev/null.
     pub fn generate(&self, repo: &Path, app_path: &str, extra_env: &[(&str, &str)]) -> Output {
+        self.command(repo, app_path, extra_env).output().expect("run forge-cmp")
+    }
+
+    /// `forge-cmp generate` as the cmp-server starts it, in a fresh copy of `repo`.
+    pub fn command(&self, repo: &Path, app_path: &str, extra_env: &[(&str, &str)]) -> Command {
         let work = tempfile::Builder::new()
             .prefix("_cmp_server-")
             .tempdir_in(self.dir.path())
@@ -102,11 +107,17 @@ impl Env {
             .env("ARGOCD_APP_PARAMETERS", "null")
             .env("FORGE_REGISTRY", format!("oci:{}", self.store_root().display()))
             .env("FORGE_CMP_CACHE_DIR", self.cache())
+            // The operator's allowlist: these tests' releases are local layouts and loopback
+            // registries (tests of the allowlist itself override it).
+            .env("FORGE_CMP_ALLOWED_IMAGES", "*")
+            .env("FORGE_CMP_LOCAL_LAYOUTS", "true")
             .stdin(Stdio::null());
         for (key, value) in extra_env {
             command.env(key, value);
         }
-        command.output().expect("run forge-cmp")
+        // The copy lives as long as the test's directory.
+        let _ = work.keep();
+        command
     }
 }
 
@@ -214,7 +225,11 @@ pub fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let path = entry.expect("entry").path();
         let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
+        if path.symlink_metadata().expect("metadata").file_type().is_symlink() {
+            // Links stay links, as Argo CD's repo-server recreates them.
+            let link = std::fs::read_link(&path).expect("read link");
+            std::os::unix::fs::symlink(link, &target).expect("symlink");
+        } else if path.is_dir() {
             copy_tree(&path, &target);
         } else {
             std::fs::copy(&path, &target).expect("copy");

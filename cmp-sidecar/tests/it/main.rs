@@ -8,3 +8,4 @@ mod hostile;
 mod plain_yaml;
 mod plugin_files;
 mod registry;
+mod trust;

@@ -40,3 +40,26 @@ fn plugin_yaml_passes_argo_cd_validation() {
     let application: Value = serde_saphyr::from_str(&application).expect("application parses");
     assert_eq!(application["spec"]["source"]["plugin"]["name"], socket.as_str());
 }
+
+/// The shipped sidecar configuration is one forge-cmp accepts, and it allows what it says.
+#[test]
+fn the_shipped_sidecar_configuration_is_valid() {
+    let (_, text) = plugin_file("forge-cmp-config.yaml");
+    let config_map: Value = serde_saphyr::from_str(&text).expect("the ConfigMap parses");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config_map["data"]["config.yaml"].as_str().expect("config.yaml"))
+        .expect("write");
+    let config = forge_cmp::tenancy::SidecarConfig::load(&path).expect("a valid SidecarConfig");
+    let location = |image: &str| {
+        let (host, path) = image.split_once('/').expect("host/path");
+        forge_release::reference::ProjectLocation::InRoot {
+            root: StoreRoot::Registry(host.into()),
+            path: path.into(),
+        }
+    };
+    assert!(config.admit(Some("team-a"), &location("registry.example.com/team-a/app")).is_ok());
+    assert!(config.admit(Some("team-a"), &location("registry.example.com/team-b/app")).is_err());
+    assert!(config.admit(Some("default"), &location("registry.example.com/shared/x")).is_ok());
+    assert!(!config.local_layouts);
+}

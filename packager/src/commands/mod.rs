@@ -18,8 +18,15 @@ use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::output::Output;
 
-/// Runs the parsed command line.
+/// Runs the parsed command line, within its deadline (`--timeout`).
 pub async fn run(cli: Cli) -> Result<u8, Error> {
+    let deadline = cli.global.timeout;
+    tokio::time::timeout(deadline, run_command(cli))
+        .await
+        .unwrap_or(Err(Error::Deadline { seconds: deadline.as_secs() }))
+}
+
+async fn run_command(cli: Cli) -> Result<u8, Error> {
     let output = Output::new(&cli.global);
     match cli.command {
         Command::Render(args) => render::run(&args, &cli.global, &output).await,

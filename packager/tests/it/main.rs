@@ -2,9 +2,11 @@
 
 mod artifacts;
 mod build;
+mod credentials;
 mod deploy;
 mod errors;
 mod harness;
+mod hostile;
 mod inspect;
 mod jsonnet;
 mod registry;

@@ -1,0 +1,129 @@
+//! Issue 14: explicit credentials belong to the one registry host they were given for. A
+//! second registry that logs `Authorization` headers proves they reach no other host, for
+//! every command that contacts registries.
+
+use std::path::Path;
+
+use forge_testkit::{HostileRegistry, Registry, RegistryKind, Reply, fixtures};
+
+use crate::harness::{self, Sandbox};
+
+const PROJECT: &str = "company/monorepo/auth-service";
+
+/// Two registries serving the fixture release (number 7), logging what they get.
+fn two_registries() -> (HostileRegistry, HostileRegistry) {
+    let release = fixtures::image();
+    let (home, other) = (HostileRegistry::start(), HostileRegistry::start());
+    home.serve_release(PROJECT, "7", &release);
+    other.serve_release(PROJECT, "7", &release);
+    (home, other)
+}
+
+/// `forge-pack` with credentials given for `home` (FORGE_REGISTRY and the environment).
+fn with_credentials(sandbox: &Sandbox, home: &str, args: &[&str]) -> std::process::Output {
+    sandbox
+        .command(args)
+        .env("FORGE_REGISTRY", home)
+        .env("FORGE_REGISTRY_USERNAME", "ci")
+        .env("FORGE_REGISTRY_PASSWORD", "s3cret-for-home")
+        .output()
+        .expect("run forge-pack")
+}
+
+fn assert_no_credentials(registry: &HostileRegistry, what: &str) {
+    let requests = registry.requests();
+    assert!(!requests.is_empty(), "{what}: the other registry was contacted");
+    assert!(requests.iter().all(|r| r.authorization.is_none()), "{what}: {requests:#?}");
+}
+
+#[test]
+fn explicit_credentials_reach_no_other_host_from_any_reading_command() {
+    let (home, other) = two_registries();
+    let sandbox = Sandbox::new();
+    let other_ref = format!("{}/{PROJECT}:7", other.addr);
+    let pulled = sandbox.path().join("pulled");
+    let commands: Vec<(&str, Vec<String>)> = vec![
+        ("inspect", vec!["inspect".into(), other_ref.clone()]),
+        ("list", vec!["list".into(), format!("{}/{PROJECT}", other.addr)]),
+        ("pull", vec!["pull".into(), other_ref.clone(), "-o".into(), pulled.display().to_string()]),
+        ("diff", vec!["diff".into(), format!("{PROJECT}:7"), other_ref.clone()]),
+    ];
+    for (what, args) in commands {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = with_credentials(&sandbox, &home.addr, &args);
+        assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_no_credentials(&other, what);
+    }
+    // The home registry got them (diff read a release there).
+    assert!(home.requests().iter().any(|r| r.authorization.is_some()), "{:#?}", home.requests());
+}
+
+#[test]
+fn deploying_a_release_of_another_registry_sends_it_no_credentials() {
+    let (home, other) = two_registries();
+    let sandbox = Sandbox::new();
+    let gitops = sandbox.path().join("gitops");
+    std::fs::create_dir_all(&gitops).expect("mkdir");
+    harness::git(&gitops, &["init", "-q", "-b", "main"]);
+    std::fs::write(gitops.join("policy.yaml"), "environments:\n  dev: {}\n").expect("policy");
+    harness::git(&gitops, &["add", "."]);
+    harness::git(&gitops, &["commit", "-q", "-m", "policy"]);
+    let location = format!("{}/{PROJECT}", other.addr);
+    let output = sandbox
+        .command(&["deploy", "dev", &location, "7", "--actor", "alice"])
+        .env("FORGE_GITOPS", &gitops)
+        .env("FORGE_REGISTRY", &home.addr)
+        .env("FORGE_REGISTRY_USERNAME", "ci")
+        .env("FORGE_REGISTRY_PASSWORD", "s3cret-for-home")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_no_credentials(&other, "deploy");
+}
+
+#[test]
+fn pushing_with_resolve_digests_sends_image_registries_no_credentials() {
+    let registry = Registry::shared(RegistryKind::Htpasswd);
+    let images = HostileRegistry::start();
+    let digest = format!("sha256:{}", "5".repeat(64));
+    images.route(
+        "HEAD",
+        "/v2/company/sidecar/manifests/1.0",
+        Reply::ok(b"", &[("Docker-Content-Digest", digest.as_str())]),
+    );
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    append_image(&project, &format!("{}/company/sidecar:1.0", images.addr));
+    let root = registry.unique_root("scoped");
+    let commit = "9".repeat(40);
+    let mut push = harness::push_args(project.to_str().expect("utf-8"), &commit);
+    push.push("--resolve-digests");
+    let output = sandbox
+        .command(&push)
+        .env("FORGE_REGISTRY", &root)
+        .env("FORGE_REGISTRY_USERNAME", forge_testkit::REGISTRY_USER)
+        .env("FORGE_REGISTRY_PASSWORD", forge_testkit::REGISTRY_PASSWORD)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_no_credentials(&images, "push --resolve-digests");
+
+    // `render` has no release registry at all: credentials go nowhere.
+    let output = sandbox
+        .command(&["render", "-C", project.to_str().expect("utf-8"), "--resolve-digests"])
+        .env("FORGE_REGISTRY_USERNAME", forge_testkit::REGISTRY_USER)
+        .env("FORGE_REGISTRY_PASSWORD", forge_testkit::REGISTRY_PASSWORD)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&digest));
+    assert_no_credentials(&images, "render --resolve-digests");
+}
+
+/// Adds a Job using `image` (given by tag) to the project's templates.
+fn append_image(project: &Path, image: &str) {
+    let job = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: auth\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: migrate\n          image: {image}\n"
+    );
+    std::fs::write(project.join("templates/job.yaml"), job).expect("job");
+}
