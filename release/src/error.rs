@@ -58,8 +58,8 @@ pub enum FormatError {
         /// Which rule it broke.
         reason: String,
     },
-    /// The resources tarball exceeds a size or count limit.
-    #[error("resources tarball exceeds the limit of {limit} {what}")]
+    /// The release exceeds a size or count limit.
+    #[error("the release exceeds the limit of {limit} {what}")]
     LimitExceeded {
         /// What was counted (bytes, entries).
         what: &'static str,

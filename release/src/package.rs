@@ -15,6 +15,7 @@ use crate::metadata::{
     SCHEMA_VERSION, SourceInfo, ToolInfo, Trigger,
 };
 use crate::objects::ResourceFile;
+use crate::tarball::Limits;
 use crate::timefmt;
 
 /// Gzip level for the resources layer. Changing it changes every digest.
@@ -55,11 +56,25 @@ pub struct ResourcesLayer {
 }
 
 impl ResourcesLayer {
-    /// Sorts `files` by path, refuses duplicates and an empty set, and writes the layer with
-    /// `commit_time` as every entry's mtime.
+    /// Sorts `files` by path, refuses duplicates, an empty set and a set readers would refuse
+    /// ([`Limits`]), and writes the layer with `commit_time` as every entry's mtime.
     pub fn build(mut files: Vec<ResourceFile>, commit_time: i64) -> Result<Self, PackageError> {
         if files.is_empty() {
             return Err(PackageError::Empty);
+        }
+        let limits = Limits::default();
+        let too_large = |what, actual: u64, limit: u64| {
+            (actual > limit).then_some(PackageError::TooLarge { what, actual, limit })
+        };
+        // The tar the readers inflate: a 512-byte header and the content padded to 512 bytes
+        // per file, then two empty blocks.
+        let unpacked: u64 =
+            files.iter().map(|f| 512 + (f.content.len() as u64).div_ceil(512) * 512).sum::<u64>()
+                + 1024;
+        if let Some(e) = too_large("objects", files.len() as u64, limits.max_files)
+            .or_else(|| too_large("uncompressed bytes", unpacked, limits.max_unpacked_bytes))
+        {
+            return Err(e);
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         if let Some(pair) = files.windows(2).find(|pair| pair[0].path == pair[1].path) {
@@ -67,6 +82,9 @@ impl ResourcesLayer {
         }
         let mtime = u64::try_from(commit_time).unwrap_or(0);
         let (bytes, info) = write_resources_layer(&files, mtime, Vec::new())?;
+        if let Some(e) = too_large("compressed bytes", info.size, limits.max_layer_bytes) {
+            return Err(e);
+        }
         let objects = files
             .iter()
             .map(|f| ObjectInfo { id: f.id.clone(), path: f.path.clone(), sha256: f.sha256() })
@@ -92,6 +110,19 @@ pub enum PackageError {
     /// The commit time is outside the representable range.
     #[error("commit time {0} is out of range")]
     BadTime(i64),
+    /// The release would be refused by every reader (`pull`, forge-cmp): over a limit.
+    #[error(
+        "the release would hold {actual} {what}, more than the {limit} every reader accepts; \
+         split the project into smaller releases"
+    )]
+    TooLarge {
+        /// What was counted.
+        what: &'static str,
+        /// How much there is.
+        actual: u64,
+        /// The readers' limit.
+        limit: u64,
+    },
 }
 
 /// The result of writing a resources layer.

@@ -19,13 +19,23 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// Most files.
     pub max_files: u64,
+    /// Largest config blob.
+    pub max_config_bytes: u64,
+    /// Largest metadata blob (a 20,000-object release's is about 6 MB).
+    pub max_metadata_bytes: u64,
 }
 
 impl Default for Limits {
     /// Generous for real releases (Argo CD caps one generate's output at 100 MiB) while
     /// stopping decompression bombs early.
     fn default() -> Self {
-        Limits { max_layer_bytes: 64 << 20, max_unpacked_bytes: 256 << 20, max_files: 20_000 }
+        Limits {
+            max_layer_bytes: 64 << 20,
+            max_unpacked_bytes: 256 << 20,
+            max_files: 20_000,
+            max_config_bytes: 1 << 20,
+            max_metadata_bytes: 64 << 20,
+        }
     }
 }
 

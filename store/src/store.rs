@@ -156,6 +156,7 @@ impl Store {
     pub async fn fetch_head(&self, digest: &Digest) -> Result<ReleaseHead, StoreError> {
         let bytes = self.fetch_manifest(digest).await?;
         let manifest = Manifest::parse_release(&bytes, Some(digest))?;
+        check_sizes(&manifest, &Limits::default())?;
         let config = self.fetch_blob(&manifest.config).await?;
         let metadata = self.fetch_blob(manifest.metadata()).await?;
         Ok(verify::verify_head(digest.clone(), manifest, &config, &metadata)?)
@@ -189,13 +190,7 @@ impl Store {
         limits: &Limits,
     ) -> Result<ReleaseImage, StoreError> {
         let manifest = Manifest::parse_release(&manifest_bytes, Some(digest))?;
-        if manifest.resources().size > limits.max_layer_bytes {
-            return Err(FormatError::LimitExceeded {
-                what: "compressed bytes",
-                limit: limits.max_layer_bytes,
-            }
-            .into());
-        }
+        check_sizes(&manifest, limits)?;
         // All three at once: the small blobs ride alongside the resources layer, which is
         // asked for first (on the connection already open).
         let (resources, config, metadata) = futures_util::future::try_join3(
@@ -213,6 +208,21 @@ impl Store {
             resources: resources.into(),
         })
     }
+}
+
+/// Refuses a release whose blobs are said to be larger than any reader accepts, before a
+/// byte of them is fetched.
+fn check_sizes(manifest: &Manifest, limits: &Limits) -> Result<(), FormatError> {
+    for (size, what, limit) in [
+        (manifest.config.size, "config bytes", limits.max_config_bytes),
+        (manifest.metadata().size, "metadata bytes", limits.max_metadata_bytes),
+        (manifest.resources().size, "compressed bytes", limits.max_layer_bytes),
+    ] {
+        if size > limit {
+            return Err(FormatError::LimitExceeded { what, limit });
+        }
+    }
+    Ok(())
 }
 
 /// Told `(done, total)` bytes as blobs finish uploading (or turn out to be there already).

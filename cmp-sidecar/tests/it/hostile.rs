@@ -92,7 +92,7 @@ fn an_oversized_layer_is_refused_before_it_is_read() {
     replace_layer(&env, b"small", Some(1 << 30));
     let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
     assert!(
-        stderr.contains("resources tarball exceeds the limit of 67108864 compressed bytes"),
+        stderr.contains("the release exceeds the limit of 67108864 compressed bytes"),
         "{stderr}"
     );
 }

@@ -77,6 +77,29 @@ fn pulling_from_a_hostile_registry_stays_small_and_fails_cleanly() {
     }
 }
 
+/// Issue 14: a blob whose bytes do not match its digest is a verification failure (5), not a
+/// registry failure (4).
+#[test]
+fn a_blob_that_does_not_match_its_digest_exits_5() {
+    let release = fixtures::image();
+    let registry = HostileRegistry::start();
+    registry.serve_release(PROJECT, "7", &release);
+    let layer = release.manifest.resources();
+    let mut forged = release.resources.to_vec();
+    let middle = forged.len() / 2;
+    forged[middle] ^= 0xff;
+    registry.route(
+        "GET",
+        &format!("/v2/{PROJECT}/blobs/{}", layer.digest),
+        Reply::ok(&forged, &[]),
+    );
+    let sandbox = Sandbox::new();
+    let out = sandbox.path().join("out");
+    let reference = format!("{}/{PROJECT}:7", registry.addr);
+    let stderr = sandbox.fails(5, &["pull", &reference, "-o", out.to_str().expect("utf-8")]);
+    assert!(stderr.contains(layer.digest.as_str()) && stderr.contains("hashes to"), "{stderr}");
+}
+
 #[test]
 fn a_registry_that_never_answers_is_given_up_on_at_the_deadline() {
     let registry = HostileRegistry::start();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use forge_release::FormatError;
 use forge_release::tarball::{Limits, unpack};
+use forge_testkit::fixtures;
 
 fn hostile(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/hostile").join(name);
@@ -73,16 +74,13 @@ fn long_pax_paths_are_checked_after_the_pax_header_is_applied() {
 fn decompression_bombs_stop_at_the_uncompressed_limit() {
     assert_eq!(
         refusal("decompression-bomb.tar.gz"),
-        "resources tarball exceeds the limit of 268435456 uncompressed bytes"
+        "the release exceeds the limit of 268435456 uncompressed bytes"
     );
 }
 
 #[test]
 fn too_many_files_and_oversized_layers_are_refused() {
-    assert_eq!(
-        refusal("too-many-files.tar.gz"),
-        "resources tarball exceeds the limit of 20000 files"
-    );
+    assert_eq!(refusal("too-many-files.tar.gz"), "the release exceeds the limit of 20000 files");
     let small = Limits { max_layer_bytes: 100, ..Limits::default() };
     let err = unpack(&hostile("symlink.tar.gz"), &small).expect_err("over the layer limit");
     assert!(
@@ -95,4 +93,34 @@ fn too_many_files_and_oversized_layers_are_refused() {
 fn garbage_is_a_corrupt_tarball_not_a_panic() {
     let message = refusal("not-gzip.tar.gz");
     assert!(message.starts_with("corrupt resources tarball:"), "{message}");
+}
+
+/// Issue 14: a release every reader would refuse is refused when it is built, not after it
+/// is pushed.
+#[test]
+fn a_release_readers_would_refuse_is_not_built() {
+    let files: Vec<_> = (0..20_001)
+        .map(|i| fixtures::file("v1", "ConfigMap", Some("big"), &format!("c{i}"), "data: {}\n"))
+        .collect();
+    let err = forge_release::package::ResourcesLayer::build(files, fixtures::COMMIT_TIME)
+        .expect_err("too many objects");
+    assert_eq!(
+        err.to_string(),
+        "the release would hold 20001 objects, more than the 20000 every reader accepts; split the project into smaller releases"
+    );
+    let big = "x".repeat(1 << 20);
+    let files: Vec<_> = (0..257)
+        .map(|i| {
+            fixtures::file(
+                "v1",
+                "ConfigMap",
+                Some("big"),
+                &format!("c{i}"),
+                &format!("data:\n  v: {big}\n"),
+            )
+        })
+        .collect();
+    let err = forge_release::package::ResourcesLayer::build(files, fixtures::COMMIT_TIME)
+        .expect_err("too large");
+    assert!(err.to_string().contains("uncompressed bytes, more than the 268435456"), "{err}");
 }
