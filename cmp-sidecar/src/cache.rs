@@ -11,21 +11,19 @@ use std::path::{Path, PathBuf};
 
 use forge_release::Digest;
 use forge_release::image::ReleaseImage;
-use forge_release::objects::ObjectId;
+use forge_release::manifest::Manifest;
+use forge_release::metadata::{ObjectInfo, ReleaseMetadata};
 use forge_release::tarball::Limits;
 use forge_store::{LayoutStore, Store};
 
 use crate::emit::{Body, Rendered, SEPARATOR};
 use crate::error::CmpError;
 
-/// Last line of a rendered-output cache file.
+/// Last line of a rendered-output cache file: the size of each document, in order. Nothing in
+/// it is trusted: each document is checked against the release's verified metadata.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct RenderedHeader {
-    /// Size and digest of each document, in order.
-    documents: Vec<(usize, Digest)>,
-    commit: String,
-    name: String,
-    objects: Vec<ObjectId>,
+    sizes: Vec<usize>,
 }
 
 /// The plugin's cache.
@@ -46,6 +44,22 @@ impl Cache {
     /// its size limit (to 80 % of it, so eviction does not run on every call). Deleting is
     /// always safe: a reader that loses a file sees a miss and fetches again.
     pub fn evict(&self) -> Result<(), CmpError> {
+        let (files, total) = self.entries();
+        if total <= self.max_bytes {
+            return Ok(());
+        }
+        self.delete_oldest(files, total, self.max_bytes / 5 * 4)
+    }
+
+    /// Frees at least `needed` bytes, oldest entries first: for a write that found the disk
+    /// full, whatever the size limit says.
+    pub fn make_room(&self, needed: u64) -> Result<(), CmpError> {
+        let (files, total) = self.entries();
+        self.delete_oldest(files, total, total.saturating_sub(needed))
+    }
+
+    /// Every blob and rendered output, oldest use first, and their total size.
+    fn entries(&self) -> (Vec<(std::time::SystemTime, u64, PathBuf)>, u64) {
         let mut files = Vec::new();
         for sub in ["blobs/sha256", "rendered"] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
@@ -57,12 +71,17 @@ impl Cache {
                 }
             }
         }
-        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
-        if total <= self.max_bytes {
-            return Ok(());
-        }
         files.sort();
-        let target = self.max_bytes / 5 * 4;
+        let total = files.iter().map(|(_, len, _)| len).sum();
+        (files, total)
+    }
+
+    fn delete_oldest(
+        &self,
+        files: Vec<(std::time::SystemTime, u64, PathBuf)>,
+        mut total: u64,
+        target: u64,
+    ) -> Result<(), CmpError> {
         for (_, len, path) in files {
             if total <= target {
                 break;
@@ -97,54 +116,61 @@ impl Cache {
         Store::Layout(self.layout.clone()).fetch_image(digest, limits).await.ok()
     }
 
-    fn rendered_path(&self, digest: &Digest, annotate: bool) -> PathBuf {
-        let variant = if annotate { "annotated" } else { "plain" };
-        self.dir.join("rendered").join(format!("{}-{variant}.stream", digest.hex()))
+    fn rendered_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("rendered").join(format!("{}.stream", digest.hex()))
     }
 
-    /// The output rendered earlier from the verified release `digest`, if present and intact.
+    /// The output rendered earlier from the release `digest`, if present and intact.
     ///
-    /// The file is the stream followed by a header line (JSON: size and digest of each
-    /// document, commit, name, object keys); a stream that does not match is a miss.
-    pub fn rendered(&self, digest: &Digest, annotate: bool) -> Option<Rendered> {
-        let mut bytes = std::fs::read(self.rendered_path(digest, annotate)).ok()?;
+    /// Only outputs that are the released files byte for byte are kept (see
+    /// [`Self::put_rendered`]), so every read checks each document against the digest the
+    /// release's metadata records for its file, the metadata itself checked against the
+    /// manifest and the manifest against `digest`: whoever can write the cache volume cannot
+    /// get an object into Argo CD. The file is the stream followed by a header line (JSON:
+    /// each document's size); anything that does not match is a miss.
+    pub fn rendered(&self, digest: &Digest) -> Option<Rendered> {
+        let manifest = self.layout.read_blob(digest).ok()?;
+        let manifest = Manifest::parse_release(&manifest, Some(digest)).ok()?;
+        let metadata_blob = self.layout.read_blob(&manifest.metadata().digest).ok()?;
+        let metadata = ReleaseMetadata::parse(&metadata_blob).ok()?;
+        let path = self.rendered_path(digest);
+        let mut bytes = std::fs::read(&path).ok()?;
         // The header is the last line, so the stream is the file truncated: no copy.
         let split = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')? + 1;
         let header: RenderedHeader = serde_json::from_slice(&bytes[split..]).ok()?;
         bytes.truncate(split);
+        let objects = &metadata.resources.objects;
+        if header.sizes.len() != objects.len() {
+            return None;
+        }
+        let mut documents = Vec::with_capacity(objects.len());
         let mut rest = bytes.as_slice();
-        for (size, sha256) in &header.documents {
+        for size in &header.sizes {
             let text = rest.strip_prefix(SEPARATOR)?.get(..*size)?;
-            if &Digest::of(text) != sha256 {
-                return None;
-            }
+            documents.push(text);
             rest = &rest[SEPARATOR.len() + size..];
         }
-        if !rest.is_empty() {
+        if !rest.is_empty() || !documents_match(&documents, objects) {
             return None;
         }
         // Recently used entries are the last to be evicted.
-        if let Ok(file) =
-            std::fs::File::options().append(true).open(self.rendered_path(digest, annotate))
-        {
+        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
             let _ = file.set_modified(std::time::SystemTime::now());
         }
+        let release = &metadata.release;
         Some(Rendered {
-            commit: header.commit,
-            name: header.name,
-            objects: header.objects,
+            commit: metadata.source.commit.clone(),
+            name: format!("{}/{}", release.repository, release.project),
+            objects: objects.iter().map(|o| o.id.clone()).collect(),
+            verbatim: true,
             body: Body::Stream(bytes),
         })
     }
 
-    /// Remembers the output rendered from the verified release `digest`.
-    pub fn put_rendered(
-        &self,
-        digest: &Digest,
-        annotate: bool,
-        rendered: &Rendered,
-    ) -> Result<(), CmpError> {
-        let path = self.rendered_path(digest, annotate);
+    /// Remembers the output rendered from the verified release `digest`, if it is the released
+    /// files byte for byte (the only output a warm read can check without the release's layer).
+    pub fn put_rendered(&self, digest: &Digest, rendered: &Rendered) -> Result<(), CmpError> {
+        let path = self.rendered_path(digest);
         let fail = |e: std::io::Error| CmpError::Cache {
             dir: self.dir.clone(),
             reason: format!("{}: {e}", path.display()),
@@ -152,12 +178,10 @@ impl Cache {
         let Body::Documents(documents) = &rendered.body else {
             return Ok(());
         };
-        let header = RenderedHeader {
-            documents: documents.iter().map(|d| (d.text.len(), d.sha256.clone())).collect(),
-            commit: rendered.commit.clone(),
-            name: rendered.name.clone(),
-            objects: rendered.objects.clone(),
-        };
+        if !rendered.verbatim {
+            return Ok(());
+        }
+        let header = RenderedHeader { sizes: documents.iter().map(|d| d.text.len()).collect() };
         let mut header = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
         header.push(b'\n');
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
@@ -188,4 +212,31 @@ impl Cache {
     fn failed(&self, error: forge_store::StoreError) -> CmpError {
         CmpError::Cache { dir: self.dir.clone(), reason: error.to_string() }
     }
+}
+
+/// Whether each document is the file its metadata entry names, by digest (on every core: a
+/// warm read hashes the whole output).
+fn documents_match(documents: &[&[u8]], objects: &[ObjectInfo]) -> bool {
+    let total: usize = documents.iter().map(|d| d.len()).sum();
+    let threads = if total < 1 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+    };
+    let chunk = documents.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = documents
+            .chunks(chunk)
+            .zip(objects.chunks(chunk))
+            .map(|(documents, objects)| {
+                scope.spawn(move || {
+                    documents
+                        .iter()
+                        .zip(objects)
+                        .all(|(text, object)| Digest::of(text) == object.sha256)
+                })
+            })
+            .collect();
+        checks.into_iter().all(|check| check.join().unwrap_or(false))
+    })
 }

@@ -39,6 +39,8 @@ pub struct Rendered {
     pub name: String,
     /// Each object, in output order.
     pub objects: Vec<ObjectId>,
+    /// Whether every document is its released file byte for byte.
+    pub verbatim: bool,
     /// The output.
     pub body: Body,
 }
@@ -123,6 +125,7 @@ pub fn render(
         (config.commit.clone(), format!("{}/{}", config.repository, config.project));
     let mut objects = Vec::with_capacity(renderings.len());
     let mut documents = Vec::with_capacity(renderings.len());
+    let verbatim = renderings.iter().all(|(_, r)| matches!(r, Rendering::Verbatim));
     for ((key, rendering), file) in renderings.into_iter().zip(release.files) {
         objects.push(key);
         documents.push(match rendering {
@@ -130,7 +133,7 @@ pub fn render(
             Rendering::Json(line) => Document::new(line.into_bytes(), None),
         });
     }
-    Ok(Rendered { commit, name, objects, body: Body::Documents(documents) })
+    Ok(Rendered { commit, name, objects, verbatim, body: Body::Documents(documents) })
 }
 
 /// The object key of each file of `release` and how it is written.

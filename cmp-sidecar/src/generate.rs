@@ -119,8 +119,10 @@ async fn rendered_release(
         Some(digest) => Some(digest.clone()),
         None => cache.digest_for(&image, &pointer.pointer.spec.commit),
     };
+    // Only plain output is kept rendered: annotated output is made again from the release.
     if let Some(digest) = &known
-        && let Some(rendered) = cache.rendered(digest, settings.annotate)
+        && !settings.annotate
+        && let Some(rendered) = cache.rendered(digest)
     {
         check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
         return Ok(Arc::new(rendered));
@@ -129,21 +131,34 @@ async fn rendered_release(
         fetch(pointer, known.as_ref(), settings, registry, cache, limits, cache_writes).await?;
     let digest = release.head.digest.clone();
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
-    let (cache, annotate) = (cache.clone(), settings.annotate);
+    let cache = cache.clone();
     let commit = pointer.pointer.spec.commit.clone();
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
         // A fetched release is named only once its blobs are all there.
         let blobs_stored = blobs_written.is_some_and(|blobs| blobs.join().unwrap_or(false));
-        let remembered_release =
-            if blobs_stored { cache.remember(&image, &commit, &digest) } else { Ok(()) };
-        remembered_release
-            .and_then(|()| cache.put_rendered(&digest, annotate, &remembered))
-            .and_then(|()| cache.evict())
-            .inspect_err(warn_cache)
-            .is_ok()
+        let write = || {
+            let remembered_release =
+                if blobs_stored { cache.remember(&image, &commit, &digest) } else { Ok(()) };
+            remembered_release.and_then(|()| cache.put_rendered(&digest, &remembered))
+        };
+        let needed = remembered.body.parts().iter().map(|p| p.len() as u64).sum();
+        let written = with_room(&cache, needed, write);
+        // Whether or not the writes went through: a full disk is when eviction matters most.
+        let evicted = cache.evict();
+        written.and(evicted).inspect_err(warn_cache).is_ok()
     }));
     Ok(rendered)
+}
+
+/// Runs `write`; if it fails (a full disk, say), frees `needed` bytes of the oldest entries
+/// and runs it once more.
+fn with_room(
+    cache: &Cache,
+    needed: u64,
+    write: impl Fn() -> Result<(), CmpError>,
+) -> Result<(), CmpError> {
+    write().or_else(|_| cache.make_room(needed).and_then(|()| write()))
 }
 
 /// A cache that cannot be written costs speed, not correctness: a warning, not an error.
@@ -207,7 +222,11 @@ async fn fetch(
     let raw = Arc::new(fetched.map_err(store_error)?);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
-        std::thread::spawn(move || cache.put_blobs(&raw).inspect_err(warn_cache).is_ok())
+        std::thread::spawn(move || {
+            let needed = raw.blobs().iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+                + raw.manifest_bytes.len() as u64;
+            with_room(&cache, needed, || cache.put_blobs(&raw)).inspect_err(warn_cache).is_ok()
+        })
     };
     let verified =
         verify(&raw).map_err(|e| store_error(e.into())).and_then(|(release, scanned)| {

@@ -166,7 +166,12 @@ pub fn argo_parse(output: &Output) -> Vec<Value> {
         "forge-cmp failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout.clone()).expect("utf-8 stdout");
+    parse_stream(&output.stdout)
+}
+
+/// [`argo_parse`] of a stream written elsewhere than a captured stdout.
+pub fn parse_stream(stdout: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8(stdout.to_vec()).expect("utf-8 stdout");
     let text = text.strip_suffix('\n').unwrap_or(&text);
     assert!(text.starts_with("---\n"), "forge-cmp opens its stream with `---`: {text:.200}");
     let mut documents = vec![String::new()];

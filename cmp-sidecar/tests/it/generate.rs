@@ -98,8 +98,7 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
     std::fs::write(env.cache().join("blobs/sha256/.tmp-leftover"), b"partial")
         .expect("stray temp file");
     // The rendered output is cached too; damage it so the release itself is read again.
-    let rendered =
-        env.cache().join("rendered").join(format!("{}-plain.stream", published.digest.hex()));
+    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     output[10] ^= 1;
     std::fs::write(&rendered, &output).expect("damage");
@@ -110,6 +109,32 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         bytes,
         "the cache entry was repaired"
     );
+}
+
+/// Issue 14: whoever can write the cache volume cannot get an object into Argo CD: a rendered
+/// output is checked against the release's verified metadata on every warm read, however
+/// consistent the forged file is with itself.
+#[test]
+fn a_forged_rendered_output_in_the_cache_injects_nothing() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
+    let good = env.generate(&repo, APP, &[]);
+    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let original = std::fs::read_to_string(&rendered).expect("rendered cache");
+    let stream = &original[..original.trim_end().rfind('\n').expect("header line") + 1];
+    let injected = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: mallory}]\n";
+    // Same number of documents, the last one swapped, sizes consistent: only the digests the
+    // release's metadata records can tell.
+    let mut documents: Vec<&str> = stream.split("---\n").skip(1).collect();
+    *documents.last_mut().expect("documents") = injected;
+    let forged_stream: String = documents.iter().map(|d| format!("---\n{d}")).collect();
+    let sizes: Vec<usize> = documents.iter().map(|d| d.len()).collect();
+    let header = serde_json::json!({ "sizes": sizes });
+    std::fs::write(&rendered, format!("{forged_stream}{header}\n")).expect("forge");
+    let again = env.generate(&repo, APP, &[]);
+    assert_eq!(again.stdout, good.stdout, "the forged output was not used");
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("pwned"));
 }
 
 #[test]
@@ -315,4 +340,53 @@ fn objects_nested_to_the_limit_are_generated_and_deeper_ones_refused() {
     env.publish('b', files);
     let error = failure(&env.generate(&env.gitops(&pointer('b', None)), APP, &annotate));
     assert!(error.contains("nested more than 100 levels deep, the most accepted"), "{error}");
+}
+
+/// Issue 14: a full disk is when eviction matters most. With the cache's volume full of old
+/// entries, a cold generate still succeeds, the oldest entries make room, and the new release
+/// is cached. (A private tmpfs in a user and mount namespace of its own stands for the volume.)
+#[test]
+fn a_full_cache_volume_makes_room_by_evicting_the_oldest_entries() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
+    let out = env.dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let generate = env.command(&repo, APP, &[]);
+    let script = r#"set -e
+mount -t tmpfs -o size=256k tmpfs "$FORGE_CMP_CACHE_DIR"
+mkdir -p "$FORGE_CMP_CACHE_DIR/blobs/sha256"
+i=0
+while dd if=/dev/zero of="$FORGE_CMP_CACHE_DIR/blobs/sha256/old$i" bs=16k count=1 2>/dev/null; do
+  touch -d 2001-01-01 "$FORGE_CMP_CACHE_DIR/blobs/sha256/old$i"; i=$((i+1))
+done
+ls "$FORGE_CMP_CACHE_DIR/blobs/sha256" | wc -l > "$OUT/before"
+"$FORGE_CMP" generate > "$OUT/stdout" 2> "$OUT/stderr"
+ls "$FORGE_CMP_CACHE_DIR/blobs/sha256" "$FORGE_CMP_CACHE_DIR/rendered" > "$OUT/after"
+"#;
+    let mut command = std::process::Command::new("unshare");
+    command.args(["--user", "--map-root-user", "--mount", "sh", "-c", script]);
+    command.env_clear();
+    for (key, value) in generate.get_envs() {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
+    }
+    std::fs::create_dir_all(env.cache()).expect("cache mount point");
+    let status = command
+        .current_dir(generate.get_current_dir().expect("app dir"))
+        .env("FORGE_CMP", env!("CARGO_BIN_EXE_forge-cmp"))
+        .env("OUT", &out)
+        .status()
+        .expect("unshare (util-linux) is required for this test");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert!(status.success(), "generate on a full volume failed: {}", read("stderr"));
+    let objects = crate::argo::parse_stream(read("stdout").as_bytes());
+    assert_eq!(objects.len(), 3, "{}", read("stderr"));
+    let after = read("after");
+    assert!(after.contains(published.digest.hex()), "the release was cached: {after}");
+    assert!(after.contains(".stream"), "its output was cached: {after}");
+    let before: usize = read("before").trim().parse().expect("count");
+    let old_left = after.lines().filter(|l| l.starts_with("old")).count();
+    assert!(old_left < before, "old entries were evicted ({before} -> {old_left})");
 }
