@@ -48,15 +48,29 @@ pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem
         vec![Problem { file: shown.to_owned(), line, message }]
     };
     let text = fs_err::read_to_string(path).map_err(|e| problem(None, e.to_string()))?;
-    let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| problem(Some(e.line()), e.to_string()))?;
-        vec![value]
-    } else {
-        forge_release::yaml::from_multiple(&text).map_err(|e| {
-            problem(yaml_line(&e), without_position(&forge_release::yaml::error_summary(&e)))
-        })?
-    };
+    // JSON is read as the YAML it is, by the same parser (a duplicate key is refused in both,
+    // nesting is bounded alike), once it is known to be JSON.
+    if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| problem(Some(e.line()), e.to_string()))?;
+    }
+    let documents: Vec<Value> = forge_release::yaml::from_multiple(&text).map_err(|e| {
+        problem(yaml_line(&e), without_position(&forge_release::yaml::error_summary(&e)))
+    })?;
+    let inexact = super::numbers::inexact_numbers(&text);
+    if !inexact.is_empty() {
+        return Err(inexact
+            .into_iter()
+            .map(|(line, number)| Problem {
+                file: shown.to_owned(),
+                line: Some(line),
+                message: format!(
+                    "the number `{number}` cannot be kept exactly (integers are 64-bit, other numbers \
+                     double precision); quote it if it is text"
+                ),
+            })
+            .collect());
+    }
     Ok(documents
         .into_iter()
         .enumerate()

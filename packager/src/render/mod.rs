@@ -3,6 +3,7 @@
 pub mod digests;
 mod files;
 mod jsonnet;
+mod numbers;
 mod objects;
 
 use std::path::{Path, PathBuf};

@@ -174,3 +174,44 @@ fn configuration_errors_name_the_file_and_key() {
         "{stderr}"
     );
 }
+
+/// Issue 14: a JSON template's duplicate key is refused as a YAML one is, and a number its
+/// reader would change (beyond 64-bit integers, `1e-400`, digits past double precision) is
+/// refused with its line, never silently changed; quoted, it is text and stays as written.
+#[test]
+fn duplicate_json_keys_and_numbers_that_cannot_be_kept_are_refused() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let templates = project.join("templates");
+    std::fs::write(
+        templates.join("dup.json"),
+        "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"ConfigMap\",\n\t\"metadata\": {\"name\": \"dup\", \"name\": \"other\"}\n}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        templates.join("numbers.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: numbers\ndata: {}\nspec:\n  tiny: 1e-400\n  huge: 18446744073709551616\n  quoted: \"1e-400\"\n",
+    )
+    .expect("write");
+    let stderr = sandbox.fails(2, &["render", "-C", dir]);
+    assert!(stderr.contains("templates/dup.json:4: duplicate mapping key: name"), "{stderr}");
+    assert!(
+        stderr.contains("templates/numbers.yaml:7: the number `1e-400` cannot be kept exactly"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("templates/numbers.yaml:8: the number `18446744073709551616`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":9:"), "a quoted number is text: {stderr}");
+
+    std::fs::write(
+        templates.join("dup.json"),
+        "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"ConfigMap\",\n\t\"metadata\": {\"name\": \"tabs\"}\n}\n",
+    )
+    .expect("write");
+    std::fs::remove_file(templates.join("numbers.yaml")).expect("rm");
+    let rendered = sandbox.ok(&["render", "-C", dir]);
+    assert!(rendered.contains("name: tabs"), "tab-indented JSON is read: {rendered}");
+}
