@@ -105,6 +105,10 @@ pub struct ArtifactArgs {
     /// Fail if any container image is not pinned by digest.
     #[arg(long)]
     pub require_digests: bool,
+    /// What rendering may read: the project directory and the library paths inside the
+    /// repository (`project`), or anything (`none`).
+    #[arg(long, value_enum, default_value_t = LoadRestrictor::Project, value_name = "RESTRICTOR")]
+    pub load_restrictor: LoadRestrictor,
     /// Jsonnet external variable as a string (`std.extVar`). Repeatable.
     #[arg(long, value_name = "NAME=VALUE", value_parser = key_value)]
     pub ext_str: Vec<(String, String)>,
@@ -117,6 +121,16 @@ pub struct ArtifactArgs {
     /// Jsonnet top-level argument as code. Repeatable.
     #[arg(long, value_name = "NAME=CODE", value_parser = key_value)]
     pub tla_code: Vec<(String, String)>,
+}
+
+/// `--load-restrictor` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LoadRestrictor {
+    /// Only the project directory and the library paths inside the repository.
+    #[default]
+    Project,
+    /// Anything (a release may then depend on files its commit does not hold).
+    None,
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {

@@ -34,14 +34,14 @@ pub enum SourceError {
     /// `--author` is not `Name <email>`.
     #[error("`{0}` is not `Name <email>`")]
     BadPerson(String),
-    /// Templates or forge.yaml differ from the commit the release would claim.
-    #[error("{} has uncommitted changes to {} or {}: the release would not match commit {commit}",
-        dir.display(), templates.display(), crate::config::FILE_NAME)]
+    /// Files the release is made from differ from the commit it would claim.
+    #[error("{} has uncommitted changes to files the release is made from ({}): the release would not match commit {commit}",
+        dir.display(), files.join(", "))]
     Uncommitted {
         /// The project directory.
         dir: PathBuf,
-        /// Its template directory.
-        templates: PathBuf,
+        /// The files, as git names them.
+        files: Vec<String>,
         /// The commit, shortened.
         commit: String,
     },
@@ -215,6 +215,7 @@ pub fn resolve(
             message,
             branch: branch.clone(),
             tags,
+            files: Vec::new(),
         },
         commit_time,
         trigger: Trigger { kind, branch, tag: trigger_tag },

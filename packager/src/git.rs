@@ -150,12 +150,19 @@ pub fn read_head(dir: &Path) -> Result<Option<GitCommit>, GitError> {
     }))
 }
 
-/// Whether files under `paths` (relative to `dir`) differ from HEAD.
-pub fn is_dirty(dir: &Path, paths: &[&Path]) -> Result<bool, GitError> {
-    let mut args = vec!["status", "--porcelain", "--"];
+/// The files among `paths` (relative to `dir`, or absolute) that differ from HEAD: edited,
+/// staged, or not in git at all.
+pub fn changed(dir: &Path, paths: &[PathBuf]) -> Result<Vec<String>, GitError> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args =
+        vec!["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--"];
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(shown.iter().map(String::as_str));
-    Ok(Git::new(dir).output(&args)?.is_some_and(|out| !out.trim().is_empty()))
+    let status = Git::new(dir).checked(&args)?;
+    // Each entry is `XY <path>`, NUL-terminated; ignored files are not listed.
+    Ok(status.split('\0').filter_map(|entry| entry.get(3..)).map(str::to_owned).collect())
 }
 
 /// The git command in `args` (`commit`, `push`, ...), skipping options.

@@ -51,6 +51,7 @@ fn main() {
             message: String::new(),
             branch: None,
             tags: Vec::new(),
+            files: Vec::new(),
         },
         commit_time: 0,
         artifacts: Vec::new(),

@@ -176,6 +176,19 @@ pub struct SourceInfo {
     /// Git tags on the commit.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Every file the release was rendered from (templates, libraries, imported data), with
+    /// its git blob id: what the commit holds at that path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SourceFile>,
+}
+
+/// A file a release was rendered from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Path relative to the repository's top directory.
+    pub path: String,
+    /// Git blob id (SHA-1) of its content.
+    pub blob: String,
 }
 
 /// One resolved artifact (typically a container image) and where its values came from.

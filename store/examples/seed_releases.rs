@@ -52,6 +52,7 @@ fn main() {
                 message: String::new(),
                 branch: Some("main".into()),
                 tags: Vec::new(),
+                files: Vec::new(),
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),

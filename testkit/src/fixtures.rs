@@ -65,6 +65,7 @@ pub fn input_with(files: Vec<ResourceFile>) -> ReleaseInput {
             message: "Release auth-service v1.2.3\n\nWith a body.".into(),
             branch: Some("main".into()),
             tags: vec!["auth-service/v1.2.3".into()],
+            files: Vec::new(),
         },
         commit_time: COMMIT_TIME,
         artifacts: vec![Artifact {

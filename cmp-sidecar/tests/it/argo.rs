@@ -50,6 +50,7 @@ impl Env {
                 message: "test".into(),
                 branch: None,
                 tags: Vec::new(),
+                files: Vec::new(),
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),

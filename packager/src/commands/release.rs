@@ -1,9 +1,9 @@
 //! What `build` and `push` share: render the project at its commit, check it, package its
 //! resources once, publish into a store and report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use forge_release::metadata::ToolInfo;
+use forge_release::metadata::{SourceFile, ToolInfo};
 use forge_release::package::{ReleaseInput, ResourcesLayer};
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_store::publish::{self, Published};
@@ -16,7 +16,7 @@ use crate::context::{self, ReleaseContext, SourceError};
 use crate::error::{Error, exit};
 use crate::git;
 use crate::output::{Output, table};
-use crate::render::{self, Keep};
+use crate::render::{self, Keep, RenderedSet};
 
 /// The result, as printed with `--output json`.
 #[derive(Debug, Serialize)]
@@ -94,15 +94,21 @@ pub async fn prepare(
         keep,
     )?;
     crate::commands::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
-    check_clean(project_dir, &config, &ctx, args.allow_dirty)?;
+    check_clean(project_dir, &rendered, &ctx, args.allow_dirty)?;
     let artifacts = std::mem::take(&mut rendered.artifacts);
+    let mut source = ctx.source.clone();
+    source.files = rendered
+        .inputs
+        .iter()
+        .map(|(path, blob)| SourceFile { path: path.clone(), blob: blob.clone() })
+        .collect();
     let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)
         .map_err(crate::render::RenderError::from)?;
     let input = ReleaseInput {
         repository: config.repository.clone(),
         project: config.project.clone(),
         trigger: ctx.trigger.clone(),
-        source: ctx.source.clone(),
+        source,
         commit_time: ctx.commit_time,
         artifacts,
         resources,
@@ -197,22 +203,27 @@ fn summary(published: &Published, objects: usize, ctx: &ReleaseContext) -> Strin
     }
 }
 
-/// A release claims to be a commit; uncommitted template changes would make that a lie.
+/// A release claims to be a commit: every file it was rendered from (templates, libraries,
+/// imported data, forge.yaml) must be what the commit holds.
 fn check_clean(
     dir: &Path,
-    config: &ProjectConfig,
+    rendered: &RenderedSet,
     ctx: &ReleaseContext,
     allow_dirty: bool,
 ) -> Result<(), Error> {
     if allow_dirty || !ctx.is_checkout_head {
         return Ok(());
     }
-    if !git::is_dirty(dir, &[config.templates.as_path(), Path::new(config::FILE_NAME)])? {
+    let mut read: Vec<PathBuf> =
+        rendered.inputs.iter().map(|(path, _)| rendered.repository.join(path)).collect();
+    read.push(dir.join(config::FILE_NAME));
+    let files = git::changed(&rendered.repository, &read).map_err(SourceError::from)?;
+    if files.is_empty() {
         return Ok(());
     }
     Err(SourceError::Uncommitted {
         dir: dir.to_owned(),
-        templates: config.templates.clone(),
+        files,
         commit: ctx.source.commit[..12].to_owned(),
     }
     .into())

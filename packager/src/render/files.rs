@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::RenderError;
 use super::{Problem, SourcedObject};
+use super::{ReadScope, RenderError};
 use crate::fsutil::LocalError;
 
 const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "jsonnet"];
@@ -43,11 +43,17 @@ fn is_template(path: &Path) -> bool {
 }
 
 /// Parses one template file into objects.
-pub fn load(path: &Path, shown: &Path) -> Result<Vec<SourcedObject>, Vec<Problem>> {
+pub fn load(
+    path: &Path,
+    shown: &Path,
+    scope: &ReadScope,
+) -> Result<Vec<SourcedObject>, Vec<Problem>> {
     let problem = |line: Option<usize>, message: String| {
         vec![Problem { file: shown.to_owned(), line, message }]
     };
-    let text = fs_err::read_to_string(path).map_err(|e| problem(None, e.to_string()))?;
+    let bytes = scope.read(path).map_err(|e| problem(None, e))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| problem(None, "the file is not UTF-8".into()))?;
     // JSON is read as the YAML it is, by the same parser (a duplicate key is refused in both,
     // nesting is bounded alike), once it is known to be JSON.
     if path.extension().is_some_and(|e| e == "json") {

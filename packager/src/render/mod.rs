@@ -2,21 +2,24 @@
 
 pub mod digests;
 mod files;
+pub mod inputs;
 mod jsonnet;
 mod numbers;
 mod objects;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use forge_release::objects::ResourceFile;
 
 pub use files::template_files;
+pub use inputs::ReadScope;
 pub use jsonnet::JsonnetInputs;
 pub use objects::{Collected, Collector, Content, Keep, RenderedObject, SourcedObject};
 
 use crate::artifacts::ArtifactsError;
 use crate::artifacts::{ArtifactResolver, ArtifactSet};
-use crate::cli::ArtifactArgs;
+use crate::cli::{ArtifactArgs, LoadRestrictor};
 use crate::config::ProjectConfig;
 use crate::fsutil::LocalError;
 
@@ -78,6 +81,9 @@ pub enum RenderError {
         /// `<file> <container>: <why>` of each.
         problems: Vec<String>,
     },
+    /// A read outside the project and its library paths.
+    #[error("{0}")]
+    Outside(String),
     /// The objects cannot be packaged.
     #[error(transparent)]
     Package(#[from] forge_release::package::PackageError),
@@ -119,6 +125,10 @@ pub struct RenderedSet {
     pub objects: Vec<RenderedObject>,
     /// The referenced artifacts with every field and its source.
     pub artifacts: Vec<forge_release::metadata::Artifact>,
+    /// Every file read, relative to the repository, with its git blob id.
+    pub inputs: Vec<(String, String)>,
+    /// The repository's top directory (the project directory outside git).
+    pub repository: PathBuf,
 }
 
 impl RenderedSet {
@@ -151,8 +161,21 @@ pub fn render_project(
     keep: Keep,
 ) -> Result<RenderedSet, RenderError> {
     let artifacts = ArtifactSet::load(&inputs.files, &inputs.values)?;
+    let library_paths: Vec<PathBuf> =
+        config.library_paths.iter().map(|p| project_dir.join(p)).collect();
+    let repository = crate::git::Git::new(project_dir)
+        .output(&["rev-parse", "--show-toplevel"])
+        .ok()
+        .flatten()
+        .map_or_else(|| project_dir.to_owned(), |top| PathBuf::from(top.trim_end()));
+    let restricted = inputs.load_restrictor == LoadRestrictor::Project;
+    let scope = ReadScope::new(&repository, project_dir, &library_paths, restricted)
+        .map_err(RenderError::Outside)?;
+    // forge.yaml shapes the release too: recorded with the templates.
+    scope.read(&project_dir.join(crate::config::FILE_NAME)).map_err(RenderError::Outside)?;
     let jsonnet = JsonnetInputs {
-        library_paths: config.library_paths.iter().map(|p| project_dir.join(p)).collect(),
+        scope: Arc::new(scope),
+        library_paths,
         ext_str: inputs.ext_str.clone(),
         ext_code: inputs.ext_code.clone(),
         tla_str: inputs.tla_str.clone(),
@@ -165,7 +188,8 @@ pub fn render_project(
 }
 
 /// Renders every template under `templates` (paths shown relative to `project_dir`) into
-/// objects with every `@artifact(...)` resolved, reporting every problem at once.
+/// objects with every `@artifact(...)` resolved, reporting every problem at once; every file
+/// is read through `jsonnet.scope`.
 pub fn render_dir(
     project_dir: &Path,
     templates: &Path,
@@ -198,7 +222,7 @@ pub fn render_dir(
             Some(lib) if is_jsonnet(&file) => {
                 jsonnet::load(&file, &shown, &jsonnet, lib.path(), &mut |o| collector.add_object(o))
             }
-            _ => files::load(&file, &shown)
+            _ => files::load(&file, &shown, &jsonnet.scope)
                 .map(|documents| documents.into_iter().for_each(|d| collector.add_document(d))),
         };
         if let Err(mut found) = loaded {
@@ -217,5 +241,10 @@ pub fn render_dir(
     if objects.is_empty() {
         return Err(RenderError::NoObjects(templates.to_owned()));
     }
-    Ok(RenderedSet { objects, artifacts: resolver.used() })
+    Ok(RenderedSet {
+        objects,
+        artifacts: resolver.used(),
+        inputs: jsonnet.scope.files(),
+        repository: jsonnet.scope.repository.clone(),
+    })
 }

@@ -9,7 +9,7 @@ fn digest_line(stdout: &str) -> String {
 /// The golden digest of the example project built with pinned source facts. It may only
 /// change with a deliberate change to the release format or the example project.
 const EXAMPLE_DIGEST: &str =
-    "sha256:534b403d761a9e0d51cf0b9c3c9b9a0138a9183292f7f746236b6f925ed83a65";
+    "sha256:96ba89440fe2c09f1ea5537ff844dde95b20f3874b2b52c604d512e78c548d4d";
 
 #[test]
 fn same_inputs_give_the_same_digest_in_any_directory_time_zone_and_locale() {
@@ -127,7 +127,10 @@ fn git_context_gives_aliases_and_uncommitted_templates_are_refused() {
     )
     .expect("edit");
     let stderr = sandbox.fails(2, &["build", "-C", project]);
-    assert!(stderr.contains("has uncommitted changes to templates or forge.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("has uncommitted changes to files the release is made from (services/auth/templates/config.yaml)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("hint: commit the changes, or pass --allow-dirty"), "{stderr}");
 }
 
@@ -140,4 +143,81 @@ fn outside_git_without_a_commit_the_error_says_what_to_pass() {
     error: [SANDBOX]/auth-service is not in a git checkout and no commit was given
       hint: run inside the project's git checkout, or pass --commit <SHA> --commit-time <TIME>
     ");
+}
+
+/// Issue 14: every file the render reads must be committed, libraries included (an edit to a
+/// Jsonnet library path used to be released under the commit), and the release's metadata
+/// lists each file with its git blob id, as `git hash-object` gives it.
+#[test]
+fn every_file_read_is_committed_and_listed_with_its_git_blob_id() {
+    let sandbox = Sandbox::new();
+    let repo = sandbox.path().join("monorepo");
+    harness::copy_tree(
+        &harness::testdata().join("projects/catalog"),
+        &repo.join("services/catalog"),
+        false,
+    );
+    // A shared library outside the project, inside the repository.
+    std::fs::create_dir_all(repo.join("lib")).expect("mkdir");
+    std::fs::rename(
+        repo.join("services/catalog/lib/service.libsonnet"),
+        repo.join("lib/service.libsonnet"),
+    )
+    .expect("move");
+    let config = repo.join("services/catalog/forge.yaml");
+    let text = std::fs::read_to_string(&config).expect("forge.yaml");
+    std::fs::write(&config, text.replace("library_paths: [lib]", "library_paths: [../../lib]"))
+        .expect("write");
+    harness::git(&repo, &["init", "-q", "-b", "main"]);
+    harness::git(&repo, &["add", "."]);
+    harness::git(&repo, &["commit", "-q", "-m", "Add catalog"]);
+    let project = repo.join("services/catalog");
+    let dir = project.to_str().expect("utf-8");
+    let artifacts = harness::testdata().join("artifacts/catalog.yaml");
+    let artifacts = artifacts.to_str().expect("utf-8");
+
+    std::fs::write(
+        repo.join("lib/service.libsonnet"),
+        std::fs::read_to_string(repo.join("lib/service.libsonnet")).expect("read")
+            + "\n// edited\n",
+    )
+    .expect("edit");
+    let stderr = sandbox.fails(2, &["build", "-C", dir, "--artifacts", artifacts]);
+    assert!(
+        stderr.contains(
+            "uncommitted changes to files the release is made from (lib/service.libsonnet)"
+        ),
+        "{stderr}"
+    );
+    harness::git(&repo, &["checkout", "--", "lib/service.libsonnet"]);
+
+    sandbox.ok(&["build", "-C", dir, "--artifacts", artifacts]);
+    let inspected: serde_json::Value = serde_json::from_str(&sandbox.ok(&[
+        "inspect",
+        "company/shop/catalog:1",
+        "--output",
+        "json",
+    ]))
+    .expect("json");
+    let files = inspected["metadata"]["source"]["files"].as_array().expect("files").clone();
+    let paths: Vec<&str> = files.iter().filter_map(|f| f["path"].as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "lib/service.libsonnet",
+            "services/catalog/forge.yaml",
+            "services/catalog/templates/catalog.jsonnet",
+            "services/catalog/templates/workers.jsonnet"
+        ]
+    );
+    for file in &files {
+        let path = file["path"].as_str().expect("path");
+        let output = std::process::Command::new("git")
+            .args(["hash-object", path])
+            .current_dir(&repo)
+            .output()
+            .expect("git");
+        let expected = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert_eq!(file["blob"], expected.as_str(), "{path}");
+    }
 }

@@ -135,7 +135,7 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     Environment: staging
     Release id: company/monorepo/auth-service/1111111111111111111111111111111111111111
     Commit: 1111111111111111111111111111111111111111
-    Digest: sha256:fc226c404ae3655800a9adb7cd0c072f62390835005c5564aba0b7a5039bdb62
+    Digest: sha256:a099b24ee77b56ced5f2968d9de22f0100cf171b328b4a195384cce2023fb24d
     Image: [REGISTRY]/company/monorepo/auth-service
     Trigger: branch_push (main)
     ");

@@ -219,3 +219,62 @@ fn documents_are_found_in_arrays_maps_and_lists_in_a_predictable_order() {
     // n1, n2 (a_nested), l1 and l2 (b_list), x (d); e is an object whose `items` are its own.
     assert_eq!(documents, ["1", "2", "3", "3", "4"], "{stderr}");
 }
+
+/// Issue 14: rendering reads the project directory and its library paths only: an absolute
+/// `importstr`, a `../` import, a library path outside the repository and a symlinked template
+/// pointing outside are each refused, naming the file, unless `--load-restrictor none`.
+#[test]
+fn reads_outside_the_project_and_its_libraries_are_refused() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("catalog");
+    let dir = project.to_str().expect("utf-8");
+    let secret = sandbox.path().join("secret.txt");
+    std::fs::write(&secret, "hunter2").expect("write");
+    let template = project.join("templates/leak.jsonnet");
+    let leaks = [
+        format!("{{apiVersion: 'v1', kind: 'ConfigMap', metadata: {{name: 'leak'}}, data: {{s: importstr '{}'}}}}", secret.display()),
+        "{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'leak'}, data: {s: importstr '../../secret.txt'}}".to_owned(),
+    ];
+    let artifacts = harness::testdata().join("artifacts/catalog.yaml");
+    let artifacts = artifacts.to_str().expect("utf-8");
+    for leak in &leaks {
+        std::fs::write(&template, leak).expect("write");
+        let stderr = sandbox.fails(2, &["render", "-C", dir, "--artifacts", artifacts]);
+        assert!(
+            stderr.contains("is outside the project directory and its library paths"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        let open = sandbox.ok(&[
+            "render",
+            "-C",
+            dir,
+            "--artifacts",
+            artifacts,
+            "--load-restrictor",
+            "none",
+        ]);
+        assert!(open.contains("hunter2"), "the restrictor can be lifted");
+    }
+    std::fs::remove_file(&template).expect("rm");
+
+    std::os::unix::fs::symlink(&secret, project.join("templates/linked.yaml")).expect("symlink");
+    let stderr = sandbox.fails(2, &["render", "-C", dir, "--artifacts", artifacts]);
+    assert!(
+        stderr.contains("templates/linked.yaml: ") && stderr.contains("outside the project"),
+        "{stderr}"
+    );
+    std::fs::remove_file(project.join("templates/linked.yaml")).expect("rm");
+
+    let config = std::fs::read_to_string(project.join("forge.yaml")).expect("forge.yaml");
+    std::fs::write(
+        project.join("forge.yaml"),
+        config.replace("library_paths: [lib]", "library_paths: [lib, /etc]"),
+    )
+    .expect("write");
+    let stderr = sandbox.fails(2, &["render", "-C", dir, "--artifacts", artifacts]);
+    assert!(
+        stderr.contains("library path") && stderr.contains("/etc is outside the repository"),
+        "{stderr}"
+    );
+}

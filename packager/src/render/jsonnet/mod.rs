@@ -9,13 +9,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::inputs::ReadScope;
 use super::{Problem, SourcedObject};
 use crate::artifacts::ArtifactResolver;
 use jrsonnet_evaluator::error::{ErrorKind, StackTraceElement};
 use jrsonnet_evaluator::function::builtin;
 use jrsonnet_evaluator::tla::TlaArg;
 use jrsonnet_evaluator::trace::{CompactFormat, PathResolver, TraceFormat};
-use jrsonnet_evaluator::{FileImportResolver, IStr, Result as JrResult, State, apply_tla};
+use jrsonnet_evaluator::{
+    AsPathLike, FileImportResolver, IStr, ImportResolver, Result as JrResult, SourcePath, State,
+    apply_tla,
+};
 use jrsonnet_stdlib::ContextInitializer;
 
 mod documents;
@@ -23,7 +27,7 @@ mod documents;
 const FORGE_LIBSONNET: &str = "{\n  artifact(ref):: std.native('forge.artifact')(ref),\n  project:: std.extVar('forge.project'),\n  commit:: std.extVar('forge.commit'),\n}\n";
 
 /// Everything a Jsonnet evaluation needs besides the file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct JsonnetInputs {
     /// Library paths (`-J`), searched after the importing file's directory.
     pub library_paths: Vec<PathBuf>,
@@ -37,6 +41,8 @@ pub struct JsonnetInputs {
     pub tla_code: Vec<(String, String)>,
     /// Resolves `forge.artifact('<name>.<field>')`, recording the use.
     pub artifacts: Arc<ArtifactResolver>,
+    /// What may be read, and what was.
+    pub scope: Arc<ReadScope>,
     /// Project name for `forge.project`.
     pub project: String,
     /// Commit for `forge.commit` (empty when rendering without a release).
@@ -163,8 +169,13 @@ fn evaluate(
         .add_native("forge.artifact", forge_artifact { artifacts: Arc::clone(&inputs.artifacts) });
     let mut paths = inputs.library_paths.clone();
     paths.push(forge_lib.to_owned());
+    let resolver = ScopedImports {
+        files: FileImportResolver::new(paths),
+        scope: Arc::clone(&inputs.scope),
+        forge_lib: forge_lib.to_owned(),
+    };
     let mut builder = State::builder();
-    builder.import_resolver(FileImportResolver::new(paths)).context_initializer(context);
+    builder.import_resolver(resolver).context_initializer(context);
     let state = builder.build();
     let _entered = state.enter();
     let _depth_limit = jrsonnet_evaluator::stack::limit_stack_depth(MAX_STACK);
@@ -218,6 +229,44 @@ fn format_error(error: &jrsonnet_evaluator::Error) -> String {
         );
     }
     text.trim_end().replace('\n', "\n  ")
+}
+
+/// Jsonnet's file imports within the read scope: every file the evaluator loads (the template
+/// itself, libraries, `importstr`/`importbin` data) must be in the project or its library
+/// paths, and is recorded. `forge.libsonnet` is forge-pack's own.
+#[derive(jrsonnet_gcmodule::Acyclic)]
+struct ScopedImports {
+    files: FileImportResolver,
+    scope: Arc<ReadScope>,
+    forge_lib: PathBuf,
+}
+
+impl ImportResolver for ScopedImports {
+    fn resolve_from(&self, from: &SourcePath, path: &dyn AsPathLike) -> JrResult<SourcePath> {
+        let resolved = self.files.resolve_from(from, path)?;
+        if let Some(file) = resolved.path()
+            && !file.starts_with(&self.forge_lib)
+        {
+            self.scope
+                .check(file)
+                .map_err(|e| jrsonnet_evaluator::Error::from(ErrorKind::ImportIo(e)))?;
+        }
+        Ok(resolved)
+    }
+
+    fn load_file_contents(&self, resolved: &SourcePath) -> JrResult<Vec<u8>> {
+        let bytes = self.files.load_file_contents(resolved)?;
+        if let Some(file) = resolved.path()
+            && !file.starts_with(&self.forge_lib)
+        {
+            let canonical = self
+                .scope
+                .check(file)
+                .map_err(|e| jrsonnet_evaluator::Error::from(ErrorKind::ImportIo(e)))?;
+            self.scope.record(canonical, &bytes);
+        }
+        Ok(bytes)
+    }
 }
 
 /// Writes `forge.libsonnet` into `dir` so templates can import it.
