@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 use forge_release::Digest;
 use forge_release::image::ReleaseImage;
 use forge_release::manifest::Manifest;
-use forge_release::metadata::{ObjectInfo, ReleaseMetadata};
+use forge_release::metadata::ReleaseMetadata;
 use forge_release::tarball::Limits;
+use forge_store::registry::options::limits;
 use forge_store::{LayoutStore, Store};
 
+use crate::cached_stream::CachedStream;
 use crate::emit::{Body, Rendered, SEPARATOR};
 use crate::error::CmpError;
 
-/// Last line of a rendered-output cache file: the size of each document, in order. Nothing in
+/// First line of a rendered-output cache file: the size of each document, in order. Nothing in
 /// it is trusted: each document is checked against the release's verified metadata.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct RenderedHeader {
@@ -120,50 +122,40 @@ impl Cache {
         self.dir.join("rendered").join(format!("{}.stream", digest.hex()))
     }
 
-    /// The output rendered earlier from the release `digest`, if present and intact.
+    /// The output rendered earlier from the release `digest`, if present and well formed.
     ///
     /// Only outputs that are the released files byte for byte are kept (see
-    /// [`Self::put_rendered`]), so every read checks each document against the digest the
-    /// release's metadata records for its file, the metadata itself checked against the
-    /// manifest and the manifest against `digest`: whoever can write the cache volume cannot
-    /// get an object into Argo CD. The file is the stream followed by a header line (JSON:
-    /// each document's size); anything that does not match is a miss.
+    /// [`Self::put_rendered`]), so each document is checked, as it is written
+    /// ([`CachedStream`]), against the digest the release's metadata records for its file; the
+    /// metadata is checked here against the manifest and the manifest against `digest`:
+    /// whoever can write the cache volume cannot get an object into Argo CD. The file is a
+    /// header line (JSON: each document's size), then the stream; a file whose size disagrees
+    /// with its header is a miss.
     pub fn rendered(&self, digest: &Digest) -> Option<Rendered> {
-        let manifest = self.layout.read_blob(digest).ok()?;
+        let manifest = self.layout.read_blob(digest, limits::MANIFEST_BYTES).ok()?;
         let manifest = Manifest::parse_release(&manifest, Some(digest)).ok()?;
-        let metadata_blob = self.layout.read_blob(&manifest.metadata().digest).ok()?;
+        let metadata = manifest.metadata();
+        let metadata_blob = self.layout.read_blob(&metadata.digest, metadata.size).ok()?;
         let metadata = ReleaseMetadata::parse(&metadata_blob).ok()?;
-        let path = self.rendered_path(digest);
-        let mut bytes = std::fs::read(&path).ok()?;
-        // The header is the last line, so the stream is the file truncated: no copy.
-        let split = bytes[..bytes.len().checked_sub(1)?].iter().rposition(|b| *b == b'\n')? + 1;
-        let header: RenderedHeader = serde_json::from_slice(&bytes[split..]).ok()?;
-        bytes.truncate(split);
         let objects = &metadata.resources.objects;
-        if header.sizes.len() != objects.len() {
-            return None;
-        }
-        let mut documents = Vec::with_capacity(objects.len());
-        let mut rest = bytes.as_slice();
-        for size in &header.sizes {
-            let text = rest.strip_prefix(SEPARATOR)?.get(..*size)?;
-            documents.push(text);
-            rest = &rest[SEPARATOR.len() + size..];
-        }
-        if !rest.is_empty() || !documents_match(&documents, objects) {
+        let path = self.rendered_path(digest);
+        let file = std::fs::File::open(&path).ok()?;
+        let (sizes, start) = read_header(&file, objects.len())?;
+        let documents = sizes.into_iter().zip(objects.iter().map(|o| o.sha256.clone())).collect();
+        let stream = CachedStream::new(file, path, start, documents);
+        let meta = std::fs::File::metadata(stream.file()).ok()?;
+        if !meta.is_file() || meta.len() != start + stream.len() {
             return None;
         }
         // Recently used entries are the last to be evicted.
-        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
-            let _ = file.set_modified(std::time::SystemTime::now());
-        }
+        let _ = stream.file().set_modified(std::time::SystemTime::now());
         let release = &metadata.release;
         Some(Rendered {
             commit: metadata.source.commit.clone(),
             name: format!("{}/{}", release.repository, release.project),
             objects: objects.iter().map(|o| o.id.clone()).collect(),
             verbatim: true,
-            body: Body::Stream(bytes),
+            body: Body::Cached(stream),
         })
     }
 
@@ -185,8 +177,8 @@ impl Cache {
         let mut header = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
         header.push(b'\n');
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        let mut parts = rendered.body.parts();
-        parts.push(&header);
+        let mut parts = vec![header.as_slice()];
+        parts.extend(documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]));
         forge_store::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
@@ -214,29 +206,14 @@ impl Cache {
     }
 }
 
-/// Whether each document is the file its metadata entry names, by digest (on every core: a
-/// warm read hashes the whole output).
-fn documents_match(documents: &[&[u8]], objects: &[ObjectInfo]) -> bool {
-    let total: usize = documents.iter().map(|d| d.len()).sum();
-    let threads = if total < 1 << 20 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
-    };
-    let chunk = documents.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let checks: Vec<_> = documents
-            .chunks(chunk)
-            .zip(objects.chunks(chunk))
-            .map(|(documents, objects)| {
-                scope.spawn(move || {
-                    documents
-                        .iter()
-                        .zip(objects)
-                        .all(|(text, object)| Digest::of(text) == object.sha256)
-                })
-            })
-            .collect();
-        checks.into_iter().all(|check| check.join().unwrap_or(false))
-    })
+/// The header line of a rendered-output file: the documents' sizes (as many as `objects`),
+/// and where the stream starts. Bounded: a size takes at most 21 bytes of JSON.
+fn read_header(file: &std::fs::File, objects: usize) -> Option<(Vec<usize>, u64)> {
+    use std::io::{BufRead, Read};
+    let max = 64 + 21 * objects as u64;
+    let mut line = Vec::new();
+    std::io::BufReader::new(file.take(max)).read_until(b'\n', &mut line).ok()?;
+    line.pop().filter(|end| *end == b'\n')?;
+    let header: RenderedHeader = serde_json::from_slice(&line).ok()?;
+    (header.sizes.len() == objects).then_some((header.sizes, line.len() as u64 + 1))
 }

@@ -7,6 +7,7 @@
 //! reads two ways.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use forge_release::Digest;
 use forge_release::metadata::ObjectInfo;
@@ -15,6 +16,7 @@ use forge_release::tarball::TarFile;
 use forge_release::verify::VerifiedRelease;
 use serde_json::Value;
 
+use crate::cached_stream::{CachedStream, StreamError};
 use crate::error::CmpError;
 use crate::plain_yaml;
 
@@ -31,7 +33,7 @@ pub mod annotations {
 }
 
 /// A release rendered for Argo CD: its part of the output and what is in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Rendered {
     /// Commit of the release.
     pub commit: String,
@@ -45,13 +47,13 @@ pub struct Rendered {
     pub body: Body,
 }
 
-/// Output: objects as documents, or a stream read back from the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Output: objects as documents, or a stream in the cache, checked as it is written.
+#[derive(Debug)]
 pub enum Body {
     /// One per object, each written after a `---` line.
     Documents(Vec<Document>),
-    /// A whole YAML stream, `---` lines included.
-    Stream(Vec<u8>),
+    /// A whole YAML stream in the cache, `---` lines included.
+    Cached(CachedStream),
 }
 
 /// One object as written: text ending in a newline, and the digest of that text (for a file
@@ -82,13 +84,35 @@ impl Document {
 pub const SEPARATOR: &[u8] = b"---\n";
 
 impl Body {
-    /// The output, as consecutive slices.
-    pub fn parts(&self) -> Vec<&[u8]> {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
         match self {
             Body::Documents(documents) => {
-                documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]).collect()
+                documents.iter().map(|d| (SEPARATOR.len() + d.text.len()) as u64).sum()
             }
-            Body::Stream(bytes) => vec![bytes],
+            Body::Cached(stream) => stream.len(),
+        }
+    }
+
+    /// Whether it holds no objects.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Body::Documents(documents) => documents.is_empty(),
+            Body::Cached(stream) => stream.is_empty(),
+        }
+    }
+
+    /// Writes it to `out`: a cached stream is checked as it goes (see [`CachedStream`]).
+    pub fn write_to(&self, out: &mut dyn Write) -> Result<(), CmpError> {
+        match self {
+            Body::Documents(documents) => documents
+                .iter()
+                .try_for_each(|d| out.write_all(SEPARATOR).and_then(|()| out.write_all(&d.text)))
+                .map_err(CmpError::Output),
+            Body::Cached(stream) => stream.write_checked(out).map_err(|e| match e {
+                StreamError::Write(e) => CmpError::Output(e),
+                StreamError::Damaged { path } => CmpError::CacheDamaged { path },
+            }),
         }
     }
 }

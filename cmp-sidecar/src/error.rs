@@ -115,6 +115,19 @@ pub enum CmpError {
         /// What failed.
         reason: String,
     },
+    /// A cached output did not match its release while it was written (the output is then
+    /// incomplete, and the exit status tells Argo CD to discard it).
+    #[error(
+        "the cached output {} does not match its release (damaged or altered): it has been removed, and the next generate fetches the release again",
+        path.display()
+    )]
+    CacheDamaged {
+        /// The cache file.
+        path: PathBuf,
+    },
+    /// Writing the output failed.
+    #[error("writing stdout: {0}")]
+    Output(std::io::Error),
     /// The time budget ran out.
     #[error(
         "gave up after {seconds} s (FORGE_CMP_TIMEOUT_SECONDS) fetching releases; Argo CD's own deadline is near"

@@ -30,9 +30,9 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// The whole output, as consecutive slices.
-    pub fn output(&self) -> impl Iterator<Item = &[u8]> {
-        self.releases.iter().flat_map(|r| r.body.parts())
+    /// Writes the whole output to `out`.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> Result<(), CmpError> {
+        self.releases.iter().try_for_each(|r| r.body.write_to(out))
     }
 
     /// Waits for the cache writes.
@@ -46,27 +46,72 @@ impl Generated {
 /// A thread writing to the cache; true when it wrote all it had to.
 pub type CacheWrite = std::thread::JoinHandle<bool>;
 
-/// Renders the app in `app_dir`: the whole output, or an error (never partial output).
-pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, CmpError> {
-    let mut generated = Generated::default();
-    let work = async {
-        let pointers =
-            discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
-        // Before any cache or registry access: may this Application name these releases?
-        let mut registries = Vec::with_capacity(pointers.len());
-        for pointer in &pointers {
+/// The app's pointers, each with the registry settings its Argo CD project may use; checked
+/// before any cache or registry access.
+fn admitted(
+    app_dir: &Path,
+    settings: &Settings,
+) -> Result<Vec<(LoadedPointer, RegistryOptions)>, CmpError> {
+    let pointers =
+        discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
+    pointers
+        .into_iter()
+        .map(|pointer| {
             let rule = settings
                 .tenancy
                 .admit(settings.project.as_deref(), &pointer.location.project)
                 .map_err(|reason| CmpError::NotAllowed { path: pointer.path.clone(), reason })?;
             let mut options = settings.registry.clone();
             options.auth_files.extend(rule.auth_file.clone());
-            registries.push(options);
+            Ok((pointer, options))
+        })
+        .collect()
+}
+
+/// Adds a release's output, refusing an object another release already has.
+fn add(
+    generated: &mut Generated,
+    seen: &mut BTreeMap<String, String>,
+    pointer: &LoadedPointer,
+    rendered: Arc<Rendered>,
+) -> Result<(), CmpError> {
+    let image = pointer.location.project.to_string();
+    for object in &rendered.objects {
+        if let Some(first) = seen.insert(object.to_string(), image.clone()) {
+            return Err(CmpError::DuplicateObject {
+                object: object.to_string(),
+                first,
+                second: image,
+            });
         }
+    }
+    generated.releases.push(rendered);
+    Ok(())
+}
+
+/// The app's output when every release is in the cache, rendered (no async runtime, no
+/// network); `None` when any is not.
+pub fn generate_warm(app_dir: &Path, settings: &Settings) -> Result<Option<Generated>, CmpError> {
+    let pointers = admitted(app_dir, settings)?;
+    let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
+    let mut generated = Generated::default();
+    let mut seen = BTreeMap::new();
+    for (pointer, _) in &pointers {
+        let Some(rendered) = warm(pointer, settings, &cache)? else { return Ok(None) };
+        add(&mut generated, &mut seen, pointer, Arc::new(rendered))?;
+    }
+    Ok(Some(generated))
+}
+
+/// Renders the app in `app_dir`: the whole output, or an error (never partial output).
+pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, CmpError> {
+    let mut generated = Generated::default();
+    let work = async {
+        let pointers = admitted(app_dir, settings)?;
         let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
         let mut seen = BTreeMap::new();
-        for (pointer, registry) in pointers.iter().zip(&registries) {
+        for (pointer, registry) in &pointers {
             let rendered = rendered_release(
                 pointer,
                 settings,
@@ -76,17 +121,7 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
                 &mut generated.cache_writes,
             )
             .await?;
-            let image = pointer.location.project.to_string();
-            for object in &rendered.objects {
-                if let Some(first) = seen.insert(object.to_string(), image.clone()) {
-                    return Err(CmpError::DuplicateObject {
-                        object: object.to_string(),
-                        first,
-                        second: image,
-                    });
-                }
-            }
-            generated.releases.push(rendered);
+            add(&mut generated, &mut seen, pointer, rendered)?;
         }
         Ok(())
     };
@@ -102,10 +137,40 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
     }
 }
 
-/// The output for a pointer's release: rendered earlier (verified against its checksum) when
-/// the digest is known, else rendered from the verified release and remembered, with the
-/// release if it was fetched, on threads of their own (added to `cache_writes`): the output
-/// does not wait for the cache.
+/// The digest whose cached copy may stand for the pointer's release: the one remembered for
+/// its image and commit, which only a fetch from that image's own store (with that project's
+/// credentials) records, and which a pin must agree with. A digest alone is not enough: the
+/// cache is shared by every project, and another project's release must not be served to an
+/// Application that names it under an image its registry would refuse.
+fn cached_digest(pointer: &LoadedPointer, cache: &Cache) -> Option<Digest> {
+    let image = pointer.location.project.to_string();
+    let remembered = cache.digest_for(&image, &pointer.pointer.spec.commit)?;
+    match &pointer.pointer.spec.digest {
+        Some(pin) if *pin != remembered => None,
+        _ => Some(remembered),
+    }
+}
+
+/// The output rendered earlier for a pointer, if the cache has it (only plain output is
+/// kept rendered: annotated output is made again from the release).
+fn warm(
+    pointer: &LoadedPointer,
+    settings: &Settings,
+    cache: &Cache,
+) -> Result<Option<Rendered>, CmpError> {
+    if settings.annotate {
+        return Ok(None);
+    }
+    let Some(digest) = cached_digest(pointer, cache) else { return Ok(None) };
+    let Some(rendered) = cache.rendered(&digest) else { return Ok(None) };
+    check_identity(pointer, &digest, &rendered.commit, &rendered.name)?;
+    Ok(Some(rendered))
+}
+
+/// The output for a pointer's release: rendered earlier (checked as it is written) when the
+/// cache has it for this image, else rendered from the verified release and remembered, with
+/// the release if it was fetched, on threads of their own (added to `cache_writes`): the
+/// output does not wait for the cache.
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
@@ -114,19 +179,11 @@ async fn rendered_release(
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Arc<Rendered>, CmpError> {
-    let image = pointer.location.project.to_string();
-    let known = match &pointer.pointer.spec.digest {
-        Some(digest) => Some(digest.clone()),
-        None => cache.digest_for(&image, &pointer.pointer.spec.commit),
-    };
-    // Only plain output is kept rendered: annotated output is made again from the release.
-    if let Some(digest) = &known
-        && !settings.annotate
-        && let Some(rendered) = cache.rendered(digest)
-    {
-        check_identity(pointer, digest, &rendered.commit, &rendered.name)?;
+    if let Some(rendered) = warm(pointer, settings, cache)? {
         return Ok(Arc::new(rendered));
     }
+    let image = pointer.location.project.to_string();
+    let known = cached_digest(pointer, cache);
     let (release, scanned, blobs_written) =
         fetch(pointer, known.as_ref(), settings, registry, cache, limits, cache_writes).await?;
     let digest = release.head.digest.clone();
@@ -135,20 +192,38 @@ async fn rendered_release(
     let commit = pointer.pointer.spec.commit.clone();
     let remembered = rendered.clone();
     cache_writes.push(std::thread::spawn(move || {
-        // A fetched release is named only once its blobs are all there.
-        let blobs_stored = blobs_written.is_some_and(|blobs| blobs.join().unwrap_or(false));
+        // A release is named only once its blobs are all there.
+        let blobs_stored = blobs_written.stored();
         let write = || {
             let remembered_release =
                 if blobs_stored { cache.remember(&image, &commit, &digest) } else { Ok(()) };
             remembered_release.and_then(|()| cache.put_rendered(&digest, &remembered))
         };
-        let needed = remembered.body.parts().iter().map(|p| p.len() as u64).sum();
+        let needed = remembered.body.len();
         let written = with_room(&cache, needed, write);
         // Whether or not the writes went through: a full disk is when eviction matters most.
         let evicted = cache.evict();
         written.and(evicted).inspect_err(warn_cache).is_ok()
     }));
     Ok(rendered)
+}
+
+/// Where a release's blobs stand in the cache once it is verified.
+#[derive(Debug)]
+enum Blobs {
+    /// They were there already.
+    Cached,
+    /// A thread is writing them (true when it wrote them all).
+    Writing(CacheWrite),
+}
+
+impl Blobs {
+    fn stored(self) -> bool {
+        match self {
+            Blobs::Cached => true,
+            Blobs::Writing(thread) => thread.join().unwrap_or(false),
+        }
+    }
 }
 
 /// Runs `write`; if it fails (a full disk, say), frees `needed` bytes of the oldest entries
@@ -167,10 +242,11 @@ fn warn_cache(error: &CmpError) {
 }
 
 /// The verified release a pointer names, and what [`emit::scan`] found in each file (unless
-/// annotating, which parses every file): from the cache when `known` (its pinned or
-/// remembered digest) is there intact, else from its store. A release fetched from its
-/// store is written to the cache while it is verified, on a thread returned last (true when
-/// every blob was written); should verifying fail, that thread goes to `cache_writes`.
+/// annotating, which parses every file): from the cache when `known` (see [`cached_digest`])
+/// is there intact, else from its store, whose manifest says which release it is (its blobs
+/// still come from the cache when it has them). A release fetched from its store is written
+/// to the cache while it is verified, on a thread; should verifying fail, that thread goes to
+/// `cache_writes`.
 async fn fetch(
     pointer: &LoadedPointer,
     known: Option<&Digest>,
@@ -179,7 +255,7 @@ async fn fetch(
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
-) -> Result<(VerifiedRelease, Vec<Scanned>, Option<CacheWrite>), CmpError> {
+) -> Result<(VerifiedRelease, Vec<Scanned>, Blobs), CmpError> {
     let verify = |raw: &ReleaseImage| {
         raw.verify_inspecting(
             limits,
@@ -196,7 +272,7 @@ async fn fetch(
         && let Ok((release, scanned)) = verify(&raw)
     {
         check_release(&release, pointer)?;
-        return Ok((release, scanned, None));
+        return Ok((release, scanned, Blobs::Cached));
     }
 
     let store = Store::open(&pointer.location.project, registry).map_err(store_error)?;
@@ -215,10 +291,18 @@ async fn fetch(
         (None, Some((bytes, tag))) => (tag, Some(bytes)),
         (None, None) => return Err(CmpError::ReleaseNotFound { image, commit: commit.clone() }),
     };
-    let fetched = match manifest {
-        Some(bytes) => store.fetch_blobs_of(bytes, &digest, limits).await,
-        None => store.fetch_image(&digest, limits).await,
+    let manifest = match manifest {
+        Some(bytes) => bytes,
+        None => store.fetch_manifest(&digest).await.map_err(store_error)?,
     };
+    // The store has this release under this image: the cache's copy of its blobs will do.
+    if let Some(raw) = cache.get(&digest, limits).await
+        && let Ok((release, scanned)) = verify(&raw)
+    {
+        check_release(&release, pointer)?;
+        return Ok((release, scanned, Blobs::Cached));
+    }
+    let fetched = store.fetch_blobs_of(manifest, &digest, limits).await;
     let raw = Arc::new(fetched.map_err(store_error)?);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
@@ -234,7 +318,7 @@ async fn fetch(
             Ok((release, scanned))
         });
     match verified {
-        Ok((release, scanned)) => Ok((release, scanned, Some(blobs_written))),
+        Ok((release, scanned)) => Ok((release, scanned, Blobs::Writing(blobs_written))),
         Err(error) => {
             cache_writes.push(blobs_written);
             Err(error)

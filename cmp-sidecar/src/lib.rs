@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod cache;
+pub mod cached_stream;
 pub mod discover;
 pub mod emit;
 pub mod error;

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, not mimalloc (forge-pack's): forge-cmp is a short-lived process whose
+// warm run is mostly first touches of fresh memory, and mimalloc's huge-page arenas zero 2 MiB
+// for the first small allocation of each thread and size class (measured: 15 % slower warm,
+// 3 % faster cold).
 
 /// Argo CD Config Management Plugin: renders the release a ReleasePointer names.
 #[derive(Debug, Parser)]
@@ -53,20 +55,26 @@ fn run() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let app_dir =
         std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let generated =
-        runtime.block_on(forge_cmp::generate(&app_dir, &settings)).map_err(|e| e.to_string())?;
-    // Written only once every release is rendered: Argo CD sees all objects or, on error, none.
-    // Buffered: the output comes in many parts, and stdout alone flushes at every newline.
+    // A warm generate reads the cache only: no async runtime to start.
+    let generated = match forge_cmp::generate::generate_warm(&app_dir, &settings) {
+        Ok(Some(generated)) => generated,
+        Ok(None) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?
+            .block_on(forge_cmp::generate(&app_dir, &settings))
+            .map_err(|e| e.to_string())?,
+        Err(error) => return Err(error.to_string()),
+    };
+    // Written only once every release is ready: Argo CD sees all objects or, on error, none
+    // (a cached stream that turns out altered while it is written is an error, and Argo CD
+    // discards the output of a failed generate). Buffered: documents come in many parts, and
+    // stdout alone flushes at every newline.
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = generated
-        .output()
-        .try_for_each(|part| stdout.write_all(part))
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("writing stdout: {e}"));
+        .write_to(&mut stdout)
+        .and_then(|()| stdout.flush().map_err(forge_cmp::CmpError::Output))
+        .map_err(|e| e.to_string());
     generated.finish();
     written
 }

@@ -29,6 +29,13 @@ impl Digest {
         Digest(format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 
+    /// Whether `bytes` hash to this digest (without allocating: for hot loops).
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        let actual = Sha256::digest(bytes);
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(self.hex(), &mut expected).is_ok() && actual[..] == expected
+    }
+
     /// The 64 hex characters after `sha256:`.
     pub fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
@@ -161,6 +168,14 @@ mod tests {
         assert!("sha256:abc".parse::<Digest>().is_err());
         let ok = format!("sha256:{}", "a".repeat(64));
         assert_eq!(ok.parse::<Digest>().map(|d| d.to_string()).ok(), Some(ok));
+    }
+
+    #[test]
+    fn matches_agrees_with_the_digest_of_the_bytes() {
+        let digest = Digest::of(b"hello");
+        assert!(digest.matches(b"hello"));
+        assert!(!digest.matches(b"hellO"));
+        assert!(!Digest::of(b"").matches(b"hello"));
     }
 
     #[test]

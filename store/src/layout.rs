@@ -15,10 +15,13 @@ use serde::{Deserialize, Serialize};
 use forge_release::Digest;
 use forge_release::manifest::{Descriptor, MANIFEST_MEDIA_TYPE, annotations};
 
+use crate::bounded;
 use crate::error::{StoreError, TagClaim};
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+/// The largest `index.json` read: a million tags.
+const INDEX_BYTES: u64 = 256 << 20;
 
 /// One project's releases in an OCI image layout directory.
 #[derive(Debug, Clone)]
@@ -64,7 +67,7 @@ impl LayoutStore {
 
     fn read_index(&self) -> Result<Option<Index>, StoreError> {
         let path = self.dir.join("index.json");
-        let bytes = match std::fs::read(&path) {
+        let bytes = match bounded::read_file(&path, INDEX_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_error(&path, e)),
@@ -92,10 +95,11 @@ impl LayoutStore {
         Ok(self.list_tags()?.into_iter().find(|(t, _)| t == tag).map(|(_, digest)| digest))
     }
 
-    /// Reads a blob (or manifest) and checks that it hashes to `digest`.
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+    /// Reads a blob (or manifest) of at most `max` bytes and checks that it hashes to
+    /// `digest`.
+    pub fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        let bytes = bounded::read_file(&path, max).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::BlobNotFound {
                 digest: digest.clone(),
                 location: self.dir.display().to_string(),
@@ -131,7 +135,8 @@ impl LayoutStore {
         self.ensure_layout()?;
         let path = self.blob_path(digest);
         // An intact copy is kept; a damaged one (disk error, tampering) is replaced.
-        if std::fs::read(&path).is_ok_and(|existing| &Digest::of(&existing) == digest) {
+        let existing = bounded::read_file(&path, bytes.len() as u64);
+        if existing.is_ok_and(|existing| &Digest::of(&existing) == digest) {
             return Ok(());
         }
         self.write_atomically(&path, bytes)

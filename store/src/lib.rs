@@ -6,6 +6,7 @@
 //! which does none.
 
 pub mod atomic;
+pub mod bounded;
 pub mod error;
 pub mod layout;
 pub mod publish;

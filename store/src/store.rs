@@ -10,6 +10,7 @@ use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
 
 use crate::error::{StoreError, TagClaim};
 use crate::layout::LayoutStore;
+use crate::registry::options::limits;
 use crate::registry::{RegistryOptions, RegistryStore};
 
 /// One project's release stream in some store.
@@ -71,7 +72,7 @@ impl Store {
     /// Fetches raw manifest bytes, verified against `digest`.
     pub async fn fetch_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         match self {
-            Store::Layout(layout) => layout.read_blob(digest),
+            Store::Layout(layout) => layout.read_blob(digest, limits::MANIFEST_BYTES),
             Store::Registry(registry) => registry.fetch_manifest(digest).await,
         }
     }
@@ -93,7 +94,7 @@ impl Store {
     /// Fetches a blob, verified against its descriptor (digest and size).
     pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
         let bytes = match self {
-            Store::Layout(layout) => layout.read_blob(&descriptor.digest)?,
+            Store::Layout(layout) => layout.read_blob(&descriptor.digest, descriptor.size)?,
             Store::Registry(registry) => registry.fetch_blob(descriptor).await?,
         };
         descriptor.verify(&bytes)?;

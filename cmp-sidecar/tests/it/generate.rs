@@ -97,10 +97,11 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         .expect("truncate, as a kill mid-write would");
     std::fs::write(env.cache().join("blobs/sha256/.tmp-leftover"), b"partial")
         .expect("stray temp file");
-    // The rendered output is cached too; damage it so the release itself is read again.
+    // The rendered output is cached too; damage its header line (as a torn write would): a
+    // miss found before anything is written, so the release itself is read again.
     let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
     let mut output = std::fs::read(&rendered).expect("rendered cache");
-    output[10] ^= 1;
+    output[5] ^= 1;
     std::fs::write(&rendered, &output).expect("damage");
     let again = env.generate(&repo, APP, &[]);
     assert_eq!(again.stdout, good.stdout);
@@ -122,19 +123,50 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     let good = env.generate(&repo, APP, &[]);
     let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
     let original = std::fs::read_to_string(&rendered).expect("rendered cache");
-    let stream = &original[..original.trim_end().rfind('\n').expect("header line") + 1];
+    // The file is a header line (each document's size), then the stream.
+    let write = |documents: &[&str]| {
+        let sizes: Vec<usize> = documents.iter().map(|d| d.len()).collect();
+        let stream: String = documents.iter().map(|d| format!("---\n{d}")).collect();
+        format!("{}\n{stream}", serde_json::json!({ "sizes": sizes }))
+    };
+    let (_, stream) = original.split_once('\n').expect("header line");
+    let mut documents: Vec<&str> = stream.split("---\n").skip(1).collect();
+    assert_eq!(write(&documents), original, "the test writes what forge-cmp writes");
     let injected = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: mallory}]\n";
     // Same number of documents, the last one swapped, sizes consistent: only the digests the
     // release's metadata records can tell.
-    let mut documents: Vec<&str> = stream.split("---\n").skip(1).collect();
     *documents.last_mut().expect("documents") = injected;
-    let forged_stream: String = documents.iter().map(|d| format!("---\n{d}")).collect();
-    let sizes: Vec<usize> = documents.iter().map(|d| d.len()).collect();
-    let header = serde_json::json!({ "sizes": sizes });
-    std::fs::write(&rendered, format!("{forged_stream}{header}\n")).expect("forge");
+    std::fs::write(&rendered, write(&documents)).expect("forge");
+    // The stream is checked as it is written: the forged document stops the generate with an
+    // error (Argo CD discards the output of a failed generate) and the entry is removed.
+    let forged = env.generate(&repo, APP, &[]);
+    let stderr = String::from_utf8_lossy(&forged.stderr);
+    assert!(!forged.status.success(), "a forged document must fail the generate");
+    assert!(stderr.contains("does not match its release"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&forged.stdout).contains("pwned"));
+    assert!(!rendered.exists(), "the forged entry is removed");
     let again = env.generate(&repo, APP, &[]);
-    assert_eq!(again.stdout, good.stdout, "the forged output was not used");
-    assert!(!String::from_utf8_lossy(&again.stdout).contains("pwned"));
+    assert_eq!(again.stdout, good.stdout, "the next generate reads the release again");
+}
+
+/// A document of a cached output damaged in place (same size, one byte flipped) is caught as
+/// it is written: that generate fails, and the next reads the release again.
+#[test]
+fn a_cached_output_damaged_in_place_fails_once_then_is_read_again() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let good = env.generate(&repo, APP, &[]);
+    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let mut output = std::fs::read(&rendered).expect("rendered cache");
+    let last = output.len() - 2;
+    output[last] ^= 1;
+    std::fs::write(&rendered, &output).expect("damage");
+    let damaged = env.generate(&repo, APP, &[]);
+    assert!(!damaged.status.success());
+    assert!(String::from_utf8_lossy(&damaged.stderr).contains("has been removed"));
+    let again = env.generate(&repo, APP, &[]);
+    assert_eq!(again.stdout, good.stdout, "{}", String::from_utf8_lossy(&again.stderr));
 }
 
 #[test]

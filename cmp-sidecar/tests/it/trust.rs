@@ -141,6 +141,55 @@ fn each_argo_cd_project_may_name_only_its_allowed_images() {
     assert_eq!(objects.len(), 4);
 }
 
+/// The cache is shared by every project: a release another project's Application fetched is
+/// not served to a pointer that names it, by digest, under an image of one's own (where the
+/// registry does not have it). The cache stands in only for what the image's store confirmed.
+#[test]
+fn the_shared_cache_serves_a_release_only_under_the_image_it_came_from() {
+    let env = Env::new();
+    let registry = HostileRegistry::start();
+    let release = fixtures::image();
+    registry.serve_release(argo::IMAGE, fixtures::COMMIT, &release);
+    let theirs = format!("{}/{}", registry.addr, argo::IMAGE);
+    let config = config(
+        &env,
+        &format!(
+            "apiVersion: forge.dev/v1alpha1\nkind: SidecarConfig\nprojects:\n  team-a:\n    images: [{}/company/]\n  team-b:\n    images: [{}/team-b/]\n",
+            registry.addr, registry.addr
+        ),
+    );
+    let run = |repo: &std::path::Path, project: &str| {
+        env.generate(
+            repo,
+            APP,
+            &[
+                ("FORGE_CMP_CONFIG", config.as_str()),
+                ("FORGE_CMP_ALLOWED_IMAGES", ""),
+                ("ARGOCD_APP_PROJECT_NAME", project),
+            ],
+        )
+    };
+    let team_a = env.gitops(&pointer_to(&theirs, fixtures::COMMIT));
+    assert_eq!(argo_parse(&run(&team_a, "team-a")).len(), 4, "team-a's release is now cached");
+
+    // Team-b read team-a's commit and digest in the shared GitOps repository.
+    let mine = format!("{}/team-b/{}", registry.addr, argo::IMAGE);
+    let team_b = env.gitops(&format!(
+        "{}  digest: {}\n",
+        pointer_to(&mine, fixtures::COMMIT),
+        release.digest
+    ));
+    let refused = run(&team_b, "team-b");
+    let stderr = failure(&refused);
+    assert!(stderr.contains(&mine), "{stderr}");
+    assert!(refused.stdout.is_empty());
+    let asked = registry.requests();
+    assert!(
+        asked.iter().any(|r| r.path.contains("/team-b/")),
+        "team-b's image was asked of its registry: {asked:#?}"
+    );
+}
+
 /// Issue 14: without an allowlist nothing is fetched, and releases on the sidecar's own disk
 /// (`oci:` layouts, say one committed into the GitOps repository) need the operator's consent.
 #[test]
