@@ -127,8 +127,9 @@ impl LookupError {
 /// and `FORGE_REGISTRY_PASSWORD`) belong to one registry host: the release registry of the
 /// command — `--registry`/`FORGE_REGISTRY` when it names a registry, else the first release
 /// stream the command opens (the project's `registry:` for `push`, the reference's host for
-/// `inspect`, `list`, `pull`, `diff`, `deploy`). No other host ever receives them: image
-/// registries (`--resolve-digests`), a second reference's host, a redirect's target.
+/// `inspect`, `list`, `pull`, `diff`, `deploy` with a reference). No other host ever receives
+/// them: image registries (`--resolve-digests`), a second reference's host, a redirect's
+/// target, a host named by a pointer in the GitOps repository (`deploy <name>`, `rollback`).
 #[derive(Debug)]
 pub struct Access {
     /// How to reach registries (without the explicit credentials, which go by host).
@@ -200,6 +201,14 @@ impl Access {
         let _ = self.bound.set(host.to_owned());
     }
 
+    /// From here on, the explicit credentials bind to no host they are not bound to already:
+    /// the release streams the command opens next are named by repository content (a
+    /// pointer's `spec.image`), which whoever can write the GitOps repository controls, not by
+    /// the command line. `--registry`/`FORGE_REGISTRY` still binds them.
+    pub fn bind_no_further(&self) {
+        let _ = self.bound.set(String::new());
+    }
+
     /// The store for references without a registry host: `--registry`/`FORGE_REGISTRY`, else
     /// the project's `registry:`, else the embedded store.
     pub fn default_root(&self, project_registry: Option<&str>) -> Result<StoreRoot, LookupError> {
@@ -214,6 +223,7 @@ impl Access {
     pub fn open(&self, location: &ProjectLocation) -> Result<Store, LookupError> {
         let mut options = self.options.clone();
         if let (Some((credentials, origin)), Some(host)) = (&self.explicit, self.bound.get())
+            && !host.is_empty()
             && let ProjectLocation::InRoot { root: StoreRoot::Registry(registry), .. } = location
         {
             let registry_host = registry.split('/').next().unwrap_or(registry);

@@ -49,6 +49,9 @@ fn project_location(
         return Ok((reference.project, image));
     }
     deploy::check_segment("project", project)?;
+    // The image comes from a pointer: whoever writes the GitOps repository must not be able
+    // to send the command's credentials to a host of their choosing.
+    access.bind_no_further();
     let mut images: Vec<(String, String)> = Vec::new();
     for (_, name, rel) in repo.pointer_files()? {
         if name == project

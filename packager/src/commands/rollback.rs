@@ -17,6 +17,8 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
     deploy::check_segment("environment", env)?;
     deploy::check_segment("project", project)?;
     let access = Access::from_args(global)?;
+    // The image comes from the pointer and its history: it binds no credentials.
+    access.bind_no_further();
     let root = access.default_root(None)?;
     let rel = GitopsRepo::pointer_path(env, project);
     let current = repo.read_pointer(&rel)?.ok_or_else(|| GitopsError::NotDeployed {

@@ -127,3 +127,42 @@ fn append_image(project: &Path, image: &str) {
     );
     std::fs::write(project.join("templates/job.yaml"), job).expect("job");
 }
+
+/// `deploy <name>` and `rollback` find the image in a pointer, which whoever can write the
+/// GitOps repository controls: without `--registry`/`FORGE_REGISTRY`, that host gets no
+/// credentials.
+#[test]
+fn a_pointers_image_does_not_decide_where_credentials_go() {
+    let (_, other) = two_registries();
+    let sandbox = Sandbox::new();
+    let gitops = sandbox.path().join("gitops");
+    let app = gitops.join("envs/dev/auth-service");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    harness::git(&gitops, &["init", "-q", "-b", "main"]);
+    std::fs::write(gitops.join("policy.yaml"), "environments:\n  dev: {}\n  staging: {}\n")
+        .expect("policy");
+    std::fs::write(
+        app.join("release.yaml"),
+        format!(
+            "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {}/{PROJECT}\n  commit: {}\n  release: 7\n",
+            other.addr,
+            fixtures::COMMIT
+        ),
+    )
+    .expect("pointer");
+    harness::git(&gitops, &["add", "."]);
+    harness::git(&gitops, &["commit", "-q", "-m", "dev at 7"]);
+    for args in [
+        &["deploy", "staging", "auth-service", "7", "--actor", "alice"][..],
+        &["rollback", "dev", "auth-service", "7", "--actor", "alice"],
+    ] {
+        let _ = sandbox
+            .command(args)
+            .env("FORGE_GITOPS", &gitops)
+            .env("FORGE_REGISTRY_USERNAME", "ci")
+            .env("FORGE_REGISTRY_PASSWORD", "s3cret-for-home")
+            .output()
+            .expect("run");
+        assert_no_credentials(&other, args[0]);
+    }
+}
