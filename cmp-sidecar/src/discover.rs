@@ -11,19 +11,24 @@ use serde_json::Value;
 use crate::error::CmpError;
 use crate::pointer::{self, LoadedPointer};
 
+/// The largest file of the app directory read to see whether it is a pointer.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// The word whose presence, in any letter case, makes a file a possible pointer.
 const MARK: &str = "releasepointer";
 
 /// Loads the pointers of an app: the named file if one is configured (it must lie inside
-/// `dir`), otherwise every `*.yaml`/`*.yml` file directly in `dir` that is a pointer (see
+/// `dir`), otherwise every `*.yaml`/`*.yml` file (any letter case) directly in `dir` that is a
+/// pointer (see
 /// [`classify`]). Sorted by file name; two pointers for one image are an error.
 pub fn pointers(
     dir: &Path,
     named: Option<&Path>,
     root: &StoreRoot,
 ) -> Result<Vec<LoadedPointer>, CmpError> {
+    // Bounded: a file that is a link to `/dev/zero`, or huge, fails rather than exhausts memory.
     let read = |path: &Path| {
-        std::fs::read(path)
+        forge_store::bounded::read_file(path, MAX_FILE_BYTES)
             .map_err(|source| CmpError::ReadPointer { path: path.to_owned(), source })
     };
     if let Some(name) = named {
@@ -34,10 +39,15 @@ pub fn pointers(
     }
     let entries = std::fs::read_dir(dir)
         .map_err(|source| CmpError::ReadPointer { path: dir.to_owned(), source })?;
+    // Every YAML name, in any letter case; one that is not a file (a dangling link, say)
+    // fails when read, as it might have been a pointer.
     let mut candidates: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+        })
         .collect();
     candidates.sort();
     let mut found: Vec<LoadedPointer> = Vec::new();

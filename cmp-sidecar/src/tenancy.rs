@@ -9,7 +9,7 @@
 //! closes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use serde::Deserialize;
@@ -106,10 +106,27 @@ impl SidecarConfig {
                 "Argo CD project `{shown}` may name no release images: the sidecar's configuration has no rule for it (nor for `*`)"
             ));
         };
-        if image.starts_with("oci:") && !self.local_layouts {
-            return Err(format!(
-                "`{image}` is a layout on the sidecar's disk, and the sidecar's configuration does not enable `localLayouts`"
-            ));
+        let layout = match location {
+            ProjectLocation::LayoutDir(dir) => Some(dir.clone()),
+            ProjectLocation::InRoot { root: StoreRoot::Layouts(root), path } => {
+                Some(root.join(path))
+            }
+            ProjectLocation::InRoot { root: StoreRoot::Registry(_), .. } => None,
+        };
+        if let Some(dir) = layout {
+            if !self.local_layouts {
+                return Err(format!(
+                    "`{image}` is a layout on the sidecar's disk, and the sidecar's configuration does not enable `localLayouts`"
+                ));
+            }
+            // Rules are prefixes: `oci:/srv/team-a/../team-b` must not pass as team-a's.
+            let plain = dir.is_absolute()
+                && dir.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+            if !plain {
+                return Err(format!(
+                    "`{image}`: a layout is named by an absolute path without `.` or `..`"
+                ));
+            }
         }
         if rule.images.iter().any(|prefix| matches(prefix, &image)) {
             return Ok(rule);
@@ -187,5 +204,14 @@ mod tests {
         assert!(c.admit(Some("x"), &layout).expect_err("off").contains("localLayouts"));
         c.local_layouts = true;
         assert!(c.admit(Some("x"), &layout).is_ok());
+        let rule =
+            ProjectRule { images: vec!["oci:/srv/releases/team-a/".into()], auth_file: None };
+        c.projects.insert("*".into(), rule);
+        let escape = ProjectLocation::LayoutDir("/srv/releases/team-a/../team-b/app".into());
+        assert!(c.admit(Some("x"), &escape).expect_err("..").contains("without `.` or `..`"));
+        let relative = ProjectLocation::LayoutDir("srv/releases/team-a/app".into());
+        assert!(c.admit(Some("x"), &relative).is_err());
+        let own = ProjectLocation::LayoutDir("/srv/releases/team-a/app".into());
+        assert!(c.admit(Some("x"), &own).is_ok());
     }
 }

@@ -53,6 +53,15 @@ fn a_pointer_that_cannot_be_read_fails_the_generate_instead_of_being_skipped() {
         assert!(stderr.contains(expected), "{file}: {stderr}");
         std::fs::remove_file(app.join(file)).expect("rm");
     }
+    // Letter case of the extension does not hide a file, nor does a dangling link.
+    std::fs::write(app.join("UPPER.YAML"), format!("{other}  extra: [\n")).expect("write");
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(stderr.contains("invalid ReleasePointer UPPER.YAML: "), "{stderr}");
+    std::fs::remove_file(app.join("UPPER.YAML")).expect("rm");
+    std::os::unix::fs::symlink("/nonexistent/pointer.yaml", app.join("gone.yml")).expect("link");
+    let stderr = failure(&env.generate(&repo, APP, &[]));
+    assert!(stderr.contains("gone.yml"), "{stderr}");
+    std::fs::remove_file(app.join("gone.yml")).expect("rm");
     let mut not_utf8 = other.into_bytes();
     not_utf8.push(0xff);
     std::fs::write(app.join("latin1.yaml"), not_utf8).expect("write");

@@ -98,6 +98,17 @@ pub(super) struct Tokens {
     cache: tokio::sync::Mutex<HashMap<String, (Secret, Instant)>>,
 }
 
+/// Who asks a token service for tokens: the registry's users, with their credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenClient<'a> {
+    /// The credentials for the registry.
+    pub auth: &'a HostAuth,
+    /// The registry's `host[:port]`.
+    pub registry_host: &'a str,
+    /// Whether the registry itself is reached over plain HTTP.
+    pub registry_plain: bool,
+}
+
 impl Tokens {
     /// A token for `scope` from `realm`: cached, or fetched (the lock is held while fetching,
     /// so concurrent requests share one fetch).
@@ -107,8 +118,7 @@ impl Tokens {
         realm: &str,
         service: Option<&str>,
         scope: &str,
-        auth: &HostAuth,
-        registry_plain: bool,
+        client: &TokenClient<'_>,
     ) -> Result<Secret, Failure> {
         let mut cache = self.cache.lock().await;
         if let Some((token, expiry)) = cache.get(scope)
@@ -116,8 +126,7 @@ impl Tokens {
         {
             return Ok(token.clone());
         }
-        let (token, lifetime) =
-            fetch(transport, realm, service, scope, auth, registry_plain).await?;
+        let (token, lifetime) = fetch(transport, realm, service, scope, client).await?;
         // Refreshed a little early: a token that expires in flight fails the request.
         let expiry = Instant::now()
             + lifetime.saturating_sub(Duration::from_secs(10)).max(Duration::from_secs(5));
@@ -136,9 +145,9 @@ async fn fetch(
     realm: &str,
     service: Option<&str>,
     scope: &str,
-    auth: &HostAuth,
-    registry_plain: bool,
+    client: &TokenClient<'_>,
 ) -> Result<(Secret, Duration), Failure> {
+    let TokenClient { auth, registry_host, registry_plain } = *client;
     let mut url = Url::parse(realm).map_err(|_| {
         Failure::Refused(format!(
             "the registry names a token service that is not a URL: `{}`",
@@ -150,6 +159,12 @@ async fn fetch(
     if url.scheme() != "https" && !(url.scheme() == "http" && registry_plain) {
         return Err(Failure::Refused(format!(
             "refusing the token service {} without TLS",
+            url_host(&url)
+        )));
+    }
+    if *auth != HostAuth::Anonymous && !may_receive_credentials(&url, registry_host) {
+        return Err(Failure::Refused(format!(
+            "the registry names a token service on another host, {}: credentials go only to the registry's host and the hosts of its parent domain (auth.docker.io for registry-1.docker.io)",
             url_host(&url)
         )));
     }
@@ -222,6 +237,35 @@ async fn fetch(
     Ok((Secret::new(token), lifetime))
 }
 
+/// Whether a token service at `realm` may receive the credentials of `registry_host`: on the
+/// same host (any port), one below it, or a host of the registry's parent domain, as Docker Hub
+/// (registry-1.docker.io → auth.docker.io) and GitLab (registry.gitlab.com → gitlab.com) put
+/// theirs. A registry cannot send its users' credentials to a host of its choosing.
+fn may_receive_credentials(realm: &Url, registry_host: &str) -> bool {
+    let normal = |host: &str| host.trim_end_matches('.').to_ascii_lowercase();
+    let realm_host = match realm.host() {
+        Some(url::Host::Domain(name)) => normal(name),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return false,
+    };
+    let registry = normal(super::options::host_name(registry_host));
+    if realm_host == registry {
+        return true;
+    }
+    // An address is only ever itself.
+    if registry.parse::<std::net::IpAddr>().is_ok()
+        || realm_host.parse::<std::net::IpAddr>().is_ok()
+    {
+        return false;
+    }
+    if realm_host.ends_with(&format!(".{registry}")) {
+        return true;
+    }
+    let Some((_, parent)) = registry.split_once('.') else { return false };
+    parent.contains('.') && (realm_host == parent || realm_host.ends_with(&format!(".{parent}")))
+}
+
 /// `Basic base64(user:password)`, marked sensitive so that it never appears in debug output.
 pub(super) fn basic(username: &str, password: &str) -> HeaderValue {
     let encoded =
@@ -243,6 +287,25 @@ fn sensitive(text: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_to_token_services_of_the_registrys_own_domain_only() {
+        let may = |realm: &str, registry: &str| {
+            may_receive_credentials(&Url::parse(realm).expect("url"), registry)
+        };
+        assert!(may("https://registry.example.com/token", "registry.example.com"));
+        assert!(may("https://REGISTRY.example.com.:8443/token", "registry.example.com:5000"));
+        assert!(may("https://auth.docker.io/token", "registry-1.docker.io"));
+        assert!(may("https://gitlab.com/jwt/auth", "registry.gitlab.com"));
+        assert!(may("http://127.0.0.1:9000/token", "127.0.0.1:5000"));
+        assert!(!may("https://evil.example/token", "registry.example.com"));
+        assert!(!may("https://example.com.evil.io/token", "registry.example.com"));
+        assert!(may("https://auth.docker.io/token", "docker.io"));
+        assert!(!may("https://io/token", "docker.io"));
+        assert!(!may("https://evil.io/token", "docker.io"));
+        assert!(!may("http://localhost:9000/token", "127.0.0.1:5000"));
+        assert!(!may("http://127.0.0.2/token", "127.0.0.1"));
+    }
 
     #[test]
     fn challenges_are_read_as_registries_write_them() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::options::{Credentials, RegistryOptions, Secret, host_name};
+use super::options::{Credentials, RegistryOptions, Secret};
 
 /// What a registry host is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,9 @@ pub fn read_auth_file(path: &Path) -> Result<AuthFile, String> {
     std::fs::File::open(path)
         .and_then(|f| f.take(4 << 20).read_to_end(&mut text))
         .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&text).map_err(|e| format!("not a valid auth file: {e}"))
+    // Where, not what: serde's message may quote a value, which may be a secret.
+    serde_json::from_slice(&text)
+        .map_err(|e| format!("not a valid auth file (line {}, column {})", e.line(), e.column()))
 }
 
 fn from_file(
@@ -176,8 +178,10 @@ fn from_file(
         })
         .max_by_key(|(specificity, _)| *specificity);
     if let Some((_, value)) = best {
-        let entry: AuthEntry = serde_json::from_value(value.clone())
-            .map_err(|e| format!("the entry for {host}: {e}"))?;
+        // serde's message would quote the value, which may be a secret.
+        let entry: AuthEntry = serde_json::from_value(value.clone()).map_err(|_| {
+            format!("the entry for {host} is not an object with `auth`, `username`/`password` or `identitytoken` strings")
+        })?;
         if let Some(auth) = entry_auth(&entry, host)? {
             return Ok(Some((auth, CredentialSource::File(path.to_owned()))));
         }
@@ -223,6 +227,15 @@ fn entry_auth(entry: &AuthEntry, host: &str) -> Result<Option<HostAuth>, String>
     })))
 }
 
+/// The server a credential helper is asked about, as docker names it: `host:port` whole (a
+/// port is another service, with credentials of its own), Docker Hub as its index URL.
+fn helper_server(host: &str) -> String {
+    match canonical_host(host).as_str() {
+        "docker.io" => "https://index.docker.io/v1/".to_owned(),
+        _ => host.to_owned(),
+    }
+}
+
 /// Asks `docker-credential-<helper> get` for `host`'s credentials (none when it has none).
 fn helper_credentials(helper: &str, host: &str) -> Result<Option<HostAuth>, String> {
     #[derive(Deserialize)]
@@ -243,7 +256,8 @@ fn helper_credentials(helper: &str, host: &str) -> Result<Option<HostAuth>, Stri
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(host_name(host).as_bytes()).and_then(|()| stdin.write_all(b"\n"));
+        let server = helper_server(host);
+        let _ = stdin.write_all(server.as_bytes()).and_then(|()| stdin.write_all(b"\n"));
     }
     let mut stdout = child.stdout.take().map(|s| s.take(1 << 20));
     let reader = std::thread::spawn(move || {
@@ -295,6 +309,27 @@ mod tests {
             auth_files: files,
             ..RegistryOptions::default()
         }
+    }
+
+    #[test]
+    fn credential_helpers_are_asked_about_the_host_and_its_port() {
+        assert_eq!(helper_server("registry.example.com:31337"), "registry.example.com:31337");
+        assert_eq!(helper_server("registry.example.com"), "registry.example.com");
+        assert_eq!(helper_server("docker.io"), "https://index.docker.io/v1/");
+    }
+
+    #[test]
+    fn a_malformed_entry_is_reported_without_its_value() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("auth.json");
+        std::fs::write(&file, r#"{"auths":{"registry.example.com":"dXNlcjpzM2NyZXQ="}}"#)
+            .expect("write");
+        let error = from_file(&file, "registry.example.com", "a/b").expect_err("malformed");
+        assert!(error.contains("registry.example.com"), "{error}");
+        assert!(!error.contains("dXNlcjpzM2NyZXQ="), "{error}");
+        std::fs::write(&file, r#"{"auths":"c2VjcmV0"}"#).expect("write");
+        let error = from_file(&file, "registry.example.com", "a/b").expect_err("malformed");
+        assert!(!error.contains("c2VjcmV0"), "{error}");
     }
 
     #[test]

@@ -14,10 +14,11 @@ mod transport;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use forge_release::Digest;
+use forge_release::aliases;
 use forge_release::manifest::{Descriptor, MANIFEST_MEDIA_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 use reqwest::Url;
@@ -28,7 +29,7 @@ pub use options::{
     Credentials, HostCredentials, PlainHttp, RegistryOptions, RetryPolicy, Secret, is_loopback,
 };
 
-use self::auth::{Challenge, Tokens};
+use self::auth::{Challenge, TokenClient, Tokens};
 use self::options::limits;
 use self::transport::{Call, Failure, Transport};
 use crate::error::{StoreError, TagClaim};
@@ -84,11 +85,6 @@ impl RegistryStore {
         repository: &str,
         options: &RegistryOptions,
     ) -> Result<Self, StoreError> {
-        static CRYPTO: Once = Once::new();
-        // rustls needs one process-wide provider; ring keeps the build free of C toolchains.
-        CRYPTO.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
         let plain = options.plain_http_for(host);
         let scheme = if plain { "http" } else { "https" };
         let base = Url::parse(&format!("{scheme}://{host}/v2/")).map_err(|_| {
@@ -148,8 +144,11 @@ impl RegistryStore {
                         &realm,
                         service.as_deref(),
                         &self.scope(scope),
-                        auth,
-                        self.inner.plain,
+                        &TokenClient {
+                            auth,
+                            registry_host: &self.inner.host,
+                            registry_plain: self.inner.plain,
+                        },
                     )
                     .await?;
                 Ok(Some(auth::bearer(&token)))
@@ -172,6 +171,14 @@ impl RegistryStore {
             let response = self.inner.transport.send(&call).await?;
             if response.status() != StatusCode::UNAUTHORIZED || answered_challenge {
                 return Ok(response);
+            }
+            // Only the registry says how to authenticate to it: a redirect's target asking
+            // for credentials (with a token service of its own) gets none.
+            if response.url().origin() != self.inner.base.origin() {
+                return Err(Failure::Refused(format!(
+                    "{} (where the registry redirected) asks for credentials; they go to the registry only",
+                    transport::url_host(response.url())
+                )));
             }
             let challenge = response
                 .headers()
@@ -245,10 +252,18 @@ impl RegistryStore {
             reason,
         };
         let mut url = self.url(&format!("tags/list?n={TAG_PAGE}"));
-        let mut seen = BTreeSet::new();
+        // Pages seen, by a hash of their URL (a URL may be long; ten thousand of them more so).
+        let mut seen = std::collections::HashSet::new();
+        let page_key = |url: &Url| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            url.as_str().hash(&mut hasher);
+            hasher.finish()
+        };
         let mut tags = BTreeSet::new();
+        let mut tag_bytes = 0;
         for _ in 0..limits::TAG_PAGES {
-            if !seen.insert(url.to_string()) {
+            if !seen.insert(page_key(&url)) {
                 return Err(fail(format!("the registry's pages loop back to {}", url.path())));
             }
             let call = Call::new(Method::GET, url.clone());
@@ -268,9 +283,20 @@ impl RegistryStore {
                 Err(Failure::Status { status: StatusCode::NOT_FOUND, .. }) => break,
                 Err(failure) => return Err(self.error("listing tags", failure)),
             };
+            if let Some(bad) = page.iter().find(|t| !aliases::is_valid_oci_tag(t)) {
+                return Err(fail(format!(
+                    "the registry lists `{}`, which is not a tag",
+                    transport::clean(bad, 140)
+                )));
+            }
+            tag_bytes += page.iter().map(String::len).sum::<usize>();
             tags.extend(page);
-            if tags.len() > limits::TAGS {
-                return Err(fail(format!("more than {} tags, the most accepted", limits::TAGS)));
+            if tags.len() > limits::TAGS || tag_bytes > limits::TAG_BYTES {
+                return Err(fail(format!(
+                    "more than {} tags or {} MiB of them, the most accepted",
+                    limits::TAGS,
+                    limits::TAG_BYTES >> 20
+                )));
             }
             let Some(next) = next else { return Ok(tags.into_iter().collect()) };
             let next = url
@@ -381,7 +407,7 @@ impl RegistryStore {
                 }
                 let mut hasher = sha2::Sha256::new();
                 let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-                while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+                while let Some(chunk) = response.chunk().await.map_err(Failure::transport)? {
                     if bytes.len() as u64 + chunk.len() as u64 > expected {
                         return Err(Failure::Refused(format!(
                             "the registry sends more than the {expected} bytes of the blob"

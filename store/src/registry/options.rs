@@ -149,6 +149,8 @@ pub mod limits {
     pub const TAG_PAGES: usize = 10_000;
     /// Tags in all.
     pub const TAGS: usize = 1_000_000;
+    /// Bytes of tags in all (each at most 128, by the tag grammar).
+    pub const TAG_BYTES: usize = 64 << 20;
     /// A token service's answer.
     pub const TOKEN_BYTES: u64 = 1 << 20;
     /// The part of an error response read to find the registry's error code.
@@ -175,17 +177,33 @@ pub fn host_name(host: &str) -> &str {
 
 /// Addresses no registry request may reach, whatever a pointer, a redirect or DNS says:
 /// link-local addresses, where clouds serve instance metadata and credentials
-/// (169.254.169.254, fd00:ec2::254).
+/// (169.254.169.254, fd00:ec2::254), the metadata addresses of clouds outside that range
+/// (Alibaba's 100.100.100.200, Oracle's 192.0.0.192), and any of these embedded in an IPv6
+/// address (IPv4-mapped, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
 pub fn is_forbidden_address(ip: IpAddr) -> bool {
+    let forbidden_v4 = |v4: std::net::Ipv4Addr| {
+        v4.is_link_local() || [[100, 100, 100, 200], [192, 0, 0, 192]].contains(&v4.octets())
+    };
     match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4.is_link_local();
-            }
             let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+            };
+            let carried = if let Some(v4) = v6.to_ipv4_mapped() {
+                Some(v4)
+            } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some(embedded(segments[6], segments[7]))
+            } else if segments[0] == 0x2002 {
+                Some(embedded(segments[1], segments[2]))
+            } else {
+                None
+            };
             // fe80::/10, and AWS's IPv6 metadata endpoint.
-            (segments[0] & 0xffc0) == 0xfe80 || segments == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+            carried.is_some_and(forbidden_v4)
+                || (segments[0] & 0xffc0) == 0xfe80
+                || segments == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
         }
     }
 }
@@ -208,12 +226,28 @@ mod tests {
 
     #[test]
     fn metadata_and_link_local_addresses_are_forbidden() {
-        for ip in
-            ["169.254.169.254", "169.254.0.1", "fd00:ec2::254", "fe80::1", "::ffff:169.254.169.254"]
-        {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+            "100.100.100.200",
+            "192.0.0.192",
+        ] {
             assert!(is_forbidden_address(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "2001:db8::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "::1",
+            "fd00:ec2::253",
+            "2001:db8::1",
+            "64:ff9b::a00:1",
+            "100.100.100.201",
+        ] {
             assert!(!is_forbidden_address(ip.parse().expect("ip")), "{ip}");
         }
     }

@@ -29,6 +29,14 @@ pub(super) enum Failure {
     Refused(String),
 }
 
+impl Failure {
+    /// A transport failure, without its URL: a redirect's URL may carry a signature (blob
+    /// storage) that must not reach a log or Argo CD's UI.
+    pub fn transport(error: reqwest::Error) -> Self {
+        Failure::Transport(error.without_url())
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -73,6 +81,11 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     pub fn new(options: Arc<RegistryOptions>) -> Result<Self, String> {
+        static CRYPTO: std::sync::Once = std::sync::Once::new();
+        // rustls needs one process-wide provider; ring keeps the build free of C toolchains.
+        CRYPTO.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
         let ca_certificates = read_ca_files(&options)?;
         let plain = builder(&options).tls_certs_only([]).build().map_err(|e| with_causes(&e))?;
         Ok(Transport { plain, tls: OnceLock::new(), options, ca_certificates })
@@ -104,8 +117,8 @@ impl Transport {
         }
     }
 
-    /// Sends `call`, following redirects: an `Authorization` header goes only to the origin it
-    /// was made for, never from HTTPS to plain HTTP, never to a forbidden address.
+    /// Sends `call`, following redirects: an `Authorization` header or a body goes only to the
+    /// origin it was made for, never from HTTPS to plain HTTP, never to a forbidden address.
     pub async fn send(&self, call: &Call) -> Result<reqwest::Response, Failure> {
         let mut call = call.clone();
         let origin = call.url.origin();
@@ -121,7 +134,7 @@ impl Transport {
             if let Some(body) = &call.body {
                 request = request.body(body.clone());
             }
-            let response = request.send().await.map_err(Failure::Transport)?;
+            let response = request.send().await.map_err(Failure::transport)?;
             if !response.status().is_redirection() {
                 return Ok(response);
             }
@@ -137,9 +150,21 @@ impl Transport {
                     location.scheme()
                 )));
             }
-            if response.status() == StatusCode::SEE_OTHER {
+            // As browsers do: 303, and 301/302 after a POST, go on as a GET without the body.
+            let status = response.status();
+            if status == StatusCode::SEE_OTHER
+                || (call.method == Method::POST
+                    && matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND))
+            {
                 call.method = Method::GET;
                 call.body = None;
+            }
+            // A body (a refresh token, say) stays with the origin it was written for.
+            if call.body.is_some() && location.origin() != origin {
+                return Err(Failure::Refused(format!(
+                    "refusing to send a request body on to {}, another host",
+                    url_host(&location)
+                )));
             }
             call.url = location;
         }
@@ -224,7 +249,7 @@ pub(super) async fn read_limited(
         return Err(too_large());
     }
     let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+    while let Some(chunk) = response.chunk().await.map_err(Failure::transport)? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
         }
@@ -331,5 +356,20 @@ mod tests {
             assert!(matches!(check_address(&url), Err(Failure::Refused(_))), "{url}");
         }
         assert!(check_address(&Url::parse("http://127.0.0.1:5000/v2/").expect("url")).is_ok());
+    }
+
+    #[test]
+    fn a_transport_failure_never_shows_the_url_it_had() {
+        let transport = Transport::new(Arc::new(RegistryOptions::default())).expect("transport");
+        // Nothing listens on port 1; the query stands for a storage signature.
+        let url = Url::parse("http://127.0.0.1:1/blob?X-Amz-Signature=s3cr3t").expect("url");
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let failure = runtime
+            .block_on(transport.send(&Call::new(Method::GET, url)))
+            .expect_err("nothing listens");
+        let text = failure.to_string();
+        assert!(matches!(failure, Failure::Transport(_)), "{text}");
+        assert!(!text.contains("s3cr3t") && !text.contains("127.0.0.1:1"), "{text}");
     }
 }

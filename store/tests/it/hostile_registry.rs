@@ -98,6 +98,14 @@ fn tag_pages_are_followed_by_link_and_a_page_loop_is_an_error() {
     );
     let err = rt.block_on(store.list_tags()).expect_err("another host");
     assert!(err.to_string().contains("on another host"), "{err}");
+
+    // A "tag" of 16 MiB per page, ten thousand pages: refused at the first, as no tag is
+    // longer than 128 characters.
+    let huge = "x".repeat(1 << 20);
+    hostile.route("GET", &format!("{list}?page=3"), page(&[&huge], None));
+    let err = rt.block_on(store.list_tags()).expect_err("not a tag");
+    assert!(err.to_string().contains("which is not a tag"), "{err}");
+    assert!(err.to_string().len() < 400, "{err}");
 }
 
 #[test]
@@ -206,4 +214,112 @@ fn link_local_and_metadata_addresses_are_never_contacted() {
         )
         .expect_err("a redirect to the metadata service");
     assert!(err.to_string().contains("never contacted"), "{err}");
+}
+
+fn with_credentials_for(host: &str) -> RegistryOptions {
+    RegistryOptions {
+        credentials: Some(HostCredentials {
+            host: host.to_owned(),
+            credentials: Credentials { username: "ci".into(), password: Secret::new("s3cret") },
+            origin: "--username",
+        }),
+        ..quick()
+    }
+}
+
+/// A redirect's target answering 401 with a token service of its own learns nothing: the
+/// challenge counts only from the registry itself.
+#[test]
+fn a_redirect_target_asking_for_credentials_gets_none() {
+    let release = fixtures::image();
+    let home = HostileRegistry::start();
+    let elsewhere = HostileRegistry::start();
+    home.serve_release(REPO, "1", &release);
+    let layer = &release.manifest.resources().digest;
+    home.route(
+        "GET",
+        &format!("/v2/{REPO}/blobs/{layer}"),
+        Reply::redirect(&format!("http://{}/v2/{REPO}/blobs/{layer}", elsewhere.addr)),
+    );
+    let challenge = format!(r#"Bearer realm="http://{}/token",service="evil""#, elsewhere.addr);
+    elsewhere.route(
+        "GET",
+        "/v2/",
+        Reply::Fixed {
+            status: 401,
+            headers: vec![("WWW-Authenticate".into(), challenge)],
+            body: Vec::new(),
+        },
+    );
+    elsewhere.route("GET", "/token", Reply::json(200, r#"{"token":"t"}"#));
+    let store = store_at(&home.addr, REPO, &with_credentials_for(&home.addr));
+    let err = runtime()
+        .block_on(store.fetch_release(&release.digest, &Limits::default()))
+        .expect_err("the redirect target refuses");
+    assert!(err.to_string().contains("asks for credentials"), "{err}");
+    let seen = elsewhere.requests();
+    assert!(seen.iter().all(|r| r.authorization.is_none()), "{seen:#?}");
+    assert!(!seen.iter().any(|r| r.path.starts_with("/token")), "{seen:#?}");
+}
+
+/// The registry itself cannot send its users' credentials to a token service on a host of its
+/// choosing; an anonymous token is fetched from anywhere.
+#[test]
+fn a_token_service_on_another_host_gets_no_credentials() {
+    let home = HostileRegistry::start();
+    let elsewhere = HostileRegistry::start();
+    // `localhost` is another host name than the registry's 127.0.0.1.
+    let port = elsewhere.addr.rsplit(':').next().expect("port");
+    let challenge = format!(r#"Bearer realm="http://localhost:{port}/token",service="evil""#);
+    home.route(
+        "GET",
+        "/v2/",
+        Reply::Fixed {
+            status: 401,
+            headers: vec![("WWW-Authenticate".into(), challenge)],
+            body: Vec::new(),
+        },
+    );
+    elsewhere.route("GET", "/token", Reply::json(200, r#"{"token":"t"}"#));
+    let store = store_at(&home.addr, REPO, &with_credentials_for(&home.addr));
+    let err = runtime().block_on(store.list_tags()).expect_err("refused");
+    assert!(err.to_string().contains("token service on another host"), "{err}");
+    assert!(elsewhere.requests().is_empty(), "{:#?}", elsewhere.requests());
+
+    // Anonymous, the token comes from wherever the registry says.
+    let anonymous = store_at(&home.addr, REPO, &quick());
+    let _ = runtime().block_on(anonymous.list_tags());
+    assert!(elsewhere.requests().iter().any(|r| r.path.starts_with("/token")));
+    assert!(elsewhere.requests().iter().all(|r| r.authorization.is_none()));
+}
+
+/// A refresh token is sent in a POST body; a redirect to another host does not carry it.
+#[test]
+fn a_refresh_token_never_follows_a_redirect_to_another_host() {
+    let home = HostileRegistry::start();
+    let elsewhere = HostileRegistry::start();
+    let challenge = format!(r#"Bearer realm="http://{}/token",service="home""#, home.addr);
+    home.route(
+        "GET",
+        "/v2/",
+        Reply::Fixed {
+            status: 401,
+            headers: vec![("WWW-Authenticate".into(), challenge)],
+            body: Vec::new(),
+        },
+    );
+    home.route("POST", "/token", Reply::redirect(&format!("http://{}/token", elsewhere.addr)));
+    elsewhere.route("POST", "/token", Reply::json(200, r#"{"access_token":"t"}"#));
+    let dir = fixtures::temp_dir();
+    let auth = dir.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(r#"{{"auths":{{"{}":{{"identitytoken":"refresh-s3cret"}}}}}}"#, home.addr),
+    )
+    .expect("auth file");
+    let options = RegistryOptions { auth_files: vec![auth], ..quick() };
+    let err =
+        runtime().block_on(store_at(&home.addr, REPO, &options).list_tags()).expect_err("refused");
+    assert!(err.to_string().contains("refusing to send a request body"), "{err}");
+    assert!(elsewhere.requests().is_empty(), "{:#?}", elsewhere.requests());
 }
