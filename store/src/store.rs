@@ -93,12 +93,23 @@ impl Store {
 
     /// Fetches a blob, verified against its descriptor (digest and size).
     pub async fn fetch_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
-        let bytes = match self {
-            Store::Layout(layout) => layout.read_blob(&descriptor.digest, descriptor.size)?,
-            Store::Registry(registry) => registry.fetch_blob(descriptor).await?,
-        };
-        descriptor.verify(&bytes)?;
-        Ok(bytes)
+        match self {
+            // Hashed as it is read; its size is the descriptor's concern.
+            Store::Layout(layout) => {
+                let bytes = layout.read_blob(&descriptor.digest, descriptor.size)?;
+                if bytes.len() as u64 != descriptor.size {
+                    return Err(FormatError::SizeMismatch {
+                        digest: descriptor.digest.clone(),
+                        expected: descriptor.size,
+                        actual: bytes.len() as u64,
+                    }
+                    .into());
+                }
+                Ok(bytes)
+            }
+            // Hashed and sized as it streamed in.
+            Store::Registry(registry) => registry.fetch_blob(descriptor).await,
+        }
     }
 
     /// Whether the store has a blob.
