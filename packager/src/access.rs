@@ -68,6 +68,19 @@ pub enum LookupError {
         /// The release.
         digest: String,
     },
+    /// The release is not whole: its push stopped before its commit tag, or it met another
+    /// release on its number or commit.
+    #[error("release {number} in {location} is {what}")]
+    NotWhole {
+        /// The project's stream.
+        location: String,
+        /// Its number.
+        number: u64,
+        /// Its commit.
+        commit: String,
+        /// What is wrong.
+        what: String,
+    },
     /// Several objects match `--show`.
     #[error("`{selector}` matches {} objects: {}", paths.len(), paths.join(", "))]
     SeveralObjects {
@@ -86,7 +99,8 @@ impl LookupError {
             LookupError::Resolve(_) => exit::NOT_FOUND,
             LookupError::NoReleases(_)
             | LookupError::TagVanished { .. }
-            | LookupError::NoObject { .. } => exit::NOT_FOUND,
+            | LookupError::NoObject { .. }
+            | LookupError::NotWhole { .. } => exit::NOT_FOUND,
             _ => exit::INPUT,
         }
     }
@@ -113,6 +127,9 @@ impl LookupError {
             LookupError::NoObject { .. } => {
                 "`forge-pack inspect <ref> --resources` lists the objects".into()
             }
+            LookupError::NotWhole { commit, .. } => format!(
+                "push commit {commit} again to complete it, or choose another release (`forge-pack list` shows each one's state)"
+            ),
             LookupError::SeveralObjects { .. } => {
                 "add the namespace: <namespace>/<kind>/<name>".into()
             }

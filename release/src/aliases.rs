@@ -33,9 +33,68 @@ pub fn release_number(tag: &str) -> Option<u64> {
     tag.parse().ok()
 }
 
-/// The next free release number given the existing tags.
+/// The next free release number given the existing tags: above every number taken or
+/// claimed.
 pub fn next_number<'a>(tags: impl IntoIterator<Item = &'a str>) -> u64 {
-    tags.into_iter().filter_map(release_number).max().unwrap_or(0) + 1
+    tags.into_iter()
+        .filter_map(|tag| release_number(tag).or_else(|| Claim::parse(tag).map(|c| c.number)))
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// A publisher's claim on a release number: the bookkeeping tag
+/// `_claim.<number>.<commit>.<first 12 hex of the manifest digest>`, naming the manifest that
+/// would be release `number`. A publisher takes a number only when every other claim on it
+/// that it sees is withdrawn (see `forge_store::publish`); the commit in the name lets a
+/// retried push find the claims of its earlier attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The number claimed.
+    pub number: u64,
+    /// The commit of the release claiming it.
+    pub commit: String,
+    /// The first 12 hex characters of its manifest digest (what makes claims distinct).
+    pub digest_prefix: String,
+}
+
+impl Claim {
+    const PREFIX: &'static str = "_claim.";
+    const WITHDRAWN: &'static str = "_withdrawn.";
+
+    /// The claim of the manifest `digest`, of `commit`, on `number`.
+    pub fn new(number: u64, commit: &str, digest: &crate::Digest) -> Self {
+        Claim { number, commit: commit.to_owned(), digest_prefix: digest.hex()[..12].to_owned() }
+    }
+
+    /// Its tag.
+    pub fn tag(&self) -> String {
+        format!("{}{}.{}.{}", Self::PREFIX, self.number, self.commit, self.digest_prefix)
+    }
+
+    /// The tag by which its publisher withdraws it, for good: `_withdrawn.` where the claim
+    /// has `_claim.`.
+    pub fn withdrawal(&self) -> String {
+        format!("{}{}.{}.{}", Self::WITHDRAWN, self.number, self.commit, self.digest_prefix)
+    }
+
+    /// The claim a tag stands for, if it is one.
+    pub fn parse(tag: &str) -> Option<Claim> {
+        let mut parts = tag.strip_prefix(Self::PREFIX)?.split('.');
+        let (number, commit, digest) = (parts.next()?, parts.next()?, parts.next()?);
+        let hex12 =
+            digest.len() == 12 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if parts.next().is_some() || !is_commit_sha(commit) || !hex12 {
+            return None;
+        }
+        let number = release_number(number)?;
+        Some(Claim { number, commit: commit.to_owned(), digest_prefix: digest.to_owned() })
+    }
+
+    /// Whether `tag` is bookkeeping rather than a name for users (a claim or withdrawal).
+    pub fn is_claim(tag: &str) -> bool {
+        tag.starts_with(Self::PREFIX) || tag.starts_with(Self::WITHDRAWN)
+    }
 }
 
 /// A git tag or branch that cannot become an alias, and why.
@@ -51,6 +110,12 @@ pub struct Rejected {
 /// grammar is rejected, not mangled.
 pub fn branch_alias(branch: &str, number: u64) -> Result<String, Rejected> {
     let alias = format!("{}-{number}", branch.replace('/', "-"));
+    if Claim::is_claim(&alias) {
+        return Err(Rejected {
+            name: branch.to_owned(),
+            reason: format!("`{alias}` is reserved for release number claims"),
+        });
+    }
     if is_valid_oci_tag(&alias) {
         Ok(alias)
     } else {
@@ -92,6 +157,11 @@ pub fn tag_aliases(
             rejected.push(Rejected {
                 name: tag.clone(),
                 reason: format!("`{candidate}` would be read as a commit SHA or release number"),
+            });
+        } else if Claim::is_claim(candidate) {
+            rejected.push(Rejected {
+                name: tag.clone(),
+                reason: format!("`{candidate}` is reserved for release number claims"),
             });
         } else if !aliases.iter().any(|a| a == candidate) {
             aliases.push(candidate.to_owned());
@@ -184,6 +254,24 @@ mod tests {
     fn next_number_ignores_non_numeric_and_leading_zero_tags() {
         assert_eq!(next_number(["1", "2", "main-9", "010", "v3"]), 3);
         assert_eq!(next_number([]), 1);
+    }
+
+    #[test]
+    fn claims_read_back_and_count_towards_the_next_number() {
+        let digest = crate::Digest::of(b"manifest");
+        let claim = Claim::new(7, &"a".repeat(40), &digest);
+        let tag = claim.tag();
+        assert!(is_valid_oci_tag(&tag), "{tag}");
+        assert_eq!(Claim::parse(&tag), Some(claim));
+        assert_eq!(next_number(["1", "2", tag.as_str()]), 8);
+        for not_a_claim in ["_claim.7", "_claim.x.aaaa.bbbbbbbbbbbb", "claim.7.a.b", "v1"] {
+            assert_eq!(Claim::parse(not_a_claim), None, "{not_a_claim}");
+        }
+        let (aliases, rejected) =
+            tag_aliases(TagStrategy::TagAll, "auth", &["_claim.1.x".to_owned()]);
+        assert!(aliases.is_empty() && rejected.len() == 1);
+        assert!(branch_alias("_claim.", 3).is_err());
+        assert!(Claim::is_claim(&Claim::parse(&tag).expect("claim").withdrawal()));
     }
 
     #[test]

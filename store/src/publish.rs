@@ -1,10 +1,23 @@
 //! Publishing a release into a store: numbering, immutability, idempotency and aliases.
 //!
-//! Order matters for readers: blobs, then the manifest, then the number tag (which claims the
-//! number), then the commit tag, then the other aliases. No tag ever names incomplete content.
+//! Registries have no conditional tag write, and a write may land late (a loaded registry, a
+//! proxy), so a number is never taken by writing its tag and reading it back. Instead each
+//! publisher first writes a claim of its own ([`Claim`]: a tag no other publisher writes),
+//! then lists the tags. It takes the number once every other claim on it that the listing
+//! shows is withdrawn (none at all, usually); it withdraws its own, for good, if it sees a
+//! claim that sorts before it (that one waits for the others), or if the rest do not
+//! withdraw in time (their publisher was killed, say). Of two publishers whose claims both
+//! landed, the one that listed later saw the other's, and took the number only if that one
+//! had withdrawn: two never both take a number. (This holds where a listing shows every write
+//! acknowledged before it, as CNCF distribution's and other consistent tag listings do.)
+//!
+//! Order matters for readers: blobs, then the claim (which stores the manifest), then the
+//! number tag, then the commit tag, then the other aliases: no tag ever names incomplete
+//! content. A push killed at any point and run again finds its earlier claims by commit and
+//! completes the release they led to, rather than making a second one.
 
 use forge_release::Digest;
-use forge_release::aliases::{self, TagStrategy};
+use forge_release::aliases::{self, Claim, TagStrategy};
 use forge_release::image::ReleaseImage;
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::package::{self, PackageError, ReleaseInput};
@@ -12,7 +25,7 @@ use forge_release::package::{self, PackageError, ReleaseInput};
 use crate::error::{StoreError, TagClaim};
 use crate::store::{Store, UploadProgress};
 
-/// How many times a number claim is retried when concurrent publishers take numbers first.
+/// How many numbers are tried when concurrent publishers claim them first.
 const NUMBER_ATTEMPTS: usize = 20;
 
 /// What publishing did.
@@ -24,7 +37,8 @@ pub struct Published {
     pub number: u64,
     /// Commit SHA (also a tag).
     pub commit: String,
-    /// Whether the release already existed with the same content.
+    /// Whether the release already existed with the same content (complete, or left
+    /// unfinished by an earlier push and now completed).
     pub existed: bool,
     /// Tags this run added.
     pub tags_added: Vec<String>,
@@ -135,53 +149,230 @@ pub async fn publish_with_progress(
     progress: UploadProgress<'_>,
 ) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
-    let tags = store.list_tags().await?;
+    let mut tags = store.list_tags().await?;
     if tags.contains(&commit) {
         return republish(store, &input, strategy, &tags).await;
     }
+    if let Some(completed) = complete_earlier_attempt(store, &input, strategy, &tags).await? {
+        return Ok(completed);
+    }
     let mut number = aliases::next_number(tags.iter().map(String::as_str));
-    // Our manifest from an attempt that lost its number, whose commit tag we then move.
-    let mut previous: Option<Digest> = None;
-    for _ in 0..NUMBER_ATTEMPTS {
-        let (release, aliases, mut warnings) = package_numbered(&input, strategy, number)?;
-        let bytes_uploaded = store.put_image(&release, progress).await?;
-        let (digest, manifest) = (&release.digest, release.manifest_bytes.as_slice());
-        match store.claim_tag(&number.to_string(), digest, manifest).await? {
-            TagClaim::Claimed | TagClaim::AlreadyOurs => {}
-            TagClaim::Taken(_) => {
-                number += 1;
-                continue;
+    for attempt in 0..NUMBER_ATTEMPTS {
+        if attempt > 0 {
+            back_off(attempt).await;
+        }
+        let (release, aliases, warnings) = package_numbered(&input, strategy, number)?;
+        let mut bytes_uploaded = store.put_blobs(&release, progress).await?;
+        let claim = Claim::new(number, &commit, &release.digest);
+        // The claim stores the manifest too: one upload.
+        store.set_tag(&claim.tag(), &release.digest, &release.manifest_bytes).await?;
+        bytes_uploaded += release.manifest_bytes.len() as u64;
+        tags = store.list_tags().await?;
+        let won;
+        (won, tags) = contend(store, &claim, tags).await?;
+        if won {
+            let finish = Finish { number, aliases, warnings, bytes_uploaded, completed: false };
+            let manifest = (release.digest.clone(), release.manifest_bytes.clone());
+            if let Some(published) = finish.run(store, &commit, manifest).await? {
+                return Ok(published);
             }
         }
-        match store.claim_tag(&commit, digest, manifest).await? {
-            TagClaim::Claimed | TagClaim::AlreadyOurs => {}
-            TagClaim::Taken(other) if previous.as_ref() == Some(&other) => {
-                store.set_tag(&commit, digest, manifest).await?
-            }
-            TagClaim::Taken(other) => return Err(PublishError::ConcurrentCommit { commit, other }),
-        }
-        // Registries have no compare-and-swap: a publisher racing for the same number may
-        // have overwritten it after our check. Look again before any alias is written.
-        if store.resolve_tag(&number.to_string()).await?.as_ref() != Some(digest) {
-            previous = Some(release.digest);
-            number += 1;
-            continue;
-        }
-        let mut tags_added = vec![number.to_string(), commit.clone()];
-        for alias in aliases.iter().skip(1) {
-            claim_alias(store, alias, digest, manifest, &mut tags_added, &mut warnings).await?;
-        }
-        return Ok(Published {
-            digest: release.digest,
-            number,
-            commit,
-            existed: false,
-            tags_added,
-            warnings,
-            bytes_uploaded,
-        });
+        number = aliases::next_number(tags.iter().map(String::as_str)).max(number + 1);
     }
     Err(PublishError::NumberContention)
+}
+
+/// How long a claim that sorts first waits for the others on its number to be withdrawn.
+const WAIT_FOR_WITHDRAWALS: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the tags are listed again meanwhile.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether `claim` (written, and its manifest with it) takes its number, given the tags
+/// listed since; also the latest listing. Withdraws it when it does not.
+async fn contend(
+    store: &Store,
+    claim: &Claim,
+    mut tags: Vec<String>,
+) -> Result<(bool, Vec<String>), StoreError> {
+    let mine = claim.tag();
+    let deadline = std::time::Instant::now() + WAIT_FOR_WITHDRAWALS;
+    loop {
+        if tags.contains(&claim.number.to_string()) {
+            return Ok((false, tags));
+        }
+        let rivals = rivals(&tags, claim);
+        // A claim missing from the listing cannot be judged: give it up.
+        let seen = tags.contains(&mine);
+        if seen && rivals.is_empty() {
+            return Ok((true, tags));
+        }
+        if !seen || rivals.iter().any(|rival| *rival < mine) || std::time::Instant::now() > deadline
+        {
+            withdraw(store, claim).await?;
+            return Ok((false, tags));
+        }
+        tokio::time::sleep(POLL).await;
+        tags = store.list_tags().await?;
+    }
+}
+
+/// The claims on `claim`'s number other than it, not withdrawn.
+fn rivals(tags: &[String], claim: &Claim) -> Vec<String> {
+    let mine = claim.tag();
+    tags.iter()
+        .filter(|tag| **tag != mine)
+        .filter_map(|tag| Claim::parse(tag))
+        .filter(|other| other.number == claim.number && !tags.contains(&other.withdrawal()))
+        .map(|other| other.tag())
+        .collect()
+}
+
+/// Withdraws a claim for good: the withdrawal names the claim's manifest, already stored.
+async fn withdraw(store: &Store, claim: &Claim) -> Result<(), StoreError> {
+    let Some((manifest, digest)) = store.fetch_manifest_by_tag(&claim.tag()).await? else {
+        return Ok(());
+    };
+    store.set_tag(&claim.withdrawal(), &digest, &manifest).await
+}
+
+/// Waits a little, more with each attempt and by a random amount, so that publishers that saw
+/// each other's claims do not meet again on the next number.
+async fn back_off(attempt: usize) {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(attempt);
+    let most = 50 * (attempt as u64).min(8);
+    tokio::time::sleep(std::time::Duration::from_millis(random % most.max(1))).await;
+}
+
+/// What is left to do once a number is ours: its tag, the commit tag, the aliases.
+struct Finish {
+    number: u64,
+    aliases: Vec<String>,
+    warnings: Vec<String>,
+    bytes_uploaded: u64,
+    completed: bool,
+}
+
+impl Finish {
+    /// Tags the manifest `(digest, bytes)`; `None` if the number turns out to be held by
+    /// another release (a registry with immutable tags refused ours).
+    async fn run(
+        self,
+        store: &Store,
+        commit: &str,
+        (digest, manifest): (Digest, Vec<u8>),
+    ) -> Result<Option<Published>, PublishError> {
+        let number_tag = self.number.to_string();
+        if let Err(error) = store.set_tag(&number_tag, &digest, &manifest).await {
+            // Harbor's and ECR's immutable tags refuse a second writer: then it is not ours.
+            return match store.resolve_tag(&number_tag).await? {
+                Some(holder) if holder == digest => {
+                    self.tag_commit(store, commit, digest, manifest).await.map(Some)
+                }
+                Some(_) => Ok(None),
+                None => Err(error.into()),
+            };
+        }
+        self.tag_commit(store, commit, digest, manifest).await.map(Some)
+    }
+
+    async fn tag_commit(
+        mut self,
+        store: &Store,
+        commit: &str,
+        digest: Digest,
+        manifest: Vec<u8>,
+    ) -> Result<Published, PublishError> {
+        match store.claim_tag(commit, &digest, &manifest).await? {
+            TagClaim::Claimed | TagClaim::AlreadyOurs => {}
+            TagClaim::Taken(other) => {
+                return Err(PublishError::ConcurrentCommit { commit: commit.to_owned(), other });
+            }
+        }
+        let mut tags_added = vec![self.number.to_string(), commit.to_owned()];
+        for alias in self.aliases.iter().skip(1) {
+            claim_alias(store, alias, &digest, &manifest, &mut tags_added, &mut self.warnings)
+                .await?;
+        }
+        if self.completed {
+            self.warnings.insert(
+                0,
+                format!(
+                    "completed release {}, which an earlier push of this commit left unfinished",
+                    self.number
+                ),
+            );
+        }
+        Ok(Published {
+            digest,
+            number: self.number,
+            commit: commit.to_owned(),
+            existed: self.completed,
+            tags_added,
+            warnings: self.warnings,
+            bytes_uploaded: self.bytes_uploaded,
+        })
+    }
+}
+
+/// An earlier push of this commit stopped before its commit tag (killed, cancelled): find its
+/// claims and, where one led to a number (or still can), finish that release instead of
+/// making a second. A release with other resources is refused, as for a released commit.
+async fn complete_earlier_attempt(
+    store: &Store,
+    input: &ReleaseInput,
+    strategy: TagStrategy,
+    tags: &[String],
+) -> Result<Option<Published>, PublishError> {
+    let commit = &input.source.commit;
+    let mut earlier: Vec<Claim> =
+        tags.iter().filter_map(|t| Claim::parse(t)).filter(|c| c.commit == *commit).collect();
+    earlier.sort_by_key(|c| std::cmp::Reverse(c.number));
+    for claim in earlier {
+        let Some((manifest, digest)) = store.fetch_manifest_by_tag(&claim.tag()).await? else {
+            continue;
+        };
+        if tags.contains(&claim.withdrawal()) {
+            continue;
+        }
+        let holder = store.resolve_tag(&claim.number.to_string()).await?;
+        let numbered = holder.as_ref() == Some(&digest);
+        if holder.is_some() && !numbered {
+            // Another release took that number.
+            continue;
+        }
+        let parsed = Manifest::parse_release(&manifest, Some(&digest)).map_err(|e| {
+            PublishError::ExistingUnreadable { commit: claim.tag(), reason: e.to_string() }
+        })?;
+        let existing_resources = parsed.resources().digest.clone();
+        let new_resources = input.resources.info.digest.clone();
+        if existing_resources != new_resources {
+            if numbered {
+                return Err(PublishError::ContentChanged {
+                    commit: commit.clone(),
+                    number: claim.number,
+                    existing: digest,
+                    existing_resources,
+                    new_resources,
+                });
+            }
+            // Not this content: the claim will never be pursued, so it keeps no one waiting.
+            withdraw(store, &claim).await?;
+            continue;
+        }
+        // Not numbered yet: the claim contends again, as when it was made.
+        if !numbered && !contend(store, &claim, tags.to_vec()).await?.0 {
+            continue;
+        }
+        let (aliases, warnings) = aliases_for(input, strategy, claim.number);
+        let finish =
+            Finish { number: claim.number, aliases, warnings, bytes_uploaded: 0, completed: true };
+        if let Some(published) = finish.run(store, commit, (digest, manifest)).await? {
+            return Ok(Some(published));
+        }
+    }
+    Ok(None)
 }
 
 /// The commit already has a release: succeed if the resources are the same (adding any

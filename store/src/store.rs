@@ -136,8 +136,8 @@ impl Store {
         }
     }
 
-    /// Points `tag` at the manifest `manifest` (whose digest is `digest`) unless the tag
-    /// already names another manifest. A registry tags by uploading the manifest again.
+    /// Points `tag` at the manifest `manifest` (whose digest is `digest`, stored too) unless
+    /// the tag already names another manifest. A registry tags by uploading the manifest again.
     pub async fn claim_tag(
         &self,
         tag: &str,
@@ -145,13 +145,16 @@ impl Store {
         manifest: &[u8],
     ) -> Result<TagClaim, StoreError> {
         match self {
-            Store::Layout(layout) => layout.claim_tag(tag, digest),
+            Store::Layout(layout) => {
+                layout.write_blob(digest, manifest)?;
+                layout.claim_tag(tag, digest)
+            }
             Store::Registry(registry) => registry.claim_tag(tag, digest, manifest).await,
         }
     }
 
-    /// Points `tag` at the manifest `manifest`, replacing what it named (only for tags this
-    /// publisher owns, such as its own commit tag).
+    /// Points `tag` at the manifest `manifest` (stored too), replacing what it named (only
+    /// for tags this publisher owns, such as its own claims and numbers).
     pub async fn set_tag(
         &self,
         tag: &str,
@@ -159,7 +162,10 @@ impl Store {
         manifest: &[u8],
     ) -> Result<(), StoreError> {
         match self {
-            Store::Layout(layout) => layout.set_tag(tag, digest),
+            Store::Layout(layout) => {
+                layout.write_blob(digest, manifest)?;
+                layout.set_tag(tag, digest)
+            }
             Store::Registry(registry) => registry.set_tag(tag, manifest).await,
         }
     }
@@ -248,6 +254,17 @@ impl Store {
         image: &ReleaseImage,
         progress: UploadProgress<'_>,
     ) -> Result<u64, StoreError> {
+        let sent = self.put_blobs(image, progress).await?;
+        self.put_manifest(&image.digest, &image.manifest_bytes).await?;
+        Ok(sent + image.manifest_bytes.len() as u64)
+    }
+
+    /// Uploads the blobs of `image` the store lacks, all at once; returns the bytes sent.
+    pub async fn put_blobs(
+        &self,
+        image: &ReleaseImage,
+        progress: UploadProgress<'_>,
+    ) -> Result<u64, StoreError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         let blobs = image.blobs();
         let total: u64 = blobs.iter().map(|(_, bytes)| bytes.len() as u64).sum();
@@ -266,7 +283,6 @@ impl Store {
             }
         }))
         .await?;
-        self.put_manifest(&image.digest, &image.manifest_bytes).await?;
-        Ok(sent.iter().sum::<u64>() + image.manifest_bytes.len() as u64)
+        Ok(sent.iter().sum())
     }
 }

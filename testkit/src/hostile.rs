@@ -120,14 +120,19 @@ impl HostileRegistry {
         });
     }
 
-    /// Serves `release` as a registry would: `/v2/<repository>/manifests/<tag>` and by digest,
-    /// its blobs, and a tag list holding `tag`.
+    /// Serves `release` whole, as a registry would: `/v2/<repository>/manifests/<tag>`, by
+    /// its commit and by digest, its blobs, and a tag list holding `tag` and the commit.
     pub fn serve_release(&self, repository: &str, tag: &str, release: &ReleaseImage) {
         let manifest_headers: Vec<(&str, &str)> = vec![
             ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
             ("Docker-Content-Digest", release.digest.as_str()),
         ];
-        for reference in [tag, release.digest.as_str()] {
+        let commit = release
+            .manifest
+            .annotation(forge_release::manifest::annotations::REVISION)
+            .unwrap_or(tag)
+            .to_owned();
+        for reference in [tag, commit.as_str(), release.digest.as_str()] {
             let path = format!("/v2/{repository}/manifests/{reference}");
             self.route("GET", &path, Reply::ok(&release.manifest_bytes, &manifest_headers));
             self.route("HEAD", &path, Reply::ok(&release.manifest_bytes, &manifest_headers));
@@ -137,7 +142,9 @@ impl HostileRegistry {
             self.route("GET", &path, Reply::ok(bytes, &[]));
             self.route("HEAD", &path, Reply::ok(bytes, &[]));
         }
-        let tags = format!(r#"{{"name":"{repository}","tags":["{tag}"]}}"#);
+        let mut tags = vec![tag.to_owned(), commit];
+        tags.dedup();
+        let tags = serde_json::json!({ "name": repository, "tags": tags }).to_string();
         self.route("GET", &format!("/v2/{repository}/tags/list"), Reply::json(200, &tags));
     }
 

@@ -1,5 +1,8 @@
 //! A fault-injecting HTTP proxy in front of a real registry: answers chosen requests with an
-//! error status, drops the connection, or corrupts a response body; passes the rest through.
+//! error status, drops the connection, corrupts a response body, or holds a request back
+//! before passing it on (as a loaded registry lands writes late); passes the rest through. It
+//! can also make tags immutable, as Harbor and ECR can: a manifest put to a tag that names
+//! another manifest is refused.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -14,6 +17,10 @@ pub enum Fault {
     Drop,
     /// Forward, then flip one byte in the middle of the response body.
     CorruptBody,
+    /// Wait this many milliseconds, then forward.
+    Delay(u64),
+    /// Wait a random time up to this many milliseconds, then forward.
+    RandomDelay(u64),
 }
 
 #[derive(Debug)]
@@ -31,6 +38,7 @@ pub struct FaultProxy {
     pub addr: String,
     rules: Arc<Mutex<Vec<Rule>>>,
     log: Arc<Mutex<Vec<String>>>,
+    immutable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -38,7 +46,12 @@ impl FaultProxy {
     pub fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let addr = listener.local_addr().expect("addr").to_string();
-        let proxy = FaultProxy { addr, rules: Arc::default(), log: Arc::default() };
+        let proxy = FaultProxy {
+            addr,
+            rules: Arc::default(),
+            log: Arc::default(),
+            immutable: Arc::default(),
+        };
         let shared = proxy.clone();
         let upstream = upstream.to_owned();
         std::thread::spawn(move || {
@@ -59,6 +72,17 @@ impl FaultProxy {
             fault,
             remaining: times,
         });
+    }
+
+    /// From now on, a manifest put to a tag that names another manifest is refused (`400
+    /// TAG_INVALID`), as registries with immutable tags do.
+    pub fn make_tags_immutable(&self) {
+        self.immutable.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Forgets every fault still to come.
+    pub fn clear_faults(&self) {
+        self.rules.lock().expect("rules").clear();
     }
 
     /// Request lines (`METHOD /path`) seen so far.
@@ -101,13 +125,69 @@ impl FaultProxy {
                         .into_bytes()
                 }
                 Some(Fault::CorruptBody) => corrupt(forward(upstream, &head, &body)),
-                None => forward(upstream, &head, &body),
+                Some(Fault::Delay(millis)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(millis));
+                    self.forward_guarded(upstream, method, path, &head, &body)
+                }
+                Some(Fault::RandomDelay(most)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(random_below(most + 1)));
+                    self.forward_guarded(upstream, method, path, &head, &body)
+                }
+                None => self.forward_guarded(upstream, method, path, &head, &body),
             };
             if client.write_all(&response).is_err() {
                 return;
             }
         }
     }
+}
+
+impl FaultProxy {
+    /// Forwards, unless tags are immutable and this puts a manifest to a tag that names
+    /// another one.
+    fn forward_guarded(
+        &self,
+        upstream: &str,
+        method: &str,
+        path: &str,
+        head: &str,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let is_tag_put = method == "PUT"
+            && path.rsplit_once("/manifests/").is_some_and(|(_, r)| !r.starts_with("sha256:"));
+        if is_tag_put && self.immutable.load(std::sync::atomic::Ordering::SeqCst) {
+            let probe = format!(
+                "HEAD {path} HTTP/1.1\r\nHost: {upstream}\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n"
+            );
+            let answer = String::from_utf8_lossy(&forward(upstream, &probe, b"")).into_owned();
+            let ours = format!("sha256:{}", sha256_hex(body));
+            let existing = answer.lines().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("docker-content-digest"))
+                    .map(|(_, v)| v.trim().to_owned())
+            });
+            if answer.starts_with("HTTP/1.1 200") && existing.is_some_and(|d| d != ours) {
+                let refusal =
+                    r#"{"errors":[{"code":"TAG_INVALID","message":"the tag is immutable"}]}"#;
+                return format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{refusal}",
+                    refusal.len()
+                )
+                .into_bytes();
+            }
+        }
+        forward(upstream, head, body)
+    }
+}
+
+/// A random number below `bound` (for delays: no need to be good, only to differ).
+fn random_below(bound: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) % bound.max(1)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    forge_release::Digest::of(bytes).hex().to_owned()
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {

@@ -123,7 +123,7 @@ impl Env {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
 pub fn pointer(commit: char, digest: Option<&str>) -> String {

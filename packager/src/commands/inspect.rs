@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::access::{Access, LookupError};
 use crate::cli::{GlobalArgs, InspectArgs};
+use crate::commands::list::{self, State};
 use crate::error::{Error, exit};
 use crate::output::{Output, table};
 
@@ -16,6 +17,9 @@ use crate::output::{Output, table};
 struct InspectReport<'a> {
     digest: String,
     tags: Vec<String>,
+    state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     metadata: &'a ReleaseMetadata,
 }
 
@@ -45,13 +49,17 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
         return Ok(exit::OK);
     }
 
-    let tags =
-        crate::commands::list::tags_of(&resolved.store, &resolved.digest, &head.manifest).await?;
+    let (tags, (state, note)) = futures_util::future::try_join(
+        list::tags_of(&resolved.store, &resolved.digest, &head.manifest),
+        list::state_of(&resolved.store, &resolved.digest, &head.manifest),
+    )
+    .await?;
     if output.json() {
-        let report = InspectReport { digest: resolved.digest.to_string(), tags, metadata };
+        let digest = resolved.digest.to_string();
+        let report = InspectReport { digest, tags, state, note, metadata };
         output.print_json(&report)?;
     } else {
-        let mut text = summary(metadata, &resolved.digest.to_string(), &tags);
+        let mut text = summary(metadata, &resolved.digest.to_string(), &tags, note.as_deref());
         if args.resources {
             text.push_str("\nObjects\n");
             let mut rows =
@@ -71,7 +79,7 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
     Ok(exit::OK)
 }
 
-fn summary(m: &ReleaseMetadata, digest: &str, tags: &[String]) -> String {
+fn summary(m: &ReleaseMetadata, digest: &str, tags: &[String], state: Option<&str>) -> String {
     let source = &m.source;
     let trigger = &m.release.trigger;
     let mut trigger_text = trigger.kind.as_str().to_owned();
@@ -89,10 +97,15 @@ fn summary(m: &ReleaseMetadata, digest: &str, tags: &[String]) -> String {
         vec!["Trigger".into(), trigger_text],
         vec!["Created".into(), m.release.created.clone()],
         vec!["Digest".into(), digest.to_owned()],
+    ];
+    if let Some(state) = state {
+        rows.push(vec!["State".into(), state.to_owned()]);
+    }
+    rows.extend([
         vec!["Commit".into(), source.commit.clone()],
         vec!["Author".into(), format!("{} <{}>", source.author.name, source.author.email)],
         vec!["Message".into(), subject],
-    ];
+    ]);
     if let Some(url) = &source.repository_url {
         rows.push(vec!["Source".into(), url.clone()]);
     }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use forge_release::Digest;
-use forge_release::aliases::{is_commit_sha, release_number};
+use forge_release::aliases::{Claim, is_commit_sha, release_number};
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::ReleaseRef;
 use forge_store::Store;
@@ -34,6 +34,25 @@ pub struct ListedRelease {
     pub trigger: String,
     /// Manifest digest.
     pub digest: String,
+    /// Whether it is whole: see [`State`].
+    pub state: State,
+    /// Why it is not complete, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How whole a release is in its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Its number and commit tags name it.
+    Complete,
+    /// Its number tag names it, its commit tag does not exist: a push stopped before it was
+    /// done (pushing the commit again completes it).
+    Incomplete,
+    /// Its number, or its commit, is another release's: two releases met where one was
+    /// meant (a registry that let a late write through, or an earlier forge-pack).
+    Conflict,
 }
 
 /// Runs `list`.
@@ -57,19 +76,34 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
             "TRIGGER".into(),
             "ALIASES".into(),
         ]];
+        // A state column only when something is not whole: the usual listing stays narrow.
+        let states = releases.iter().any(|r| r.state != State::Complete);
+        if states {
+            rows[0].push("STATE".into());
+        }
         for r in &releases {
             let number = r.number.to_string();
             let aliases: Vec<&str> =
                 r.aliases.iter().map(String::as_str).filter(|a| *a != number).collect();
-            rows.push(vec![
+            let mut row = vec![
                 number,
                 r.commit[..12].to_owned(),
                 r.created.clone(),
                 r.trigger.clone(),
                 aliases.join(", "),
-            ]);
+            ];
+            if states {
+                row.push(r.note.clone().unwrap_or_default());
+            }
+            rows.push(row);
         }
         output.print(&table(&rows))?;
+        for r in releases.iter().filter(|r| r.state == State::Incomplete) {
+            output.note(&format!(
+                "release {} is incomplete: push commit {} again to complete it",
+                r.number, r.commit
+            ));
+        }
     }
     Ok(exit::OK)
 }
@@ -114,20 +148,131 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
                 .collect();
             aliases.sort_by_key(|a| (release_number(a).is_none(), a.clone()));
             ListedRelease {
-                number: manifest
-                    .annotation(annotations::FORGE_NUMBER)
-                    .and_then(release_number)
-                    .unwrap_or(0),
+                number: number_of(manifest),
                 commit: commit.clone(),
                 created: note(annotations::CREATED),
                 aliases,
                 trigger: note(annotations::FORGE_TRIGGER),
                 digest: digest.to_string(),
+                state: State::Complete,
+                note: None,
             }
         })
         .collect();
-    releases.sort_by_key(|r| std::cmp::Reverse(r.number));
+    mark_conflicts(store, &mut releases).await?;
+    releases.extend(incomplete(store, &tags, &releases).await?);
+    releases.sort_by_key(|r| (std::cmp::Reverse(r.number), r.state != State::Complete));
     Ok(releases)
+}
+
+fn number_of(manifest: &Manifest) -> u64 {
+    manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number).unwrap_or(0)
+}
+
+/// A number two listed releases carry: its tag says which one holds it, and the other is
+/// marked (one request per such number; none in a sound store).
+async fn mark_conflicts(store: &Store, releases: &mut [ListedRelease]) -> Result<(), Error> {
+    let mut carriers: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in releases.iter() {
+        *carriers.entry(r.number).or_default() += 1;
+    }
+    for (number, _) in carriers.into_iter().filter(|(_, n)| *n > 1) {
+        let holder = store.resolve_tag(&number.to_string()).await?.map(|d| d.to_string());
+        for r in releases.iter_mut().filter(|r| r.number == number) {
+            if holder.as_deref() != Some(r.digest.as_str()) {
+                r.state = State::Conflict;
+                r.note = Some(match &holder {
+                    Some(holder) => format!("conflict: number {number} names {holder}"),
+                    None => format!("conflict: number {number} is named by no release"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Releases a number tag names that no commit tag does: pushes that stopped before their
+/// commit tag, or a commit's second release. Only number tags no listed release carries are
+/// looked up.
+async fn incomplete(
+    store: &Store,
+    tags: &[String],
+    listed: &[ListedRelease],
+) -> Result<Vec<ListedRelease>, Error> {
+    let carried: BTreeSet<u64> = listed.iter().map(|r| r.number).collect();
+    let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    let present = &present;
+    let orphans = tags.iter().filter(|t| release_number(t).is_some_and(|n| !carried.contains(&n)));
+    let found: Vec<Option<ListedRelease>> = stream::iter(orphans)
+        .map(|tag| async move {
+            let Some((bytes, digest)) = store.fetch_manifest_by_tag(tag).await? else {
+                return Ok::<_, Error>(None);
+            };
+            let Ok(manifest) = Manifest::parse_release(&bytes, Some(&digest)) else {
+                return Ok(None);
+            };
+            let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
+            let commit = note(annotations::REVISION);
+            let (state, why) = if present.contains(commit.as_str()) {
+                (
+                    State::Conflict,
+                    format!(
+                        "conflict: commit {} has another release",
+                        &commit[..commit.len().min(12)]
+                    ),
+                )
+            } else {
+                (State::Incomplete, "incomplete: push the commit again".to_owned())
+            };
+            Ok(Some(ListedRelease {
+                number: release_number(tag).unwrap_or(0),
+                commit,
+                created: note(annotations::CREATED),
+                aliases: vec![tag.clone()],
+                trigger: note(annotations::FORGE_TRIGGER),
+                digest: digest.to_string(),
+                state,
+                note: Some(why),
+            }))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// How whole the release `digest` is (its number and commit tags looked up), and why not.
+pub async fn state_of(
+    store: &Store,
+    digest: &Digest,
+    manifest: &Manifest,
+) -> Result<(State, Option<String>), Error> {
+    let commit = manifest.annotation(annotations::REVISION).unwrap_or_default();
+    let number = number_of(manifest);
+    let (by_commit, by_number) = futures_util::future::try_join(
+        store.resolve_tag(commit),
+        store.resolve_tag(&number.to_string()),
+    )
+    .await?;
+    Ok(match (by_commit, by_number) {
+        (Some(c), Some(n)) if c == *digest && n == *digest => (State::Complete, None),
+        (None, Some(n)) if n == *digest => {
+            (State::Incomplete, Some("incomplete: its push stopped before its commit tag".into()))
+        }
+        (by_commit, by_number) => {
+            let mut why = Vec::new();
+            if let Some(other) = by_number.filter(|n| n != digest) {
+                why.push(format!("number {number} names {other}"));
+            }
+            if let Some(other) = by_commit.filter(|c| c != digest) {
+                why.push(format!("commit {commit} names {other}"));
+            }
+            if why.is_empty() {
+                why.push(format!("neither number {number} nor commit {commit} names it"));
+            }
+            (State::Conflict, Some(format!("a conflict: {}", why.join(", "))))
+        }
+    })
 }
 
 /// The tags naming `digest` (for `inspect`).
@@ -167,8 +312,9 @@ async fn assign_tags<'a>(
     for tag in tags {
         match claims.get(tag.as_str()).map(Vec::as_slice) {
             Some([one]) => assigned.entry((*one).clone()).or_default().push(tag.clone()),
-            // Another release's commit or number tag needs no lookup.
-            None if is_commit_sha(tag) || release_number(tag).is_some() => {}
+            // Another release's commit or number tag needs no lookup; claims are bookkeeping.
+            None if is_commit_sha(tag) || release_number(tag).is_some() || Claim::is_claim(tag) => {
+            }
             _ => unsure.push(tag),
         }
     }

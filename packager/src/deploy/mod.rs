@@ -49,6 +49,19 @@ impl Chosen {
         let resolved = access.resolve_in(location, selector).await?;
         let head = resolved.store.fetch_head(&resolved.digest).await?;
         check_segment("project", &head.metadata.release.project)?;
+        // A release its commit tag does not name is one forge-cmp would refuse.
+        let (state, why) =
+            crate::commands::list::state_of(&resolved.store, &resolved.digest, &head.manifest)
+                .await?;
+        if state != crate::commands::list::State::Complete {
+            return Err(crate::access::LookupError::NotWhole {
+                location: location.to_string(),
+                number: head.metadata.release.number,
+                commit: head.metadata.source.commit.clone(),
+                what: why.unwrap_or_default(),
+            }
+            .into());
+        }
         Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata })
     }
 

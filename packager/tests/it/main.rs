@@ -9,5 +9,6 @@ mod harness;
 mod hostile;
 mod inspect;
 mod jsonnet;
+mod races;
 mod registry;
 mod render;

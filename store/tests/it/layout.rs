@@ -10,7 +10,7 @@ use forge_store::{LayoutStore, Store, StoreError, TagClaim};
 use forge_testkit::fixtures;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
 async fn store_release(store: &Store) -> ReleaseImage {

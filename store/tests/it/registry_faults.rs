@@ -120,3 +120,41 @@ fn concurrent_publishers_to_a_registry_never_share_a_number() {
         );
     }
 }
+
+/// Where a registry makes tags immutable (Harbor, ECR), a number tag another writer put in
+/// first refuses ours: the publisher takes the next number instead of failing or sharing it.
+/// Here an older publisher that writes number tags without claims slips `1` in while our
+/// number write is held up.
+#[test]
+fn an_immutable_number_tag_written_first_by_another_sends_us_to_the_next_number() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let path = format!("{}/auth-service", registry.unique_repository("immutable"));
+    let proxy = FaultProxy::start(&registry.addr);
+    proxy.make_tags_immutable();
+    proxy.inject("PUT", "/manifests/1", Fault::Delay(1500), 1);
+    let ours = {
+        let (addr, path) = (proxy.addr.clone(), path.clone());
+        std::thread::spawn(move || {
+            let store = store_at(&addr, &path, &fast_retries());
+            runtime().block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo))
+        })
+    };
+    // The other writer: straight to the registry, while our write of 1 is held up.
+    let direct = store_at(&registry.addr, &path, &fast_retries());
+    let rt = runtime();
+    let started = std::time::Instant::now();
+    while !proxy.requests().iter().any(|r| r.starts_with("PUT") && r.ends_with("/manifests/1")) {
+        assert!(started.elapsed().as_secs() < 20, "our number write never came");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut theirs = fixtures::input();
+    theirs.source.commit = "e".repeat(40);
+    let other = forge_release::package::package(&theirs, 1, &["1".to_owned()]).expect("package");
+    rt.block_on(direct.put_image(&other, &|_, _| {})).expect("their blobs");
+    rt.block_on(direct.set_tag("1", &other.digest, &other.manifest_bytes)).expect("their 1");
+
+    let published = ours.join().expect("thread").expect("publish");
+    assert_eq!(published.number, 2, "{published:?}");
+    assert_eq!(rt.block_on(direct.resolve_tag("1")).expect("1"), Some(other.digest));
+    assert_eq!(rt.block_on(direct.resolve_tag("2")).expect("2"), Some(published.digest));
+}

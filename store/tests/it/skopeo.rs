@@ -25,7 +25,7 @@ fn skopeo_reads_the_exact_manifest_and_copies_it_byte_for_byte() {
     let dir = fixtures::temp_dir();
     let layout = dir.path().join("auth-service");
     let store = Store::Layout(LayoutStore::new(&layout));
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let published =
         rt.block_on(publish(&store, fixtures::input(), TagStrategy::Monorepo)).expect("publish");
 
