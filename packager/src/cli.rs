@@ -254,9 +254,14 @@ pub struct PointerChangeArgs {
     /// Who approved this deploy (needed where the policy says `requires_approval`).
     #[arg(long, value_name = "NAME")]
     pub approved_by: Option<String>,
-    /// Push the commit to the checkout's upstream branch.
+    /// Push the commit to the checkout's upstream branch (catching up with it, and checking
+    /// the policy again, when it moved on).
     #[arg(long)]
     pub push: bool,
+    /// Point the environment at this release even if its pointer names another repository's
+    /// project of the same name.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `deploy` arguments.

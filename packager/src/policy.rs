@@ -91,6 +91,11 @@ struct PolicyFile {
     environments: BTreeMap<String, EnvironmentFile>,
     #[serde(default)]
     unlisted_environments: Unlisted,
+    /// Read by the checkout itself ([`crate::gitops::PointerLayout::of_checkout`]); listed
+    /// here so that the policy accepts it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pointers: crate::gitops::PointerLayout,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -376,7 +381,10 @@ mod tests {
         let keys = |v: &serde_json::Value| -> Vec<String> {
             v.as_object().expect("object").keys().cloned().collect()
         };
-        assert_eq!(keys(&schema["properties"]), ["environments", "unlisted_environments"]);
+        assert_eq!(
+            keys(&schema["properties"]),
+            ["environments", "unlisted_environments", "pointers"]
+        );
         let env = &schema["$defs"]["environment"]["properties"];
         assert_eq!(
             keys(env),
@@ -388,7 +396,7 @@ mod tests {
         assert_eq!(triggers.len(), 3);
         let full = "environments:\n  a: {allowed_triggers: [branch_push, tag, manual], \
                     allowed_branches: [main], requires_approval: true, requires: [b]}\n  b: {}\n\
-                    unlisted_environments: allow\n";
+                    unlisted_environments: allow\npointers: by-repository\n";
         Policy::parse(full).expect("every schema key parses");
     }
 

@@ -53,12 +53,12 @@ fn project_location(
     // to send the command's credentials to a host of their choosing.
     access.bind_no_further();
     let mut images: Vec<(String, String)> = Vec::new();
-    for (_, name, rel) in repo.pointer_files()? {
-        if name == project
-            && let Some(pointer) = repo.read_pointer(&rel)?
+    for entry in repo.pointer_files()? {
+        if entry.project == project
+            && let Some(pointer) = repo.read_pointer(&entry.rel)?
             && !images.iter().any(|(image, _)| *image == pointer.spec.image)
         {
-            images.push((pointer.spec.image, rel));
+            images.push((pointer.spec.image, entry.rel));
         }
     }
     match images.as_slice() {

@@ -15,12 +15,15 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
     let repo = GitopsRepo::open(&args.change.dir.gitops)?;
     let (env, project) = (&args.environment, &args.project);
     deploy::check_segment("environment", env)?;
-    deploy::check_segment("project", project)?;
+    for segment in project.split('/') {
+        deploy::check_segment("project", segment)?;
+    }
     let access = Access::from_args(global)?;
     // The image comes from the pointer and its history: it binds no credentials.
     access.bind_no_further();
     let root = access.default_root(None)?;
-    let rel = GitopsRepo::pointer_path(env, project);
+    let entry = repo.find_pointer(env, project)?;
+    let (rel, project) = (entry.rel, &entry.project);
     let current = repo.read_pointer(&rel)?.ok_or_else(|| GitopsError::NotDeployed {
         project: project.clone(),
         env: env.clone(),

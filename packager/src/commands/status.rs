@@ -31,9 +31,11 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
     let changes = repo.last_changes(ENVS_DIR)?;
     let uncommitted = repo.changed_paths(ENVS_DIR)?;
     let mut deployments = Vec::new();
-    for (env, project, rel) in repo.pointer_files()? {
+    for entry in repo.pointer_files()? {
+        let (env, rel) = (entry.env.clone(), entry.rel.clone());
+        let project = entry.name();
         if args.environment.as_ref().is_some_and(|e| *e != env)
-            || args.project.as_ref().is_some_and(|p| *p != project)
+            || args.project.as_ref().is_some_and(|p| *p != project && *p != entry.project)
         {
             continue;
         }

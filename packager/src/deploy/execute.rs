@@ -52,7 +52,12 @@ impl From<&ReleasePointer> for PointerSummary {
     }
 }
 
-/// Moves `env`'s pointer for the chosen release's project, if the policy allows it.
+/// How many times a push that the remote rejects (it moved on) is tried again.
+const PUSH_ATTEMPTS: usize = 5;
+
+/// Moves `env`'s pointer for the chosen release's project, if the policy allows it: one
+/// writer at a time in the checkout; a push the remote rejects catches up with it (fetch,
+/// rebase), checks the policy again against the new history, and pushes again.
 pub fn apply(
     repo: &GitopsRepo,
     env: &str,
@@ -62,14 +67,71 @@ pub fn apply(
     output: &Output,
 ) -> Result<u8, Error> {
     check_segment("environment", env)?;
+    let _lock = repo.lock()?;
+    for attempt in 1..=PUSH_ATTEMPTS {
+        let mut done = change_pointer(repo, env, chosen, action, change)?;
+        let (Some(committed), true) = (&done.committed, change.push) else {
+            return print_report(&done.report, &done.headline, done.previous.as_ref(), output);
+        };
+        match repo.push()? {
+            PushOutcome::Pushed { target } => {
+                done.report.pushed_to = Some(target);
+                return print_report(&done.report, &done.headline, done.previous.as_ref(), output);
+            }
+            PushOutcome::Rejected { target } if attempt < PUSH_ATTEMPTS => {
+                output.note(&format!(
+                    "{target} moved on: catching up and checking the policy again ({attempt} of {})",
+                    PUSH_ATTEMPTS - 1
+                ));
+                repo.uncommit(&committed.sha, &done.report.pointer, committed.previous.as_deref())?;
+                repo.catch_up()?;
+            }
+            PushOutcome::Rejected { target } => {
+                return Err(GitopsError::PushRejected {
+                    what: format!("{} {} to {env}", chosen.project(), chosen.describe()),
+                    sha: committed.sha.clone(),
+                    target,
+                    root: repo.root().to_owned(),
+                }
+                .into());
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// What one pass did.
+struct Done {
+    report: ChangeReport,
+    headline: String,
+    previous: Option<ReleasePointer>,
+    committed: Option<Committed>,
+}
+
+/// A commit this deploy made, and the pointer file as it was before it.
+struct Committed {
+    sha: String,
+    previous: Option<Vec<u8>>,
+}
+
+/// Plans against the checkout as it is (policy, pointers, history) and, if the plan changes
+/// the pointer, writes and commits it.
+fn change_pointer(
+    repo: &GitopsRepo,
+    env: &str,
+    chosen: &Chosen,
+    action: Action,
+    change: &PointerChangeArgs,
+) -> Result<Done, Error> {
     let project = chosen.project();
-    let rel = GitopsRepo::pointer_path(env, project);
+    let repository = &chosen.metadata.release.repository;
+    let rel = repo.pointer_path(env, repository, project);
     let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
     let rules = policy.environment(env)?;
     let current_file = repo.read_pointer_file(&rel)?;
     let current = current_file.as_ref().map(|f| &f.pointer);
     let next = chosen.pointer();
-    let mut report = ChangeReport {
+    let report = ChangeReport {
         action,
         environment: env.to_owned(),
         project: project.to_owned(),
@@ -84,9 +146,23 @@ pub fn apply(
     if repo.is_dirty(&rel)? {
         return Err(GitopsError::Uncommitted { rel, root: repo.root().to_owned() }.into());
     }
+    // Two repositories' projects of one name must not silently take each other's place.
+    let name = format!("{repository}/{project}");
+    if let Some(current) = current
+        && !change.replace
+        && current.spec.image != name
+        && !current.spec.image.ends_with(&format!("/{name}"))
+    {
+        return Err(GitopsError::OtherRepository {
+            rel,
+            existing: current.spec.image.clone(),
+            new: name,
+        }
+        .into());
+    }
     let mut deployed_in = BTreeSet::new();
     for required in &rules.requires {
-        if has_run(repo, required, project, &next)? {
+        if has_run(repo, required, repository, project, &next)? {
             deployed_in.insert(required.clone());
         }
     }
@@ -104,49 +180,41 @@ pub fn apply(
         approved_by: change.approved_by.as_deref(),
         actor: &actor,
     };
+    let previous = current.cloned();
     let (pointer, message) = match plan(&facts)? {
         Plan::Unchanged => {
             let headline =
                 format!("{project} in {env} already runs {}; nothing to do", chosen.describe());
-            return print_report(&report, &headline, current, output);
+            return Ok(Done { report, headline, previous, committed: None });
         }
         Plan::Change { pointer, message } => (pointer, message),
     };
     let description = chosen.describe();
     repo.write_pointer(&rel, &pointer)?;
-    let previous_bytes = current_file.as_ref().map(|f| f.bytes.as_slice());
-    let sha = repo.commit_file(&rel, previous_bytes, &message, &user, &actor)?;
-    report.changed = true;
-    report.git_commit = Some(sha.clone());
-    if change.push {
-        match repo.push()? {
-            PushOutcome::Pushed { target } => report.pushed_to = Some(target),
-            PushOutcome::Rejected { target } => {
-                return Err(GitopsError::PushRejected {
-                    what: format!("{project} {description} to {env}"),
-                    sha,
-                    target,
-                    root: repo.root().to_owned(),
-                }
-                .into());
-            }
-        }
-    }
+    let previous_bytes = current_file.map(|f| f.bytes);
+    let sha = repo.commit_file(&rel, previous_bytes.as_deref(), &message, &user, &actor)?;
     let headline = match action {
         Action::Deploy => format!("Deployed {project} {description} to {env}"),
         Action::Rollback => format!("Rolled back {project} in {env} to {description}"),
     };
-    print_report(&report, &headline, current, output)
+    let report = ChangeReport { changed: true, git_commit: Some(sha.clone()), ..report };
+    Ok(Done {
+        report,
+        headline,
+        previous,
+        committed: Some(Committed { sha, previous: previous_bytes }),
+    })
 }
 
 /// Whether `env` runs `release` now or ran it at some point of the GitOps history.
 fn has_run(
     repo: &GitopsRepo,
     env: &str,
+    repository: &str,
     project: &str,
     release: &ReleasePointer,
 ) -> Result<bool, Error> {
-    let rel = GitopsRepo::pointer_path(env, project);
+    let rel = repo.pointer_path(env, repository, project);
     if repo.read_pointer(&rel)?.is_some_and(|p| p.same_release_as(release)) {
         return Ok(true);
     }

@@ -1,6 +1,7 @@
 //! `deploy`, `rollback` and `status` against a real GitOps git repository and a real registry:
-//! every policy rule allowed and denied, staging first, approval, rollback, no-op deploys and
-//! a push that loses a race.
+//! every policy rule allowed and denied, staging first, approval, rollback, no-op deploys, a
+//! push that loses a race, concurrent writers to one checkout, and two repositories' projects
+//! of one name.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -247,8 +248,11 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     assert!(missing.contains("auth-service is not deployed to qa"), "{missing}");
 }
 
+/// Issue 15: a push the remote rejects (someone pushed first) catches up (fetch, rebase),
+/// checks the policy again against the new history, and pushes again; a policy the remote
+/// changed meanwhile is obeyed, and then nothing of the deploy stays behind.
 #[test]
-fn a_push_that_loses_the_race_keeps_the_local_commit() {
+fn a_push_that_loses_the_race_catches_up_and_checks_the_policy_again() {
     let world = World::new("race");
     let remote = world.sandbox.path().join("gitops.git");
     git(world.sandbox.path(), &["clone", "--quiet", "--bare", "gitops", "gitops.git"]);
@@ -257,7 +261,7 @@ fn a_push_that_loses_the_race_keeps_the_local_commit() {
         git(world.sandbox.path(), &["clone", "--quiet", remote.to_str().expect("utf-8"), name]);
         dir
     };
-    let (first, second) = (clone("first"), clone("second"));
+    let (first, second, third) = (clone("first"), clone("second"), clone("third"));
     let location = world.location();
 
     let output = world.run_in(&first, "alice", &["deploy", "dev", &location, "1", "--push"]);
@@ -265,18 +269,49 @@ fn a_push_that_loses_the_race_keeps_the_local_commit() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("pushed to   origin/main"));
 
     let output = world.run_in(&second, "bob", &["deploy", "staging", &location, "1", "--push"]);
-    assert_eq!(output.status.code(), Some(8));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("origin/main rejected the push: someone else pushed first"),
-        "{stderr}"
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("origin/main moved on: catching up"), "{stderr}");
+    let remote_log = git_stdout(&remote, &["log", "--format=%s", "main"]);
+    let subjects: Vec<&str> = remote_log.lines().take(2).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Deploy auth-service release 1 (main-1) to staging",
+            "Deploy auth-service release 1 (main-1) to dev"
+        ]
     );
-    assert!(stderr.contains("hint: your commit is kept"), "{stderr}");
-    let log = git_stdout(&second, &["log", "-1", "--format=%s"]);
-    assert_eq!(log.trim(), "Deploy auth-service release 1 (main-1) to staging");
-    assert!(second.join("envs/staging/auth-service/release.yaml").is_file());
-    let remote_log = git_stdout(&remote, &["log", "-1", "--format=%s", "main"]);
-    assert_eq!(remote_log.trim(), "Deploy auth-service release 1 (main-1) to dev");
+
+    // The remote now lets only release branches into staging; the third checkout does not
+    // know yet.
+    git(&first, &["pull", "--quiet", "--rebase"]);
+    std::fs::write(
+        first.join("policy.yaml"),
+        std::fs::read_to_string(first.join("policy.yaml")).expect("policy").replace(
+            r#"allowed_branches: [main, "release/*"]"#,
+            r#"allowed_branches: ["release/*"]"#,
+        ),
+    )
+    .expect("write policy");
+    git(
+        &first,
+        &["commit", "--quiet", "--all", "--message", "Staging takes release branches only"],
+    );
+    git(&first, &["push", "--quiet"]);
+    let head_before = git_stdout(&third, &["rev-parse", "HEAD"]);
+    let output = world.run_in(&third, "carol", &["deploy", "staging", &location, "2", "--push"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("catching up"), "{stderr}");
+    // Nothing of the refused deploy stays: no local commit, no pointer, a clean tree.
+    let head_after = git_stdout(&third, &["rev-parse", "HEAD"]);
+    let upstream = git_stdout(&remote, &["rev-parse", "main"]);
+    assert_ne!(head_after, head_before);
+    assert_eq!(head_after, upstream, "the checkout caught up and kept nothing of its own");
+    let staging = std::fs::read_to_string(third.join("envs/staging/auth-service/release.yaml"))
+        .expect("staging pointer, as pushed by bob");
+    assert!(staging.contains("release: 1"), "{staging}");
+    assert_eq!(git_stdout(&third, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -331,4 +366,101 @@ fn bad_inputs_are_refused_before_anything_changes() {
     let output = world.run_in(&outside, "alice", &["status"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a git checkout"));
+}
+
+/// Issue 15: eight deploys at once into one checkout (as parallel CI jobs sharing a runner's
+/// clone) all land, one commit each, and git's own lock held by someone else is waited for.
+#[test]
+fn concurrent_deploys_into_one_checkout_all_land_as_one_commit_each() {
+    let world = World::new("writers");
+    let environments: Vec<String> = (0..8).map(|i| format!("env-{i}")).collect();
+    let policy: String = environments.iter().map(|e| format!("  {e}: {{}}\n")).collect();
+    std::fs::write(world.gitops.join("policy.yaml"), format!("environments:\n{policy}"))
+        .expect("policy");
+    git(&world.gitops, &["commit", "--quiet", "--all", "--message", "Eight environments"]);
+    let before = world.commits();
+    // A git command of someone else's holds git's index lock for a moment.
+    let index_lock = world.gitops.join(".git/index.lock");
+    std::fs::write(&index_lock, "").expect("index.lock");
+    let location = world.location();
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let deploys: Vec<_> = environments
+            .iter()
+            .map(|env| {
+                let location = &location;
+                let world = &world;
+                scope.spawn(move || world.run("alice", &["deploy", env, location, "1"]))
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::remove_file(&index_lock).expect("release git's lock");
+        deploys.into_iter().map(|d| d.join().expect("thread")).collect()
+    });
+    for output in &outputs {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(world.commits(), before + 8);
+    for env in &environments {
+        assert_eq!(world.pointer(env).spec.release, Some(1), "{env}");
+    }
+    assert_eq!(git_stdout(&world.gitops, &["status", "--porcelain"]), "");
+}
+
+/// Issue 15: two repositories' projects of one name do not silently take each other's
+/// pointer: the deploy is refused naming both (unless `--replace`), and the by-repository
+/// layout gives each its own.
+#[test]
+fn two_repositories_projects_of_one_name_keep_apart() {
+    let world = World::new("two-repos");
+    let sandbox = &world.sandbox;
+    // The same project name in another repository.
+    let other = sandbox.project("auth-service");
+    let config = std::fs::read_to_string(other.join("forge.yaml")).expect("forge.yaml");
+    std::fs::write(other.join("forge.yaml"), config.replace("company/monorepo", "teamb/mono"))
+        .expect("forge.yaml");
+    let output = sandbox
+        .command(&push_args(other.to_str().expect("utf-8"), MAIN))
+        .env("FORGE_REGISTRY", &world.root)
+        .output()
+        .expect("push");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let theirs = format!("{}/teamb/mono/auth-service", world.root);
+
+    world.ok("alice", &["deploy", "dev", &world.location(), "1"]);
+    let refused = world.fails(2, &["deploy", "dev", &theirs, "1"]);
+    assert!(
+        refused.contains("envs/dev/auth-service/release.yaml deploys [REGISTRY]/company/monorepo/auth-service, of another repository than teamb/mono/auth-service"),
+        "{refused}"
+    );
+    assert!(refused.contains("--replace"), "{refused}");
+    world.ok("alice", &["deploy", "dev", &theirs, "1", "--replace"]);
+    assert!(world.pointer("dev").spec.image.ends_with("teamb/mono/auth-service"));
+
+    // Laid out by repository, each project has its own pointer.
+    let policy = std::fs::read_to_string(world.gitops.join("policy.yaml")).expect("policy");
+    std::fs::write(world.gitops.join("policy.yaml"), format!("pointers: by-repository\n{policy}"))
+        .expect("policy");
+    git(&world.gitops, &["commit", "--quiet", "--all", "--message", "Pointers by repository"]);
+    world.ok("alice", &["deploy", "dev", &world.location(), "1"]);
+    world.ok("alice", &["deploy", "dev", &theirs, "1"]);
+    for path in ["company/monorepo/auth-service", "teamb/mono/auth-service"] {
+        let pointer = world.gitops.join(format!("envs/dev/{path}/release.yaml"));
+        let text = std::fs::read_to_string(&pointer).expect("pointer");
+        assert!(text.contains(path), "{text}");
+    }
+    let status = world.ok("alice", &["status", "dev", "--output", "json"]);
+    let projects: Vec<String> = serde_json::from_str::<serde_json::Value>(&status)
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["project"].as_str().map(str::to_owned))
+        .collect();
+    assert!(projects.contains(&"company/monorepo/auth-service".to_owned()), "{projects:?}");
+    assert!(projects.contains(&"teamb/mono/auth-service".to_owned()), "{projects:?}");
+    // A bare name two repositories share is ambiguous; the full name is not.
+    let ambiguous = world.fails(2, &["rollback", "dev", "auth-service", "1"]);
+    assert!(ambiguous.contains("more than one"), "{ambiguous}");
+    let stdout = world.ok("alice", &["rollback", "dev", "teamb/mono/auth-service", "1"]);
+    assert!(stdout.contains("already runs release 1"), "{stdout}");
 }
