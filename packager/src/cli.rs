@@ -369,4 +369,6 @@ pub enum TriggerArg {
     Tag,
     /// Released by hand.
     Manual,
+    /// A pull (merge) request's build.
+    PullRequest,
 }

@@ -78,22 +78,65 @@ pub struct ProjectConfig {
 }
 
 /// `release:` settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRules {
-    /// Triggers that make a release; empty means every push does.
+    /// Whether pushes release at all (`enabled: false` turns releases off).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Triggers that make a release; empty means every push does (pull requests only when
+    /// listed).
     #[serde(default)]
     pub on: Vec<ReleaseOn>,
+}
+
+impl Default for ReleaseRules {
+    fn default() -> Self {
+        ReleaseRules { enabled: true, on: Vec::new() }
+    }
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// One `release.on` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum ReleaseOn {
-    /// Pushes to branches whose name matches this regular expression.
+    /// Pushes to branches whose whole name matches this regular expression.
     Branch(String),
     /// Pushed git tags.
     Tag(bool),
+    /// Pull (merge) request builds.
+    PullRequest(bool),
+}
+
+/// Whether `branch` matches `pattern`, a regular expression over the whole name (`main` is
+/// not `maintenance`). Patterns are checked when forge.yaml is loaded.
+pub fn branch_matches(pattern: &str, branch: &str) -> bool {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(branch))
+}
+
+/// Why `pattern` cannot be a `release.on` branch pattern: not a regular expression, or one
+/// that is surely a glob (a `*` after something other than `.`, `)` or `]`), which would
+/// match what its writer did not mean.
+fn check_branch_pattern(pattern: &str) -> Result<(), String> {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        format!("release.on branch pattern `{pattern}` is not a valid regular expression: {e}")
+    })?;
+    let bytes = pattern.as_bytes();
+    let glob_star = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'*' && (i == 0 || !b".)]".contains(&bytes[i - 1])));
+    if glob_star {
+        let regex = pattern.replace(".*", "\u{0}").replace(['*', '\u{0}'], ".*");
+        return Err(format!(
+            "release.on branch pattern `{pattern}` looks like a glob, but release.on takes regular expressions matched against the whole branch name: write `{regex}` (policy.yaml's allowed_branches are globs)"
+        ));
+    }
+    Ok(())
 }
 
 fn default_templates() -> PathBuf {
@@ -139,8 +182,7 @@ impl ProjectConfig {
         }
         for rule in &self.release.on {
             if let ReleaseOn::Branch(pattern) = rule {
-                regex_lite::Regex::new(pattern)
-                    .map_err(|e| format!("release.on branch pattern `{pattern}` is not a valid regular expression: {e}"))?;
+                check_branch_pattern(pattern)?;
             }
         }
         if let Some(registry) = &self.registry {
@@ -194,7 +236,7 @@ mod tests {
             ]
         );
         let full = "project: a\nrepository: b/c\nregistry: r.example.com\ntemplates: t\nlibrary_paths: [l]\n\
-                    tag_strategy: monorepo\nsource_url: https://x\nrelease: {on: [{branch: main}, {tag: true}]}\n";
+                    tag_strategy: monorepo\nsource_url: https://x\nrelease: {enabled: true, on: [{branch: main}, {tag: true}, {pull_request: false}]}\n";
         parse(full).expect("every schema key parses");
     }
 
@@ -221,5 +263,29 @@ mod tests {
         let bad = parse("project: a\nrepository: b\nrelease: {on: [{branch: '('}]}\n")
             .expect_err("regex");
         assert!(bad.contains("not a valid regular expression"), "{bad}");
+        let glob = parse("project: a\nrepository: b\nrelease: {on: [{branch: 'release/*'}]}\n")
+            .expect_err("glob");
+        assert!(glob.contains("looks like a glob") && glob.contains("`release/.*`"), "{glob}");
+    }
+
+    #[test]
+    fn branch_patterns_match_whole_names() {
+        assert!(branch_matches("main", "main"));
+        assert!(!branch_matches("main", "maintenance-hack"));
+        assert!(!branch_matches("main", "feature/main"));
+        assert!(branch_matches("release/.*", "release/1.2"));
+        assert!(!branch_matches("release/.*", "my-release/1.2"));
+        assert!(branch_matches("main|release/.*", "release/x"));
+    }
+
+    #[test]
+    fn releases_can_be_turned_off_and_pull_requests_listed() {
+        let off = parse("project: a\nrepository: b\nrelease: {enabled: false}\n").expect("off");
+        assert!(!off.release.enabled);
+        let on = parse("project: a\nrepository: b\n").expect("default");
+        assert!(on.release.enabled);
+        let pr = parse("project: a\nrepository: b\nrelease: {on: [{pull_request: true}]}\n")
+            .expect("pull requests");
+        assert!(matches!(pr.release.on[0], ReleaseOn::PullRequest(true)));
     }
 }

@@ -115,6 +115,25 @@ struct EnvironmentFile {
     requires_approval: bool,
     #[serde(default)]
     requires: Vec<String>,
+    verified_branch: Option<bool>,
+}
+
+/// A policy branch pattern: a glob over the whole name (`*` crosses `/`). A pattern that is
+/// surely a regular expression (`.*`, `^`, `$`, `\`, `+`, `(`, `|`) is refused, since it would
+/// match nothing its writer meant: release.on in forge.yaml takes regular expressions, this
+/// file globs.
+fn branch_glob(pattern: &str) -> Result<(String, GlobMatcher), String> {
+    let regex_like = pattern.contains(".*")
+        || pattern.chars().any(|c| matches!(c, '^' | '$' | '\\' | '+' | '(' | ')' | '|'));
+    if regex_like {
+        return Err(format!(
+            "`{pattern}` looks like a regular expression, but policy branch patterns are globs matched against the whole name: write `{}`",
+            pattern.replace(".*", "*").trim_start_matches('^').trim_end_matches('$')
+        ));
+    }
+    Glob::new(pattern)
+        .map(|g| (pattern.to_owned(), g.compile_matcher()))
+        .map_err(|e| format!("`{pattern}`: {e}"))
 }
 
 /// A loaded, checked policy.
@@ -133,6 +152,9 @@ pub struct EnvironmentPolicy {
     requires_approval: bool,
     /// Environments the release must have been deployed to first.
     pub requires: Vec<String>,
+    /// Whether the branch must be verified, not only claimed (the default where branches
+    /// are restricted).
+    verified_branch: bool,
 }
 
 /// What a release brings to the policy check.
@@ -140,10 +162,12 @@ pub struct EnvironmentPolicy {
 pub struct Candidate<'a> {
     /// `release 42 (v1.2.3)`, for messages.
     pub description: &'a str,
-    /// What caused the release.
-    pub trigger: TriggerKind,
+    /// Every event that released it: what made it, and `tag` once a git tag names it.
+    pub triggers: &'a [TriggerKind],
     /// The branch it was built from, if recorded.
     pub branch: Option<&'a str>,
+    /// Whether that branch was verified to contain the commit.
+    pub branch_verified: bool,
     /// Who approved this deploy.
     pub approved_by: Option<&'a str>,
     /// The required environments this release is, or has been, deployed to.
@@ -195,9 +219,8 @@ impl Policy {
                     patterns
                         .iter()
                         .map(|p| {
-                            Glob::new(p).map(|g| (p.clone(), g.compile_matcher())).map_err(|e| {
-                                format!("environments.{name}.allowed_branches: `{p}`: {e}")
-                            })
+                            branch_glob(p)
+                                .map_err(|e| format!("environments.{name}.allowed_branches: {e}"))
                         })
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
@@ -209,6 +232,10 @@ impl Policy {
                     allowed_branches: branches,
                     requires_approval: env.requires_approval,
                     requires: env.requires.clone(),
+                    // `["*"]` restricts nothing: nothing to verify either.
+                    verified_branch: env.verified_branch.unwrap_or(
+                        env.allowed_branches.as_ref().is_some_and(|p| !p.iter().any(|p| p == "*")),
+                    ),
                 },
             );
         }
@@ -223,6 +250,7 @@ impl Policy {
             allowed_branches: None,
             requires_approval: false,
             requires: Vec::new(),
+            verified_branch: false,
         };
         match self.environments.get(env) {
             Some(rules) => Ok(rules),
@@ -240,24 +268,44 @@ impl EnvironmentPolicy {
     pub fn violations(&self, candidate: &Candidate<'_>) -> Vec<Violation> {
         let mut broken = Vec::new();
         let what = candidate.description;
-        if let Some(allowed) = &self.allowed_triggers
-            && !allowed.contains(&candidate.trigger)
-        {
-            let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
-            broken.push(Violation {
-                rule: "allowed_triggers",
-                detail: format!(
-                    "allows [{}]; {what} was made by a {} trigger",
-                    allowed.join(", "),
-                    candidate.trigger.as_str()
-                ),
-            });
+        let triggers: Vec<&str> = candidate.triggers.iter().map(|t| t.as_str()).collect();
+        match &self.allowed_triggers {
+            Some(allowed) if !candidate.triggers.iter().any(|t| allowed.contains(t)) => {
+                let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                broken.push(Violation {
+                    rule: "allowed_triggers",
+                    detail: format!(
+                        "allows [{}]; {what} was released by [{}]",
+                        allowed.join(", "),
+                        triggers.join(", ")
+                    ),
+                });
+            }
+            // Pull request builds come from anyone's branch: only where listed.
+            None if candidate.triggers.iter().all(|t| *t == TriggerKind::PullRequest) => {
+                broken.push(Violation {
+                    rule: "allowed_triggers",
+                    detail: format!(
+                        "admits pull_request releases only when it lists them; {what} was built for a pull request"
+                    ),
+                });
+            }
+            _ => {}
         }
         if let Some(patterns) = &self.allowed_branches {
             let shown: Vec<&str> = patterns.iter().map(|(p, _)| p.as_str()).collect();
             let allows = format!("allows [{}]", shown.join(", "));
             match candidate.branch {
-                Some(branch) if patterns.iter().any(|(_, m)| m.is_match(branch)) => {}
+                Some(branch) if patterns.iter().any(|(_, m)| m.is_match(branch)) => {
+                    if self.verified_branch && !candidate.branch_verified {
+                        broken.push(Violation {
+                            rule: "verified_branch",
+                            detail: format!(
+                                "needs the branch verified; {what} claims `{branch}` but nothing showed the commit is in it (built outside CI, or with --branch, from a checkout without that branch)"
+                            ),
+                        });
+                    }
+                }
                 Some(branch) => broken.push(Violation {
                     rule: "allowed_branches",
                     detail: format!("{allows}; {what} was built from branch `{branch}`"),
@@ -303,20 +351,28 @@ mod tests {
             .collect()
     }
 
+    /// A candidate whose branch, if any, was verified.
     fn candidate<'a>(
-        trigger: TriggerKind,
+        triggers: &'a [TriggerKind],
         branch: Option<&'a str>,
         approved_by: Option<&'a str>,
         deployed_in: &'a BTreeSet<String>,
     ) -> Candidate<'a> {
-        Candidate { description: "release 7", trigger, branch, approved_by, deployed_in }
+        Candidate {
+            description: "release 7",
+            triggers,
+            branch,
+            branch_verified: true,
+            approved_by,
+            deployed_in,
+        }
     }
 
     #[test]
     fn each_rule_allows_and_denies() {
         let none = BTreeSet::new();
         let staged: BTreeSet<String> = ["staging".to_owned()].into();
-        let push = TriggerKind::BranchPush;
+        let push = &[TriggerKind::BranchPush][..];
         assert!(check("dev", &candidate(push, Some("feature/x"), None, &none)).is_empty());
         assert!(check("staging", &candidate(push, Some("release/1.2"), None, &none)).is_empty());
         assert_eq!(
@@ -324,7 +380,7 @@ mod tests {
             ["allowed_branches"]
         );
         assert_eq!(check("staging", &candidate(push, None, None, &none)), ["allowed_branches"]);
-        let tag = TriggerKind::Tag;
+        let tag = &[TriggerKind::Tag][..];
         assert!(
             check("production", &candidate(tag, Some("main"), Some("bob"), &staged)).is_empty()
         );
@@ -338,12 +394,76 @@ mod tests {
         );
     }
 
+    /// Issue 16: merge, then tag, then promote: a release made by a branch push and tagged
+    /// later counts as tagged.
+    #[test]
+    fn a_release_tagged_after_its_push_meets_a_tag_rule() {
+        let staged: BTreeSet<String> = ["staging".to_owned()].into();
+        let pushed_then_tagged = &[TriggerKind::BranchPush, TriggerKind::Tag][..];
+        assert!(
+            check("production", &candidate(pushed_then_tagged, Some("main"), Some("bob"), &staged))
+                .is_empty()
+        );
+    }
+
+    /// Issue 16: pull request builds pass no environment that does not list them, and a
+    /// claimed branch is not a verified one where branches are restricted.
+    #[test]
+    fn pull_requests_and_unverified_branches_are_denied_unless_allowed() {
+        let none = BTreeSet::new();
+        let pr = &[TriggerKind::PullRequest][..];
+        assert_eq!(check("dev", &candidate(pr, Some("main"), None, &none)), ["allowed_triggers"]);
+        let open = Policy::parse(
+            "environments:\n  preview: {}\n  listed: {allowed_triggers: [pull_request]}\n",
+        )
+        .expect("policy");
+        let rules = |env: &str| {
+            open.environment(env).expect("listed").violations(&candidate(
+                pr,
+                Some("x"),
+                None,
+                &none,
+            ))
+        };
+        assert_eq!(rules("preview").len(), 1);
+        assert!(rules("listed").is_empty());
+
+        let push = &[TriggerKind::BranchPush][..];
+        let claimed =
+            Candidate { branch_verified: false, ..candidate(push, Some("main"), None, &none) };
+        assert_eq!(check("staging", &claimed), ["verified_branch"]);
+        assert!(check("dev", &claimed).is_empty(), "dev allows every branch: a claim will do");
+        let relaxed = Policy::parse(
+            "environments:\n  s: {allowed_branches: [main], verified_branch: false}\n",
+        )
+        .expect("policy");
+        assert!(relaxed.environment("s").expect("listed").violations(&claimed).is_empty());
+    }
+
+    #[test]
+    fn branch_patterns_are_whole_name_globs_and_regular_expressions_are_refused() {
+        let policy =
+            Policy::parse("environments:\n  s: {allowed_branches: [main, \"release/*\"]}\n")
+                .expect("globs");
+        let none = BTreeSet::new();
+        let push = &[TriggerKind::BranchPush][..];
+        let rules = policy.environment("s").expect("listed");
+        assert!(rules.violations(&candidate(push, Some("release/1/2"), None, &none)).is_empty());
+        assert!(!rules.violations(&candidate(push, Some("maintenance"), None, &none)).is_empty());
+        let refused = Policy::parse("environments:\n  s: {allowed_branches: [\"release/.*\"]}\n")
+            .expect_err("a regular expression");
+        assert!(
+            refused.contains("looks like a regular expression") && refused.contains("`release/*`"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn violations_say_what_the_rule_wants_and_what_the_release_has() {
         let policy = Policy::parse(EXAMPLE).expect("example policy");
         let none = BTreeSet::new();
         let found = policy.environment("production").expect("listed").violations(&candidate(
-            TriggerKind::BranchPush,
+            &[TriggerKind::BranchPush],
             Some("dev"),
             None,
             &none,
@@ -352,7 +472,7 @@ mod tests {
         assert_eq!(
             details,
             [
-                "allows [tag, manual]; release 7 was made by a branch_push trigger",
+                "allows [tag, manual]; release 7 was released by [branch_push]",
                 "allows [main]; release 7 was built from branch `dev`",
                 "needs an approver and none was given",
                 "release 7 has never been deployed to `staging`",
@@ -388,14 +508,21 @@ mod tests {
         let env = &schema["$defs"]["environment"]["properties"];
         assert_eq!(
             keys(env),
-            ["allowed_triggers", "allowed_branches", "requires_approval", "requires"]
+            [
+                "allowed_triggers",
+                "allowed_branches",
+                "requires_approval",
+                "requires",
+                "verified_branch"
+            ]
         );
         let triggers: Vec<TriggerKind> =
             serde_json::from_value(env["allowed_triggers"]["items"]["enum"].clone())
                 .expect("every trigger in the schema parses");
-        assert_eq!(triggers.len(), 3);
+        assert_eq!(triggers.len(), 4);
         let full = "environments:\n  a: {allowed_triggers: [branch_push, tag, manual], \
-                    allowed_branches: [main], requires_approval: true, requires: [b]}\n  b: {}\n\
+                    allowed_branches: [main], requires_approval: true, requires: [b], \
+                    verified_branch: true}\n  b: {}\n\
                     unlisted_environments: allow\npointers: by-repository\n";
         Policy::parse(full).expect("every schema key parses");
     }

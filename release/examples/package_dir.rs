@@ -41,7 +41,7 @@ fn main() {
     let input = ReleaseInput {
         repository: "bench/repo".into(),
         project: "bench".into(),
-        trigger: Trigger { kind: TriggerKind::Manual, branch: None, tag: None },
+        trigger: Trigger::new(TriggerKind::Manual, None, None),
         source: SourceInfo {
             repository_url: None,
             commit: "0".repeat(40),

@@ -119,6 +119,23 @@ pub struct Trigger {
     /// Tag, for tag releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// Whether the branch was verified to contain the commit (by the CI building that branch,
+    /// or by the branch in the checkout), rather than only claimed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub branch_verified: bool,
+    /// Who released it: the CI's user, when a CI says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The CI run that released it, when a CI says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+}
+
+impl Trigger {
+    /// A trigger of `kind`, with what is known of its branch and tag; nothing verified.
+    pub fn new(kind: TriggerKind, branch: Option<String>, tag: Option<String>) -> Self {
+        Trigger { kind, branch, tag, branch_verified: false, actor: None, run_url: None }
+    }
 }
 
 /// The kinds of release trigger.
@@ -131,15 +148,18 @@ pub enum TriggerKind {
     Tag,
     /// A person asked for it.
     Manual,
+    /// A pull (merge) request's build: admitted only where listed explicitly.
+    PullRequest,
 }
 
 impl TriggerKind {
-    /// The wire name (`branch_push`, `tag`, `manual`).
+    /// The wire name (`branch_push`, `tag`, `manual`, `pull_request`).
     pub fn as_str(self) -> &'static str {
         match self {
             TriggerKind::BranchPush => "branch_push",
             TriggerKind::Tag => "tag",
             TriggerKind::Manual => "manual",
+            TriggerKind::PullRequest => "pull_request",
         }
     }
 }

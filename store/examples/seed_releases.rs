@@ -38,11 +38,7 @@ fn main() {
         let input = ReleaseInput {
             repository: "bench".into(),
             project: "app".into(),
-            trigger: Trigger {
-                kind: TriggerKind::BranchPush,
-                branch: Some("main".into()),
-                tag: None,
-            },
+            trigger: Trigger::new(TriggerKind::BranchPush, Some("main".into()), None),
             source: SourceInfo {
                 repository_url: None,
                 commit: format!("{i:040x}"),

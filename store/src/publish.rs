@@ -20,6 +20,7 @@ use forge_release::Digest;
 use forge_release::aliases::{self, Claim, TagStrategy};
 use forge_release::image::ReleaseImage;
 use forge_release::manifest::{Manifest, annotations};
+use forge_release::metadata::TriggerKind;
 use forge_release::package::{self, PackageError, ReleaseInput};
 
 use crate::error::{StoreError, TagClaim};
@@ -111,11 +112,16 @@ fn aliases_for(
     for r in rejected {
         warnings.push(format!("git tag `{}` is not used as an alias: {}", r.name, r.reason));
     }
-    if let Some(branch) = &input.source.branch {
-        match aliases::branch_alias(branch, number) {
+    match &input.source.branch {
+        // A pull request's head branch may be anyone's (a fork's `main`): no `main-3` for it.
+        Some(branch) if input.trigger.kind == TriggerKind::PullRequest => warnings.push(format!(
+            "branch `{branch}` gives no alias: a pull request build is not a push to it"
+        )),
+        Some(branch) => match aliases::branch_alias(branch, number) {
             Ok(alias) => list.push(alias),
             Err(r) => warnings.push(format!("branch `{}` gives no alias: {}", r.name, r.reason)),
-        }
+        },
+        None => {}
     }
     (list, warnings)
 }

@@ -51,11 +51,11 @@ pub fn input_with(files: Vec<ResourceFile>) -> ReleaseInput {
     ReleaseInput {
         repository: "company/monorepo".into(),
         project: "auth-service".into(),
-        trigger: Trigger {
-            kind: TriggerKind::Tag,
-            branch: Some("main".into()),
-            tag: Some("auth-service/v1.2.3".into()),
-        },
+        trigger: Trigger::new(
+            TriggerKind::Tag,
+            Some("main".into()),
+            Some("auth-service/v1.2.3".into()),
+        ),
         source: SourceInfo {
             repository_url: Some("https://git.example.com/company/monorepo".into()),
             commit: COMMIT.into(),

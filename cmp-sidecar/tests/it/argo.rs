@@ -40,7 +40,7 @@ impl Env {
         let input = ReleaseInput {
             repository: "company/monorepo".into(),
             project: "auth-service".into(),
-            trigger: Trigger { kind: TriggerKind::Manual, branch: None, tag: None },
+            trigger: Trigger::new(TriggerKind::Manual, None, None),
             source: SourceInfo {
                 repository_url: None,
                 commit: commit.to_string().repeat(40),

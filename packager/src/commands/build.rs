@@ -23,7 +23,7 @@ pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Re
         }
         local => local,
     };
-    let (config, ctx) = release::context(args)?;
+    let (config, ctx) = release::context(args, release::Purpose::Build)?;
     let prepared = release::prepare(args, config, ctx, &access, output).await?;
     release::publish(prepared, root, &access, output).await
 }

@@ -14,7 +14,7 @@ use crate::output::Output;
 /// Runs `push`.
 pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let access = Access::from_args(global)?;
-    let (config, ctx) = release::context(args)?;
+    let (config, ctx) = release::context(args, release::Purpose::Push)?;
     // Rendered first, so a push that is not released still reports broken templates.
     let prepared = release::prepare(args, config, ctx, &access, output).await?;
     if let Err(reason) = release_allowed(&prepared.config, &prepared.context) {
@@ -45,32 +45,42 @@ fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-/// Whether `release.on` in forge.yaml admits this context.
+/// Whether forge.yaml's `release:` admits this context: releases on (`enabled`), and
+/// `release.on` naming the trigger. A manual release is always admitted; a pull request only
+/// where `pull_request: true` is listed, even when `release.on` is empty.
 pub fn release_allowed(config: &ProjectConfig, ctx: &ReleaseContext) -> Result<(), String> {
     use crate::config::ReleaseOn;
-    let rules = &config.release.on;
-    if rules.is_empty() || ctx.trigger.kind == TriggerKind::Manual {
-        return Ok(());
+    if !config.release.enabled {
+        return Err("releases are turned off (release.enabled: false in forge.yaml)".into());
     }
+    let rules = &config.release.on;
     match ctx.trigger.kind {
+        TriggerKind::Manual => Ok(()),
+        TriggerKind::PullRequest
+            if rules.iter().any(|r| matches!(r, ReleaseOn::PullRequest(true))) =>
+        {
+            Ok(())
+        }
+        TriggerKind::PullRequest => {
+            Err("pull request builds release only where release.on lists `- pull_request: true`"
+                .into())
+        }
+        _ if rules.is_empty() => Ok(()),
         TriggerKind::Tag if rules.iter().any(|r| matches!(r, ReleaseOn::Tag(true))) => Ok(()),
         TriggerKind::Tag => Err("release.on does not release tags (add `- tag: true`)".into()),
-        _ => {
+        TriggerKind::BranchPush => {
             let branch = ctx.trigger.branch.as_deref().unwrap_or_default();
             let patterns: Vec<&str> = rules
                 .iter()
                 .filter_map(|r| if let ReleaseOn::Branch(p) = r { Some(p.as_str()) } else { None })
                 .collect();
-            let matched = patterns
-                .iter()
-                .any(|p| regex_lite::Regex::new(p).is_ok_and(|re| re.is_match(branch)));
-            if matched {
+            if patterns.iter().any(|p| crate::config::branch_matches(p, branch)) {
                 Ok(())
             } else if branch.is_empty() {
                 Err("the branch is unknown (detached HEAD outside CI); pass --branch".into())
             } else {
                 Err(format!(
-                    "branch `{branch}` matches no release.on branch pattern ({})",
+                    "branch `{branch}` matches no release.on branch pattern ({}; whole names)",
                     patterns.join(", ")
                 ))
             }

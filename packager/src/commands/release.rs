@@ -62,8 +62,21 @@ pub struct Prepared {
     pub input: ReleaseInput,
 }
 
+/// What a release is made for: a push to a store (its trigger decides whether it releases),
+/// or a local build (a release by hand when nothing says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `build`.
+    Build,
+    /// `push`.
+    Push,
+}
+
 /// The project's configuration and the release's source context (flags, CI, git).
-pub fn context(args: &ReleaseArgs) -> Result<(ProjectConfig, ReleaseContext), Error> {
+pub fn context(
+    args: &ReleaseArgs,
+    purpose: Purpose,
+) -> Result<(ProjectConfig, ReleaseContext), Error> {
     let project_dir = &args.project.project_dir;
     let config = ProjectConfig::load(project_dir)?;
     let ci = context::ci_context(|name| std::env::var(name).ok());
@@ -71,7 +84,16 @@ pub fn context(args: &ReleaseArgs) -> Result<(ProjectConfig, ReleaseContext), Er
     if args.manual {
         source.trigger = Some(crate::cli::TriggerArg::Manual);
     }
-    let ctx = context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?;
+    let resolved =
+        context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref());
+    let ctx = match resolved {
+        // A local build need not say what triggered it: it is made by hand.
+        Err(context::SourceError::UnknownTrigger(_)) if purpose == Purpose::Build => {
+            source.trigger = Some(crate::cli::TriggerArg::Manual);
+            context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?
+        }
+        other => other?,
+    };
     Ok((config, ctx))
 }
 

@@ -5,7 +5,8 @@ mod execute;
 mod plan;
 
 use forge_release::Digest;
-use forge_release::metadata::ReleaseMetadata;
+use forge_release::aliases;
+use forge_release::metadata::{ReleaseMetadata, TriggerKind};
 use forge_release::pointer::{ReleasePointer, describe_release};
 use forge_release::reference::{ProjectLocation, ReleaseSelector};
 use serde::Serialize;
@@ -36,6 +37,8 @@ pub struct Chosen {
     pub digest: Digest,
     /// The release's metadata.
     pub metadata: ReleaseMetadata,
+    /// Every event that released it (see [`triggers_of`]).
+    pub triggers: Vec<TriggerKind>,
 }
 
 impl Chosen {
@@ -62,7 +65,11 @@ impl Chosen {
             }
             .into());
         }
-        Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata })
+        let tags =
+            crate::commands::list::tags_of(&resolved.store, &resolved.digest, &head.manifest)
+                .await?;
+        let triggers = triggers_of(&head.metadata, &tags);
+        Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata, triggers })
     }
 
     /// The release's project.
@@ -88,6 +95,27 @@ impl Chosen {
         let release = &self.metadata.release;
         format!("release {}", describe_release(&release.number.to_string(), &release.aliases))
     }
+}
+
+/// Every event that released a release: the trigger that made it, and `tag` when a git tag
+/// names it. Merge, then tag, then promote: a tag pipeline that finds the commit released by
+/// its branch push adds the tag as an alias, which leaves the release's bytes (and digest) as
+/// they were; the alias is the record that it was tagged.
+pub fn triggers_of(metadata: &ReleaseMetadata, tags: &[String]) -> Vec<TriggerKind> {
+    let mut triggers = vec![metadata.release.trigger.kind];
+    let number = metadata.release.number;
+    let branch_alias =
+        metadata.source.branch.as_deref().and_then(|b| aliases::branch_alias(b, number).ok());
+    let tagged = tags.iter().any(|tag| {
+        *tag != metadata.source.commit
+            && aliases::release_number(tag).is_none()
+            && Some(tag) != branch_alias.as_ref()
+            && !aliases::Claim::is_claim(tag)
+    });
+    if tagged && !triggers.contains(&TriggerKind::Tag) {
+        triggers.push(TriggerKind::Tag);
+    }
+    triggers
 }
 
 /// Environment and project names become directories in the GitOps repository.

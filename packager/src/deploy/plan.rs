@@ -60,8 +60,9 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
     let branch = trigger.branch.as_deref().or(metadata.source.branch.as_deref());
     let candidate = Candidate {
         description: &short,
-        trigger: trigger.kind,
+        triggers: &facts.chosen.triggers,
         branch,
+        branch_verified: trigger.branch_verified,
         approved_by: facts.approved_by,
         deployed_in: facts.deployed_in,
     };
@@ -149,10 +150,15 @@ mod tests {
 
     fn chosen() -> Chosen {
         let image = fixtures::image();
+        let mut metadata = ReleaseMetadata::parse(&image.metadata).expect("metadata");
+        // Released on main by its CI.
+        metadata.release.trigger.branch_verified = true;
+        let triggers = vec![metadata.release.trigger.kind];
         Chosen {
             image: "registry.example.com/company/monorepo/auth-service".into(),
             digest: image.digest.clone(),
-            metadata: ReleaseMetadata::parse(&image.metadata).expect("metadata"),
+            metadata,
+            triggers,
         }
     }
 

@@ -17,6 +17,17 @@ const MAIN: &str = "1111111111111111111111111111111111111111";
 const TAGGED: &str = "2222222222222222222222222222222222222222";
 const FEATURE: &str = "3333333333333333333333333333333333333333";
 
+/// GitHub Actions' variables for a push of `branch` at `commit`.
+fn github_push<'a>(branch: &'a str, commit: &'a str) -> [(&'static str, &'a str); 5] {
+    [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REF_TYPE", "branch"),
+        ("GITHUB_REF_NAME", branch),
+        ("GITHUB_SHA", commit),
+    ]
+}
+
 /// A sandbox with three releases of auth-service in a registry and a GitOps checkout holding
 /// the example policy.
 struct World {
@@ -42,7 +53,13 @@ impl World {
             let mut args = push_args(&dir, commit);
             args[12] = branch;
             args.extend(extra);
-            let output = sandbox.command(&args).env("FORGE_REGISTRY", &root).output().expect("run");
+            // Built by CI on that branch at that commit: the branch is verified.
+            let output = sandbox
+                .command(&args)
+                .env("FORGE_REGISTRY", &root)
+                .envs(github_push(branch, commit))
+                .output()
+                .expect("run");
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         }
         let gitops = sandbox.path().join("gitops");
@@ -136,7 +153,7 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     Environment: staging
     Release id: company/monorepo/auth-service/1111111111111111111111111111111111111111
     Commit: 1111111111111111111111111111111111111111
-    Digest: sha256:a099b24ee77b56ced5f2968d9de22f0100cf171b328b4a195384cce2023fb24d
+    Digest: sha256:3793b4d0878679e1c5cabe76a4f8a8fa0e14bdb80a8ff9a1740e50adcf5cccb4
     Image: [REGISTRY]/company/monorepo/auth-service
     Trigger: branch_push (main)
     ");
@@ -190,7 +207,12 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     // Triggers and branches.
     let denied =
         world.fails(7, &["deploy", "production", "auth-service", "1", "--approved-by", "bob"]);
-    assert!(denied.contains("\n  allowed_triggers: allows [tag, manual]; release 1 was made by a branch_push trigger\n"), "{denied}");
+    assert!(
+        denied.contains(
+            "\n  allowed_triggers: allows [tag, manual]; release 1 was released by [branch_push]\n"
+        ),
+        "{denied}"
+    );
     assert!(!denied.contains("requires"), "release 1 runs in staging now: {denied}");
     let denied = world.fails(7, &["deploy", "staging", "auth-service", "3"]);
     assert!(denied.contains("\n  allowed_branches: allows [main, release/*]; release 3 was built from branch `feature/login`\n"), "{denied}");

@@ -12,3 +12,4 @@ mod jsonnet;
 mod races;
 mod registry;
 mod render;
+mod triggers;

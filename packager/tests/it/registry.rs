@@ -119,7 +119,7 @@ fn push_respects_release_on_unless_manual() {
     assert_eq!(report["released"], false);
     assert_eq!(
         report["reason"],
-        "branch `feature/login` matches no release.on branch pattern (^main$)"
+        "branch `feature/login` matches no release.on branch pattern (^main$; whole names)"
     );
 
     args.push("--manual");

@@ -1,5 +1,11 @@
 //! The release's source context: commit, people, branch, tags and trigger, from flags, then
-//! CI variables (GitHub Actions, GitLab CI), then the git checkout.
+//! CI variables (see [`ci`]), then the git checkout; and whether the branch it claims is
+//! verified (see [`provenance`]).
+
+mod ci;
+mod provenance;
+
+pub use ci::{CiContext, ci_context};
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +37,12 @@ pub enum SourceError {
     /// The time cannot be written as a date.
     #[error("commit time {0} is out of range")]
     TimeOutOfRange(i64),
+    /// Nothing says what caused the release.
+    #[error("cannot tell what triggered this release: {}", match .0 {
+        Some(ci) => format!("{ci} names no branch or tag for this build"),
+        None => "the checkout is on no branch (a detached HEAD) and no CI forge-pack knows says more".into(),
+    })]
+    UnknownTrigger(Option<&'static str>),
     /// `--author` is not `Name <email>`.
     #[error("`{0}` is not `Name <email>`")]
     BadPerson(String),
@@ -61,60 +73,13 @@ impl SourceError {
             SourceError::Uncommitted { .. } => {
                 "commit the changes, or pass --allow-dirty for a local experiment"
             }
+            SourceError::UnknownTrigger(_) => {
+                "pass --branch <name> or --tag <tag> (what the CI builds), or --manual for a release by hand"
+            }
             _ => return None,
         };
         Some(hint.to_owned())
     }
-}
-
-/// What CI variables say, if running in a known CI.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CiContext {
-    /// Which CI.
-    pub name: &'static str,
-    /// Commit SHA.
-    pub commit: Option<String>,
-    /// Branch, for branch pipelines.
-    pub branch: Option<String>,
-    /// Tag, for tag pipelines.
-    pub tag: Option<String>,
-    /// Whether the pipeline was started by hand.
-    pub manual: bool,
-    /// Repository URL.
-    pub url: Option<String>,
-}
-
-/// Reads GitHub Actions or GitLab CI variables through `var`.
-pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
-    let set = |name: &str| var(name).filter(|v| !v.is_empty());
-    if set("GITHUB_ACTIONS").as_deref() == Some("true") {
-        let ref_name = set("GITHUB_REF_NAME");
-        let is_tag = set("GITHUB_REF_TYPE").as_deref() == Some("tag");
-        let url = match (set("GITHUB_SERVER_URL"), set("GITHUB_REPOSITORY")) {
-            (Some(server), Some(repo)) => Some(format!("{server}/{repo}")),
-            _ => None,
-        };
-        return Some(CiContext {
-            name: "GitHub Actions",
-            commit: set("GITHUB_SHA"),
-            // Pull requests build a merge ref; the head branch is the meaningful one.
-            branch: if is_tag { None } else { set("GITHUB_HEAD_REF").or(ref_name.clone()) },
-            tag: if is_tag { ref_name } else { None },
-            manual: set("GITHUB_EVENT_NAME").as_deref() == Some("workflow_dispatch"),
-            url,
-        });
-    }
-    if set("GITLAB_CI").as_deref() == Some("true") {
-        return Some(CiContext {
-            name: "GitLab CI",
-            commit: set("CI_COMMIT_SHA"),
-            branch: set("CI_COMMIT_BRANCH").or_else(|| set("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")),
-            tag: set("CI_COMMIT_TAG"),
-            manual: matches!(set("CI_PIPELINE_SOURCE").as_deref(), Some("web" | "api" | "trigger")),
-            url: set("CI_PROJECT_URL"),
-        });
-    }
-    None
 }
 
 /// The resolved source of a release.
@@ -182,19 +147,37 @@ pub fn resolve(
         Some(TriggerArg::BranchPush) => TriggerKind::BranchPush,
         Some(TriggerArg::Tag) => TriggerKind::Tag,
         Some(TriggerArg::Manual) => TriggerKind::Manual,
+        Some(TriggerArg::PullRequest) => TriggerKind::PullRequest,
         None => match ci {
             Some(c) if c.manual => TriggerKind::Manual,
+            Some(c) if c.pull_request => TriggerKind::PullRequest,
             Some(c) if c.tag.is_some() => TriggerKind::Tag,
-            Some(_) => TriggerKind::BranchPush,
+            Some(c) if c.branch.is_some() || flags.branch.is_some() => TriggerKind::BranchPush,
+            Some(c) => return Err(SourceError::UnknownTrigger(Some(c.name))),
             // Outside CI a branch checkout is treated like a push of that branch, so
             // release.on applies; `--manual` says otherwise.
             None if branch.is_some() => TriggerKind::BranchPush,
-            None => TriggerKind::Manual,
+            None if !flags.tags.is_empty() => TriggerKind::Tag,
+            // A detached HEAD in a CI forge-pack does not know: guessing `manual` would skip
+            // release.on and the branch rules.
+            None => return Err(SourceError::UnknownTrigger(None)),
         },
     };
     let trigger_tag = match kind {
-        TriggerKind::Tag => ci_tag.or_else(|| tags.first().cloned()),
+        TriggerKind::Tag => {
+            ci_tag.or_else(|| flags.tags.first().cloned()).or_else(|| tags.first().cloned())
+        }
         _ => None,
+    };
+    let branch_verified = match &branch {
+        Some(branch) => provenance::verify_branch(project_dir, &commit, branch, ci)?.is_some(),
+        None => false,
+    };
+    let trigger = Trigger {
+        branch_verified,
+        actor: ci.and_then(|c| c.actor.clone()),
+        run_url: ci.and_then(|c| c.run_url.clone()),
+        ..Trigger::new(kind, branch.clone(), trigger_tag)
     };
     let repository_url = flags
         .source_url
@@ -218,7 +201,7 @@ pub fn resolve(
             files: Vec::new(),
         },
         commit_time,
-        trigger: Trigger { kind, branch, tag: trigger_tag },
+        trigger,
         is_checkout_head: head.is_some(),
     })
 }
@@ -245,52 +228,7 @@ fn parse_person(text: &str) -> Result<Person, SourceError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn github_tag_and_branch_pipelines() {
-        let tag = ci_context(env(&[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_SHA", "abc"),
-            ("GITHUB_REF_TYPE", "tag"),
-            ("GITHUB_REF_NAME", "auth/v1.2.3"),
-            ("GITHUB_SERVER_URL", "https://github.com"),
-            ("GITHUB_REPOSITORY", "company/monorepo"),
-        ]))
-        .expect("github");
-        assert_eq!(tag.tag.as_deref(), Some("auth/v1.2.3"));
-        assert_eq!(tag.branch, None);
-        assert_eq!(tag.url.as_deref(), Some("https://github.com/company/monorepo"));
-        let manual = ci_context(env(&[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_REF_TYPE", "branch"),
-            ("GITHUB_REF_NAME", "main"),
-            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
-        ]))
-        .expect("github");
-        assert!(manual.manual);
-        assert_eq!(manual.branch.as_deref(), Some("main"));
-    }
-
-    #[test]
-    fn gitlab_pipelines_and_no_ci() {
-        let ci = ci_context(env(&[
-            ("GITLAB_CI", "true"),
-            ("CI_COMMIT_BRANCH", "release/2"),
-            ("CI_PIPELINE_SOURCE", "push"),
-        ]))
-        .expect("gitlab");
-        assert_eq!((ci.branch.as_deref(), ci.manual), (Some("release/2"), false));
-        assert_eq!(ci_context(env(&[])), None);
-    }
 
     #[test]
     fn people_and_times_parse_or_fail_clearly() {
