@@ -75,6 +75,9 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Deploy the previous release of an environment again (or the named one).
     Rollback(RollbackArgs),
+    /// Approve a release for an environment: a record signed with your SSH key, committed to
+    /// the GitOps repository.
+    Approve(ApproveArgs),
     /// Show which release each environment runs, from the GitOps checkout.
     Status(StatusArgs),
     /// Print shell completions.
@@ -251,9 +254,6 @@ pub struct PointerChangeArgs {
     /// Who is deploying (default: the CI user, else git's user.name).
     #[arg(long, env = "FORGE_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
-    /// Who approved this deploy (needed where the policy says `requires_approval`).
-    #[arg(long, value_name = "NAME")]
-    pub approved_by: Option<String>,
     /// Push the commit to the checkout's upstream branch (catching up with it, and checking
     /// the policy again, when it moved on).
     #[arg(long)]
@@ -277,6 +277,35 @@ pub struct DeployArgs {
     /// GitOps checkout, actor, approval, push.
     #[command(flatten)]
     pub change: PointerChangeArgs,
+}
+
+/// `approve` arguments.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Environment, as named in the policy (`production`).
+    pub environment: String,
+    /// Project: its name once the GitOps repository deploys it somewhere, otherwise its
+    /// location `[<registry>/]<repository>/<project>` or `oci:<dir>`.
+    pub project: String,
+    /// Release id: number, alias, commit SHA or SHA prefix (the approval names its digest).
+    pub release: String,
+    /// Why it may go there (a change ticket, a review): recorded and signed.
+    #[arg(long)]
+    pub justification: String,
+    /// SSH private key to sign with (or a public key whose private half ssh-agent holds;
+    /// default: git's `user.signingkey`).
+    #[arg(long, env = "FORGE_APPROVAL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Who approves, as the allowed-signers file names them (default: git's `user.email`).
+    #[arg(long, env = "FORGE_APPROVER", value_name = "PRINCIPAL")]
+    pub approver: Option<String>,
+    /// The GitOps checkout.
+    #[command(flatten)]
+    pub dir: GitopsDirArgs,
+    /// Push the commit to the checkout's upstream branch (catching up with it when it moved
+    /// on).
+    #[arg(long)]
+    pub push: bool,
 }
 
 /// `rollback` arguments.

@@ -57,6 +57,9 @@ pub enum Error {
     /// The GitOps checkout and its pointers.
     #[error(transparent)]
     Gitops(#[from] GitopsError),
+    /// An approval could not be made.
+    #[error(transparent)]
+    Approval(#[from] crate::approvals::ApprovalError),
     /// Finding a release, project or object.
     #[error(transparent)]
     Lookup(#[from] LookupError),
@@ -113,6 +116,7 @@ impl Error {
             Error::Git(_) | Error::Local(_) => exit::LOCAL,
             Error::Policy(e) => e.code(),
             Error::Gitops(e) => e.code(),
+            Error::Approval(e) => e.code(),
             Error::Lookup(e) => e.code(),
             Error::Resolve(_) => exit::NOT_FOUND,
             Error::Store(e) => of_store(e),
@@ -138,6 +142,7 @@ impl Error {
             }
             Error::Policy(e) => e.hint(),
             Error::Gitops(e) => e.hint(),
+            Error::Approval(e) => e.hint(),
             Error::Lookup(e) => e.hint(),
             Error::Resolve(ResolveError::NotFound { .. }) => {
                 Some("`forge-pack list <repository>/<project>` shows the releases there".into())

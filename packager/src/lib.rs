@@ -2,13 +2,13 @@
 //! and inspect, list and pull releases.
 
 pub mod access;
+pub mod approvals;
 pub mod artifacts;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
 pub mod deploy;
-
 pub mod error;
 pub mod exit;
 pub mod fsutil;

@@ -28,13 +28,13 @@ pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Res
     deploy::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
 }
 
-fn is_bare_name(project: &str) -> bool {
+pub fn is_bare_name(project: &str) -> bool {
     !project.contains('/') && !project.starts_with("oci:")
 }
 
 /// Where the project's releases are, and what the pointer's `spec.image` should say: the
 /// location as given, or for a bare name the image the GitOps repository already uses.
-fn project_location(
+pub fn project_location(
     repo: &GitopsRepo,
     project: &str,
     access: &Access,

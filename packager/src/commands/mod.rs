@@ -1,9 +1,9 @@
 //! One module per command. Each takes parsed arguments and returns an exit code.
 
+pub mod approve;
 pub mod build;
 pub mod completions;
 pub mod deploy;
-
 pub mod diff;
 pub mod inspect;
 pub mod list;
@@ -38,6 +38,7 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::Diff(args) => diff::run(&args, &cli.global, &output).await,
         Command::Deploy(args) => deploy::run(&args, &cli.global, &output).await,
         Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,
+        Command::Approve(args) => approve::run(&args, &cli.global, &output).await,
         Command::Status(args) => status::run(&args, &output),
         Command::Completions(args) => completions::run(&args),
     }

@@ -23,6 +23,9 @@ struct Deployment {
     git_commit: Option<String>,
     deployed_at: Option<String>,
     deployed_by: Option<String>,
+    /// Who approved that deploy, each with the justification.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    approved_by: Vec<String>,
 }
 
 /// Runs `status`.
@@ -53,6 +56,7 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
             git_commit: change.map(|c| c.git_commit.clone()),
             deployed_at: change.map(|c| c.time.clone()),
             deployed_by: change.map(|c| c.actor.clone()),
+            approved_by: change.map(|c| c.approvals.clone()).unwrap_or_default(),
         });
     }
     if deployments.is_empty()
@@ -93,5 +97,13 @@ pub fn run(args: &StatusArgs, output: &Output) -> Result<u8, Error> {
         ]);
     }
     output.print(&table(&rows))?;
+    for d in deployments.iter().filter(|d| !d.approved_by.is_empty()) {
+        output.print(&format!(
+            "{} in {} approved by {}\n",
+            d.project,
+            d.environment,
+            d.approved_by.join("; ")
+        ))?;
+    }
     Ok(exit::OK)
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::plan::{Facts, Plan, plan};
 use super::{Action, Chosen, actor, check_segment};
+use crate::approvals;
 use crate::cli::PointerChangeArgs;
 use crate::error::{Error, exit};
 use crate::gitops::{GitopsError, GitopsRepo, PushOutcome};
@@ -169,6 +170,17 @@ fn change_pointer(
     let user = repo.git_user()?;
     let actor = actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user.name.clone())
         .ok_or(GitopsError::UnknownActor)?;
+    let approvals = match &rules.approval {
+        Some(_) => {
+            let signers = repo.root().join(policy.allowed_signers());
+            approvals::found(repo, env, repository, project, &chosen.digest, &signers)?
+        }
+        None => Vec::new(),
+    };
+    let deployers: Vec<&str> = [Some(actor.as_str()), user.name.as_deref(), user.email.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     let facts = Facts {
         action,
         env,
@@ -177,8 +189,9 @@ fn change_pointer(
         current,
         rules,
         deployed_in: &deployed_in,
-        approved_by: change.approved_by.as_deref(),
+        approvals: &approvals,
         actor: &actor,
+        deployers: &deployers,
     };
     let previous = current.cloned();
     let (pointer, message) = match plan(&facts)? {

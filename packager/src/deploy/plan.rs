@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use forge_release::pointer::ReleasePointer;
 
 use super::{Action, Chosen};
+use crate::approvals::Found;
 use crate::policy::{Candidate, EnvironmentPolicy, PolicyError, Violation};
 
 /// Everything the decision depends on, gathered from the checkout and the registry.
@@ -25,10 +26,13 @@ pub struct Facts<'a> {
     pub rules: &'a EnvironmentPolicy,
     /// The environments in `rules.requires` where the release runs or ran.
     pub deployed_in: &'a BTreeSet<String>,
-    /// Who approved, if anyone said.
-    pub approved_by: Option<&'a str>,
+    /// The signed approvals found for the release in this environment, each checked.
+    pub approvals: &'a [Found],
     /// Who acts.
     pub actor: &'a str,
+    /// Every name the deployer goes by (the actor, git's user name and email): none of them
+    /// may approve.
+    pub deployers: &'a [&'a str],
 }
 
 /// What should happen.
@@ -63,7 +67,8 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
         triggers: &facts.chosen.triggers,
         branch,
         branch_verified: trigger.branch_verified,
-        approved_by: facts.approved_by,
+        approvals: facts.approvals,
+        deployers: facts.deployers,
         deployed_in: facts.deployed_in,
     };
     let violations = facts.rules.violations(&candidate);
@@ -72,7 +77,8 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
             facts.rules.requires.iter().filter(|r| !facts.deployed_in.contains(*r)).collect();
         return Err(denial(facts, &violations, &missing));
     }
-    Ok(Plan::Change { message: commit_message(facts), pointer: Box::new(next) })
+    let approvals = facts.rules.valid_approvals(&candidate);
+    Ok(Plan::Change { message: commit_message(facts, &approvals), pointer: Box::new(next) })
 }
 
 /// The error for a denied deploy: every broken rule, and how to satisfy the ones a person can.
@@ -88,7 +94,10 @@ fn denial(
     let (project, description) = (facts.chosen.project(), facts.chosen.describe());
     let mut hints = Vec::new();
     if violations.iter().any(|v| v.rule == "requires_approval") {
-        hints.push("pass --approved-by <name> once the deploy is approved".to_owned());
+        hints.push(format!(
+            "an approver (not the deployer) signs an approval of this release: forge-pack approve {} {project} {} --justification \"...\" --key <ssh key>",
+            facts.env, facts.chosen.metadata.release.number
+        ));
     }
     for required in missing_environments {
         hints.push(format!(
@@ -105,7 +114,7 @@ fn denial(
     }
 }
 
-fn commit_message(facts: &Facts<'_>) -> String {
+fn commit_message(facts: &Facts<'_>, approvals: &[&Found]) -> String {
     let (env, chosen, action, previous, actor) =
         (facts.env, facts.chosen, facts.action, facts.current, facts.actor);
     let project = chosen.project();
@@ -124,8 +133,9 @@ fn commit_message(facts: &Facts<'_>) -> String {
     }
     let mut lines = vec![subject, String::new(), format!("Previous release: {previous}")];
     lines.push(format!("{by}: {actor}"));
-    if let Some(approver) = facts.approved_by {
-        lines.push(format!("Approved by: {approver}"));
+    for approval in approvals {
+        let why = approval.justification.lines().next().unwrap_or_default();
+        lines.push(format!("Approved by: {} ({why})", approval.approver));
     }
     lines.extend([
         String::new(),
@@ -172,7 +182,7 @@ mod tests {
         current: Option<&'a ReleasePointer>,
         rules: &'a EnvironmentPolicy,
         deployed_in: &'a BTreeSet<String>,
-        approved_by: Option<&'a str>,
+        approvals: &'a [Found],
     ) -> Facts<'a> {
         Facts {
             action: Action::Deploy,
@@ -182,8 +192,17 @@ mod tests {
             current,
             rules,
             deployed_in,
-            approved_by,
+            approvals,
             actor: "alice",
+            deployers: &["alice", "alice@example.com"],
+        }
+    }
+
+    fn approval(approver: &str, problem: Option<&str>) -> Found {
+        Found {
+            approver: approver.into(),
+            justification: "Change CHG-42 reviewed".into(),
+            problem: problem.map(str::to_owned),
         }
     }
 
@@ -192,7 +211,7 @@ mod tests {
         let (chosen, policy, none) = (chosen(), policy(), BTreeSet::new());
         let rules = policy.environment("staging").expect("staging");
         let Plan::Change { pointer, message } =
-            plan(&facts("staging", &chosen, None, rules, &none, None)).expect("admitted")
+            plan(&facts("staging", &chosen, None, rules, &none, &[])).expect("admitted")
         else {
             panic!("expected a change");
         };
@@ -210,24 +229,44 @@ mod tests {
         let (chosen, policy, none) = (chosen(), policy(), BTreeSet::new());
         let staging = policy.environment("staging").expect("staging");
         let current = chosen.pointer();
-        let same = facts("staging", &chosen, Some(&current), staging, &none, None);
+        let same = facts("staging", &chosen, Some(&current), staging, &none, &[]);
         assert_eq!(plan(&same).expect("unchanged"), Plan::Unchanged);
 
         let production = policy.environment("production").expect("production");
-        let denied = plan(&facts("production", &chosen, None, production, &none, None))
+        let denied = plan(&facts("production", &chosen, None, production, &none, &[]))
             .expect_err("needs approval and staging");
         assert_eq!(denied.code(), crate::error::exit::DENIED);
         let message = denied.to_string();
-        assert!(message.contains("requires_approval: needs an approver"), "{message}");
+        assert!(
+            message.contains("requires_approval: needs 1 signed approval of release 7, other than the deployer's; found none"),
+            "{message}"
+        );
         assert!(
             message.contains("requires: release 7 has never been deployed to `staging`"),
             "{message}"
         );
         let staged: BTreeSet<String> = ["staging".to_owned()].into();
-        let approved = facts("production", &chosen, None, production, &staged, Some("bob"));
+        let found = [
+            approval("alice@example.com", None),
+            approval("mallory", Some("its signature does not verify: forged")),
+            approval("bob", None),
+        ];
+        let approved = facts("production", &chosen, None, production, &staged, &found);
         let Plan::Change { message, .. } = plan(&approved).expect("admitted") else {
             panic!("expected a change");
         };
-        assert!(message.contains("Approved by: bob"), "{message}");
+        assert!(message.contains("\nApproved by: bob (Change CHG-42 reviewed)\n"), "{message}");
+        assert!(!message.contains("alice@example.com (") && !message.contains("mallory ("));
+
+        // The deployer's own approval and a forged one count for nothing.
+        let only_bad = [found[0].clone(), found[1].clone()];
+        let denied = plan(&facts("production", &chosen, None, production, &staged, &only_bad))
+            .expect_err("no valid approval");
+        let message = denied.to_string();
+        assert!(
+            message.contains("alice@example.com: a self-approval (they deploy it)"),
+            "{message}"
+        );
+        assert!(message.contains("mallory: its signature does not verify: forged"), "{message}");
     }
 }

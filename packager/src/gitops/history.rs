@@ -28,6 +28,8 @@ pub struct Change {
     pub time: String,
     /// Who deployed: the `Deployed by:` / `Rolled back by:` line, else the commit author.
     pub actor: String,
+    /// The `Approved by:` lines: each approver, with the justification.
+    pub approvals: Vec<String>,
 }
 
 impl GitopsRepo {
@@ -71,15 +73,37 @@ impl GitopsRepo {
                     l.strip_prefix("Deployed by: ").or_else(|| l.strip_prefix("Rolled back by: "))
                 })
                 .unwrap_or(author);
+            let approvals: Vec<String> = message
+                .lines()
+                .filter_map(|l| l.strip_prefix("Approved by: "))
+                .map(|a| a.trim().to_owned())
+                .collect();
             for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
                 changes.entry(name.to_owned()).or_insert_with(|| Change {
                     git_commit: git_commit.to_string(),
                     time: time.to_string(),
                     actor: actor.trim().to_owned(),
+                    approvals: approvals.clone(),
                 });
             }
         }
         Ok(changes)
+    }
+
+    /// Every file under `dir` as HEAD has it (committed, whatever the working tree says),
+    /// with its bytes.
+    pub fn committed_files(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, GitopsError> {
+        let Some(listed) = self.git.output(&["ls-tree", "-r", "--name-only", "HEAD", "--", dir])?
+        else {
+            return Ok(Vec::new()); // no commits yet
+        };
+        let paths: Vec<String> = listed.lines().map(str::to_owned).collect();
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requests: String = paths.iter().map(|p| format!("HEAD:{p}\n")).collect();
+        let contents = self.cat_files(requests)?;
+        Ok(paths.into_iter().zip(contents).filter_map(|(p, c)| Some((p, c?))).collect())
     }
 
     /// `git cat-file --batch` for many `<commit>:<path>` requests in one process; `None` for

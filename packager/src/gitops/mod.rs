@@ -120,6 +120,27 @@ impl GitopsRepo {
         Ok(status.split('\0').filter_map(|entry| entry.get(3..)).map(str::to_owned).collect())
     }
 
+    /// Writes a file of the checkout atomically (its directories made as needed).
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<(), GitopsError> {
+        write_atomically(&self.root().join(rel), bytes)
+    }
+
+    /// A file of the working tree, if it exists.
+    pub fn read_file(&self, rel: &str) -> Result<Option<Vec<u8>>, GitopsError> {
+        let path = self.root().join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LocalError::io(path, e).into()),
+        }
+    }
+
+    /// A git setting of the checkout (`user.signingkey`, say), if set.
+    pub fn git_config(&self, key: &str) -> Result<Option<String>, GitopsError> {
+        let value = self.git.output(&["config", key])?;
+        Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    }
+
     /// Writes a pointer file atomically (a crash leaves the old file or the new one).
     pub fn write_pointer(&self, rel: &str, pointer: &ReleasePointer) -> Result<(), GitopsError> {
         write_atomically(&self.root().join(rel), pointer.to_yaml().as_bytes())

@@ -103,6 +103,15 @@ impl GitopsRepo {
         self.restore(rel, previous)
     }
 
+    /// Puts files back as they were, as far as it can (after a failed attempt).
+    pub fn restore_files(&self, files: &[(&str, Option<&[u8]>)]) {
+        for (rel, previous) in files {
+            if let Err(e) = self.restore(rel, *previous) {
+                tracing::warn!("could not restore {rel}: {e}");
+            }
+        }
+    }
+
     /// Puts `rel` back as `previous` (removing it when `None`).
     fn restore(&self, rel: &str, previous: Option<&[u8]>) -> Result<(), GitopsError> {
         let path = self.root().join(rel);
@@ -156,7 +165,8 @@ impl GitopsRepo {
     }
 
     /// Commits exactly `rel` (other staged changes stay staged, not committed) and returns the
-    /// new commit's SHA. On failure the file is put back as it was.
+    /// new commit's SHA. On failure the file is put back as it was (`previous`; no file when
+    /// none).
     pub fn commit_file(
         &self,
         rel: &str,
@@ -165,20 +175,54 @@ impl GitopsRepo {
         user: &GitUser,
         actor: &str,
     ) -> Result<String, GitopsError> {
+        self.commit_files(&[(rel, previous)], message, user, actor)
+    }
+
+    /// [`Self::commit_file`] for several files at once, each with what it was before.
+    pub fn commit_files(
+        &self,
+        files: &[(&str, Option<&[u8]>)],
+        message: &str,
+        user: &GitUser,
+        actor: &str,
+    ) -> Result<String, GitopsError> {
         let identity = user.identity_args(actor);
-        let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
-        args.extend(["commit", "--quiet", "--message", message, "--", rel]);
+        let rels: Vec<&str> = files.iter().map(|(rel, _)| *rel).collect();
+        let mut add = vec!["add", "--"];
+        add.extend(&rels);
+        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
+        commit.extend(["commit", "--quiet", "--message", message, "--"]);
+        commit.extend(&rels);
         self.wait_for_git()?;
-        let result = self.git.checked(&["add", "--", rel]).and_then(|_| self.git.checked(&args));
+        let result = self.git.checked(&add).and_then(|_| self.git.checked(&commit));
         if let Err(error) = result {
-            // Nothing of the attempt stays: the index entry and the file are as they were.
-            let _ = self.git.output(&["reset", "--quiet", "--", rel]);
-            if let Err(e) = self.restore(rel, previous) {
-                tracing::warn!("could not restore {rel}: {e}");
+            // Nothing of the attempt stays: the index entries and the files are as they were.
+            let mut reset = vec!["reset", "--quiet", "--"];
+            reset.extend(&rels);
+            let _ = self.git.output(&reset);
+            for (rel, previous) in files {
+                if let Err(e) = self.restore(rel, *previous) {
+                    tracing::warn!("could not restore {rel}: {e}");
+                }
             }
             return Err(error.into());
         }
         Ok(self.git.checked(&["rev-parse", "HEAD"])?.trim().to_owned())
+    }
+
+    /// Pushes HEAD, catching up (fetch, rebase) and pushing again when the remote moved on,
+    /// up to `attempts` times: for commits that stay right whatever others pushed (an
+    /// approval record is a file of its own).
+    pub fn push_catching_up(&self, attempts: usize) -> Result<PushOutcome, GitopsError> {
+        let mut outcome = self.push()?;
+        for _ in 1..attempts {
+            if !matches!(outcome, PushOutcome::Rejected { .. }) {
+                break;
+            }
+            self.catch_up()?;
+            outcome = self.push()?;
+        }
+        Ok(outcome)
     }
 
     /// Pushes HEAD to the current branch's upstream (`origin/<branch>` when none is set).

@@ -119,9 +119,52 @@ impl World {
         git_stdout(&self.gitops, &["rev-list", "--count", "HEAD"]).trim().parse().expect("count")
     }
 
+    /// An SSH key for `who`, listed (and committed) in the GitOps repository's
+    /// allowed_signers, made the first time it is asked for.
+    fn signer(&self, who: &str) -> PathBuf {
+        let key = self.sandbox.path().join(format!("key-{who}"));
+        if !key.exists() {
+            ssh_key(&key, who);
+            let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+            let signers = self.gitops.join("allowed_signers");
+            let listed = std::fs::read_to_string(&signers).unwrap_or_default();
+            std::fs::write(&signers, format!("{listed}{who} {public}")).expect("allowed_signers");
+            git(&self.gitops, &["add", "allowed_signers"]);
+            git(&self.gitops, &["commit", "--quiet", "--message", &format!("Allow {who} to sign")]);
+        }
+        key
+    }
+
+    /// `forge-pack approve` as `who`, with their key.
+    fn approve(&self, who: &str, args: &[&str]) -> Output {
+        let key = self.signer(who);
+        let mut all = vec!["approve"];
+        all.extend(args);
+        all.extend(["--approver", who, "--key", key.to_str().expect("utf-8")]);
+        self.run(who, &all)
+    }
+
+    /// The manifest digest of release `id`.
+    fn digest_of(&self, id: &str) -> String {
+        let out = self
+            .ok("alice", &["inspect", &format!("{}:{id}", self.location()), "--output", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+        report["digest"].as_str().expect("digest").to_owned()
+    }
+
     fn last_message(&self) -> String {
         git_stdout(&self.gitops, &["log", "-1", "--format=%B"]).replace(&self.root, "[REGISTRY]")
     }
+}
+
+/// A passphrase-less ed25519 key pair at `path` (and `path.pub`).
+fn ssh_key(path: &Path, comment: &str) {
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen is required for these tests (Debian: openssh-client)");
+    assert!(status.success());
 }
 
 fn git_stdout(dir: &Path, args: &[&str]) -> String {
@@ -168,13 +211,13 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     assert_eq!(world.commits(), before);
 
     // Production: approval and staging first.
-    insta::assert_snapshot!(world.fails(7, &["deploy", "production", "auth-service", "v1.2.3"]), @r"
+    insta::assert_snapshot!(world.fails(7, &["deploy", "production", "auth-service", "v1.2.3"]), @r#"
     error: the production policy denies deploying auth-service release 2 (v1.2.3, main-2) (envs/production/auth-service/release.yaml):
-      requires_approval: needs an approver and none was given
+      requires_approval: needs 1 signed approval of release 2, other than the deployer's; found none
       requires: release 2 has never been deployed to `staging`
-      hint: pass --approved-by <name> once the deploy is approved
+      hint: an approver (not the deployer) signs an approval of this release: forge-pack approve production auth-service 2 --justification "..." --key <ssh key>
       hint: deploy it to staging first: forge-pack deploy staging auth-service 2
-    ");
+    "#);
     world.ok("alice", &["deploy", "staging", "auth-service", "2"]);
 
     // Rollback to the previous release, as a forward commit.
@@ -193,27 +236,32 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     );
 
     // Staging no longer runs release 2, but it did: production may take it, with approval.
-    let out = world.ok(
-        "alice",
-        &["deploy", "production", "auth-service", "2", "--approved-by", "bob", "--output", "json"],
+    let approved = world.approve(
+        "bob",
+        &["production", "auth-service", "2", "--justification", "CHG-42: reviewed in staging"],
     );
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let out = world.ok("alice", &["deploy", "production", "auth-service", "2", "--output", "json"]);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(report["changed"], true);
     assert_eq!(report["release"]["number"], 2);
     assert_eq!(report["release"]["aliases"], serde_json::json!(["2", "v1.2.3", "main-2"]));
     assert_eq!(report["previous"], serde_json::Value::Null);
-    assert!(world.last_message().contains("\nDeployed by: alice\nApproved by: bob\n"));
+    assert!(
+        world
+            .last_message()
+            .contains("\nDeployed by: alice\nApproved by: bob (CHG-42: reviewed in staging)\n")
+    );
 
     // Triggers and branches.
-    let denied =
-        world.fails(7, &["deploy", "production", "auth-service", "1", "--approved-by", "bob"]);
+    let denied = world.fails(7, &["deploy", "production", "auth-service", "1"]);
     assert!(
         denied.contains(
             "\n  allowed_triggers: allows [tag, manual]; release 1 was released by [branch_push]\n"
         ),
         "{denied}"
     );
-    assert!(!denied.contains("requires"), "release 1 runs in staging now: {denied}");
+    assert!(!denied.contains("\n  requires: "), "release 1 runs in staging now: {denied}");
     let denied = world.fails(7, &["deploy", "staging", "auth-service", "3"]);
     assert!(denied.contains("\n  allowed_branches: allows [main, release/*]; release 3 was built from branch `feature/login`\n"), "{denied}");
     world.ok("dave", &["deploy", "dev", "auth-service", "3"]);
@@ -485,4 +533,99 @@ fn two_repositories_projects_of_one_name_keep_apart() {
     assert!(ambiguous.contains("more than one"), "{ambiguous}");
     let stdout = world.ok("alice", &["rollback", "dev", "teamb/mono/auth-service", "1"]);
     assert!(stdout.contains("already runs release 1"), "{stdout}");
+}
+
+/// Issue 16: approvals are signed records, verified against the allowed-signers file in the
+/// GitOps repository. A self-approval, an approval of another release or environment, an
+/// approver the policy does not list, and a forged signature each count for nothing, and the
+/// denial says which and why; two real approvals of exactly this release let it through.
+#[test]
+fn approvals_are_signed_and_only_real_ones_by_others_count() {
+    let world = World::new("approvals");
+    let location = world.location();
+    let policy = "environments:\n  staging: {}\n  production:\n    allowed_triggers: [tag, manual]\n    approvers: [alice, bob, carol]\n    approvals: 2\n";
+    std::fs::write(world.gitops.join("policy.yaml"), policy).expect("policy");
+    git(
+        &world.gitops,
+        &["commit", "--quiet", "--all", "--message", "Two approvers for production"],
+    );
+    let approve = |who: &str, env: &str, id: &str| {
+        let output = world
+            .approve(who, &[env, &location, id, "--justification", &format!("{who} checked it")]);
+        assert!(output.status.success(), "{who}: {}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        report
+    };
+    // Alice deploys; her own approval does not count.
+    approve("alice", "production", "v1.2.3");
+    // Bob approves release 1, not 2, and release 2 but for staging.
+    approve("bob", "production", "1");
+    approve("bob", "staging", "v1.2.3");
+    // Mallory can sign (her key is listed) but may not approve production.
+    world.signer("mallory");
+    let refused =
+        world.approve("mallory", &["production", &location, "2", "--justification", "trust me"]);
+    assert_eq!(refused.status.code(), Some(7));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("mallory may not approve for production")
+    );
+    // Carol's record, signed with Mallory's key.
+    let digest = world.digest_of("2");
+    let dir = format!(
+        "approvals/production/company/monorepo/auth-service/{}",
+        digest.trim_start_matches("sha256:")
+    );
+    std::fs::create_dir_all(world.gitops.join(&dir)).expect("mkdir");
+    let forged = format!(
+        "apiVersion: forge.dev/v1alpha1\nkind: Approval\nenvironment: production\nrepository: company/monorepo\nproject: auth-service\nrelease: 2\ndigest: {digest}\ncommit: {TAGGED}\napprover: carol\njustification: forged\napprovedAt: 2026-01-01T00:00:00Z\n"
+    );
+    let record = world.gitops.join(&dir).join("carol.yaml");
+    std::fs::write(&record, forged).expect("record");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "forge-pack-approval", "-f"])
+        .arg(world.sandbox.path().join("key-mallory"))
+        .arg(&record)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    // And Bob's approval of release 1, copied into release 2's directory.
+    let bobs_release_1 = world.gitops.join(format!(
+        "approvals/production/company/monorepo/auth-service/{}/bob.yaml",
+        world.digest_of("1").trim_start_matches("sha256:")
+    ));
+    std::fs::copy(&bobs_release_1, world.gitops.join(&dir).join("bob.yaml")).expect("copy");
+    std::fs::copy(
+        bobs_release_1.with_extension("yaml.sig"),
+        world.gitops.join(&dir).join("bob.yaml.sig"),
+    )
+    .expect("copy");
+    git(&world.gitops, &["add", "approvals"]);
+    git(&world.gitops, &["commit", "--quiet", "--message", "Approvals, some bad"]);
+
+    let denied = world.fails(7, &["deploy", "production", &location, "v1.2.3", "--actor", "alice"]);
+    assert!(denied.contains("needs 2 signed approvals of release 2 by [alice, bob, carol], other than the deployer's"), "{denied}");
+    assert!(denied.contains("alice: a self-approval (they deploy it)"), "{denied}");
+    assert!(denied.contains("bob: it approves another release"), "{denied}");
+    assert!(denied.contains("carol: its signature does not verify"), "{denied}");
+
+    // Real approvals by Bob and Carol of exactly this release for production.
+    git(&world.gitops, &["rm", "--quiet", "-r", &dir]);
+    git(&world.gitops, &["commit", "--quiet", "--message", "Remove the bad approvals"]);
+    approve("alice", "production", "v1.2.3");
+    approve("bob", "production", "v1.2.3");
+    approve("carol", "production", "v1.2.3");
+    let out = world.ok("alice", &["deploy", "production", &location, "v1.2.3"]);
+    assert!(out.starts_with("Deployed auth-service release 2"), "{out}");
+    let message = world.last_message();
+    assert!(
+        message
+            .contains("Approved by: bob (bob checked it)\nApproved by: carol (carol checked it)\n"),
+        "{message}"
+    );
+    assert!(!message.contains("Approved by: alice"), "{message}");
+    let status = world.ok("alice", &["status", "production", "--output", "json"]);
+    assert!(
+        status.contains("bob (bob checked it)") && status.contains("carol (carol checked it)"),
+        "{status}"
+    );
 }

@@ -1,0 +1,380 @@
+//! The rules of one environment, and every one a candidate release breaks.
+
+use std::collections::BTreeSet;
+
+use forge_release::metadata::TriggerKind;
+use globset::GlobMatcher;
+
+use crate::approvals::Found;
+
+/// The rules of one environment. An absent list means no restriction; an empty one allows
+/// nothing.
+#[derive(Debug, Default)]
+pub struct EnvironmentPolicy {
+    pub(super) allowed_triggers: Option<Vec<TriggerKind>>,
+    pub(super) allowed_branches: Option<Vec<(String, GlobMatcher)>>,
+    /// Signed approvals the release needs, if any.
+    pub approval: Option<ApprovalRule>,
+    /// Environments the release must have been deployed to first.
+    pub requires: Vec<String>,
+    /// Whether the branch must be verified, not only claimed (the default where branches
+    /// are restricted).
+    pub(super) verified_branch: bool,
+}
+
+/// How many signed approvals, by whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRule {
+    /// Who may approve (the allowed-signers principals); `None`: anyone the allowed-signers
+    /// file lists.
+    pub approvers: Option<Vec<String>>,
+    /// How many different approvers must.
+    pub count: usize,
+}
+
+/// What a release brings to the policy check.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    /// `release 42 (v1.2.3)`, for messages.
+    pub description: &'a str,
+    /// Every event that released it: what made it, and `tag` once a git tag names it.
+    pub triggers: &'a [TriggerKind],
+    /// The branch it was built from, if recorded.
+    pub branch: Option<&'a str>,
+    /// Whether that branch was verified to contain the commit.
+    pub branch_verified: bool,
+    /// The approvals found for it in this environment, each checked (see
+    /// [`crate::approvals::found`]).
+    pub approvals: &'a [Found],
+    /// Who deploys it (the actor, and git's name and email for them): none of them may
+    /// approve it.
+    pub deployers: &'a [&'a str],
+    /// The required environments this release is, or has been, deployed to.
+    pub deployed_in: &'a BTreeSet<String>,
+}
+
+/// One rule a deploy broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule's key in the policy file.
+    pub rule: &'static str,
+    /// What the rule wants and what the release has.
+    pub detail: String,
+}
+
+impl EnvironmentPolicy {
+    /// The approvals that count, and a note on each found (why it does not count).
+    fn judge_approvals<'c>(
+        &self,
+        rule: &ApprovalRule,
+        candidate: &'c Candidate<'_>,
+    ) -> (Vec<&'c Found>, Vec<String>) {
+        let mut valid: Vec<&Found> = Vec::new();
+        let mut notes = Vec::new();
+        for approval in candidate.approvals {
+            let who = &approval.approver;
+            let problem = if let Some(problem) = &approval.problem {
+                Some(problem.clone())
+            } else if rule.approvers.as_ref().is_some_and(|listed| !listed.contains(who)) {
+                Some("not an approver of this environment".to_owned())
+            } else if candidate.deployers.iter().any(|d| d == who) {
+                Some("a self-approval (they deploy it)".to_owned())
+            } else if valid.iter().any(|v| v.approver == *who) {
+                Some("approved already".to_owned())
+            } else {
+                None
+            };
+            match problem {
+                Some(problem) => notes.push(format!("{who}: {problem}")),
+                None => {
+                    notes.push(format!("{who}: valid"));
+                    valid.push(approval);
+                }
+            }
+        }
+        (valid, notes)
+    }
+
+    /// The approvals of the candidate that count for this environment.
+    pub fn valid_approvals<'c>(&self, candidate: &'c Candidate<'_>) -> Vec<&'c Found> {
+        match &self.approval {
+            Some(rule) => self.judge_approvals(rule, candidate).0,
+            None => Vec::new(),
+        }
+    }
+
+    /// Every rule the candidate breaks, in the order the policy file lists them.
+    pub fn violations(&self, candidate: &Candidate<'_>) -> Vec<Violation> {
+        let mut broken = Vec::new();
+        let what = candidate.description;
+        let triggers: Vec<&str> = candidate.triggers.iter().map(|t| t.as_str()).collect();
+        match &self.allowed_triggers {
+            Some(allowed) if !candidate.triggers.iter().any(|t| allowed.contains(t)) => {
+                let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                broken.push(Violation {
+                    rule: "allowed_triggers",
+                    detail: format!(
+                        "allows [{}]; {what} was released by [{}]",
+                        allowed.join(", "),
+                        triggers.join(", ")
+                    ),
+                });
+            }
+            // Pull request builds come from anyone's branch: only where listed.
+            None if candidate.triggers.iter().all(|t| *t == TriggerKind::PullRequest) => {
+                broken.push(Violation {
+                    rule: "allowed_triggers",
+                    detail: format!(
+                        "admits pull_request releases only when it lists them; {what} was built for a pull request"
+                    ),
+                });
+            }
+            _ => {}
+        }
+        if let Some(patterns) = &self.allowed_branches {
+            let shown: Vec<&str> = patterns.iter().map(|(p, _)| p.as_str()).collect();
+            let allows = format!("allows [{}]", shown.join(", "));
+            match candidate.branch {
+                Some(branch) if patterns.iter().any(|(_, m)| m.is_match(branch)) => {
+                    if self.verified_branch && !candidate.branch_verified {
+                        broken.push(Violation {
+                            rule: "verified_branch",
+                            detail: format!(
+                                "needs the branch verified; {what} claims `{branch}` but nothing showed the commit is in it (built outside CI, or with --branch, from a checkout without that branch)"
+                            ),
+                        });
+                    }
+                }
+                Some(branch) => broken.push(Violation {
+                    rule: "allowed_branches",
+                    detail: format!("{allows}; {what} was built from branch `{branch}`"),
+                }),
+                None => broken.push(Violation {
+                    rule: "allowed_branches",
+                    detail: format!("{allows}; {what} records no branch"),
+                }),
+            }
+        }
+        if let Some(rule) = &self.approval {
+            let (valid, notes) = self.judge_approvals(rule, candidate);
+            if valid.len() < rule.count {
+                let by = match &rule.approvers {
+                    Some(listed) => format!(" by [{}]", listed.join(", ")),
+                    None => String::new(),
+                };
+                let plural = if rule.count == 1 { "" } else { "s" };
+                let found = if notes.is_empty() { "none".to_owned() } else { notes.join("; ") };
+                broken.push(Violation {
+                    rule: "requires_approval",
+                    detail: format!(
+                        "needs {} signed approval{plural} of {what}{by}, other than the deployer's; found {found}",
+                        rule.count
+                    ),
+                });
+            }
+        }
+        for required in &self.requires {
+            if !candidate.deployed_in.contains(required) {
+                broken.push(Violation {
+                    rule: "requires",
+                    detail: format!("{what} has never been deployed to `{required}`"),
+                });
+            }
+        }
+        broken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn approved(by: &str) -> [Found; 1] {
+        [Found { approver: by.into(), justification: "reviewed".into(), problem: None }]
+    }
+
+    const EXAMPLE: &str = include_str!("../../../plugin/policy.example.yaml");
+
+    fn check(env: &str, candidate: &Candidate<'_>) -> Vec<&'static str> {
+        let policy = Policy::parse(EXAMPLE).expect("example policy");
+        policy
+            .environment(env)
+            .expect("listed")
+            .violations(candidate)
+            .iter()
+            .map(|v| v.rule)
+            .collect()
+    }
+
+    /// A candidate whose branch, if any, was verified.
+    fn candidate<'a>(
+        triggers: &'a [TriggerKind],
+        branch: Option<&'a str>,
+        approvals: &'a [Found],
+        deployed_in: &'a BTreeSet<String>,
+    ) -> Candidate<'a> {
+        Candidate {
+            description: "release 7",
+            triggers,
+            branch,
+            branch_verified: true,
+            approvals,
+            deployers: &["alice"],
+            deployed_in,
+        }
+    }
+
+    #[test]
+    fn each_rule_allows_and_denies() {
+        let bob = approved("bob");
+        let none = BTreeSet::new();
+        let staged: BTreeSet<String> = ["staging".to_owned()].into();
+        let push = &[TriggerKind::BranchPush][..];
+        assert!(check("dev", &candidate(push, Some("feature/x"), &[], &none)).is_empty());
+        assert!(check("staging", &candidate(push, Some("release/1.2"), &[], &none)).is_empty());
+        assert_eq!(
+            check("staging", &candidate(push, Some("feature/x"), &[], &none)),
+            ["allowed_branches"]
+        );
+        assert_eq!(check("staging", &candidate(push, None, &[], &none)), ["allowed_branches"]);
+        let tag = &[TriggerKind::Tag][..];
+        assert!(check("production", &candidate(tag, Some("main"), &bob, &staged)).is_empty());
+        assert_eq!(
+            check("production", &candidate(push, Some("main"), &[], &none)),
+            ["allowed_triggers", "requires_approval", "requires"]
+        );
+        assert_eq!(
+            check("production", &candidate(tag, Some("main"), &[], &staged)),
+            ["requires_approval"]
+        );
+    }
+
+    /// Issue 16: merge, then tag, then promote: a release made by a branch push and tagged
+    /// later counts as tagged.
+    #[test]
+    fn a_release_tagged_after_its_push_meets_a_tag_rule() {
+        let bob = approved("bob");
+        let staged: BTreeSet<String> = ["staging".to_owned()].into();
+        let pushed_then_tagged = &[TriggerKind::BranchPush, TriggerKind::Tag][..];
+        assert!(
+            check("production", &candidate(pushed_then_tagged, Some("main"), &bob, &staged))
+                .is_empty()
+        );
+    }
+
+    /// Issue 16: pull request builds pass no environment that does not list them, and a
+    /// claimed branch is not a verified one where branches are restricted.
+    #[test]
+    fn pull_requests_and_unverified_branches_are_denied_unless_allowed() {
+        let none = BTreeSet::new();
+        let pr = &[TriggerKind::PullRequest][..];
+        assert_eq!(check("dev", &candidate(pr, Some("main"), &[], &none)), ["allowed_triggers"]);
+        let open = Policy::parse(
+            "environments:\n  preview: {}\n  listed: {allowed_triggers: [pull_request]}\n",
+        )
+        .expect("policy");
+        let rules = |env: &str| {
+            open.environment(env).expect("listed").violations(&candidate(pr, Some("x"), &[], &none))
+        };
+        assert_eq!(rules("preview").len(), 1);
+        assert!(rules("listed").is_empty());
+
+        let push = &[TriggerKind::BranchPush][..];
+        let claimed =
+            Candidate { branch_verified: false, ..candidate(push, Some("main"), &[], &none) };
+        assert_eq!(check("staging", &claimed), ["verified_branch"]);
+        assert!(check("dev", &claimed).is_empty(), "dev allows every branch: a claim will do");
+        let relaxed = Policy::parse(
+            "environments:\n  s: {allowed_branches: [main], verified_branch: false}\n",
+        )
+        .expect("policy");
+        assert!(relaxed.environment("s").expect("listed").violations(&claimed).is_empty());
+    }
+
+    #[test]
+    fn branch_patterns_are_whole_name_globs_and_regular_expressions_are_refused() {
+        let policy =
+            Policy::parse("environments:\n  s: {allowed_branches: [main, \"release/*\"]}\n")
+                .expect("globs");
+        let none = BTreeSet::new();
+        let push = &[TriggerKind::BranchPush][..];
+        let rules = policy.environment("s").expect("listed");
+        assert!(rules.violations(&candidate(push, Some("release/1/2"), &[], &none)).is_empty());
+        assert!(!rules.violations(&candidate(push, Some("maintenance"), &[], &none)).is_empty());
+        let refused = Policy::parse("environments:\n  s: {allowed_branches: [\"release/.*\"]}\n")
+            .expect_err("a regular expression");
+        assert!(
+            refused.contains("looks like a regular expression") && refused.contains("`release/*`"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn violations_say_what_the_rule_wants_and_what_the_release_has() {
+        let policy = Policy::parse(EXAMPLE).expect("example policy");
+        let none = BTreeSet::new();
+        let found = policy.environment("production").expect("listed").violations(&candidate(
+            &[TriggerKind::BranchPush],
+            Some("dev"),
+            &[],
+            &none,
+        ));
+        let details: Vec<&str> = found.iter().map(|v| v.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "allows [tag, manual]; release 7 was released by [branch_push]",
+                "allows [main]; release 7 was built from branch `dev`",
+                "needs 1 signed approval of release 7, other than the deployer's; found none",
+                "release 7 has never been deployed to `staging`",
+            ]
+        );
+    }
+
+    /// Issue 16: approvals count only when valid, by a listed approver, not the deployer,
+    /// and as many different approvers as the policy asks.
+    #[test]
+    fn approvals_must_be_valid_listed_others_and_enough() {
+        let policy = Policy::parse(
+            "environments:\n  prod: {approvers: [bob, carol, alice], approvals: 2}\n",
+        )
+        .expect("policy");
+        let rules = policy.environment("prod").expect("listed");
+        let none = BTreeSet::new();
+        let tag = &[TriggerKind::Tag][..];
+        let found = |who: &str, problem: Option<&str>| Found {
+            approver: who.into(),
+            justification: "ok".into(),
+            problem: problem.map(str::to_owned),
+        };
+        let two = [found("bob", None), found("carol", None)];
+        assert!(rules.violations(&candidate(tag, None, &two, &none)).is_empty());
+        for (set, note) in [
+            ([found("bob", None), found("bob", None)], "bob: approved already"),
+            ([found("bob", None), found("alice", None)], "alice: a self-approval (they deploy it)"),
+            (
+                [found("bob", None), found("mallory", None)],
+                "mallory: not an approver of this environment",
+            ),
+            (
+                [found("bob", None), found("carol", Some("it approves for staging"))],
+                "carol: it approves for staging",
+            ),
+        ] {
+            let broken = rules.violations(&candidate(tag, None, &set, &none));
+            assert_eq!(broken.len(), 1, "{note}");
+            assert!(
+                broken[0]
+                    .detail
+                    .contains("needs 2 signed approvals of release 7 by [bob, carol, alice]"),
+                "{}",
+                broken[0].detail
+            );
+            assert!(broken[0].detail.contains(note), "{}", broken[0].detail);
+        }
+        let refused = Policy::parse("environments:\n  p: {approvers: [bob], approvals: 2}\n")
+            .expect_err("more approvals than approvers");
+        assert!(refused.contains("needs 2 approvals but lists 1 approvers"), "{refused}");
+    }
+}
