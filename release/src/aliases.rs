@@ -46,8 +46,7 @@ pub fn next_number<'a>(tags: impl IntoIterator<Item = &'a str>) -> u64 {
 /// A publisher's claim on a release number: the bookkeeping tag
 /// `_claim.<number>.<commit>.<first 12 hex of the manifest digest>`, naming the manifest that
 /// would be release `number`. A publisher takes a number only when every other claim on it
-/// that it sees is withdrawn (see `forge_store::publish`); the commit in the name lets a
-/// retried push find the claims of its earlier attempts.
+/// that it sees is withdrawn (see `forge_store::publish`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The number claimed.
@@ -58,10 +57,25 @@ pub struct Claim {
     pub digest_prefix: String,
 }
 
-impl Claim {
-    const PREFIX: &'static str = "_claim.";
-    const WITHDRAWN: &'static str = "_withdrawn.";
+const CLAIM: &str = "_claim.";
+const COMMIT_CLAIM: &str = "_commit.";
+const WITHDRAWN: &str = "_withdrawn";
 
+/// The tag by which a publisher withdraws its claim `tag`, for good.
+pub fn withdrawal(tag: &str) -> String {
+    format!("{WITHDRAWN}{tag}")
+}
+
+/// Whether `tag` is bookkeeping rather than a name for users (a claim or a withdrawal).
+pub fn is_bookkeeping(tag: &str) -> bool {
+    [CLAIM, COMMIT_CLAIM, WITHDRAWN].iter().any(|p| tag.starts_with(p))
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Claim {
     /// The claim of the manifest `digest`, of `commit`, on `number`.
     pub fn new(number: u64, commit: &str, digest: &crate::Digest) -> Self {
         Claim { number, commit: commit.to_owned(), digest_prefix: digest.hex()[..12].to_owned() }
@@ -69,31 +83,76 @@ impl Claim {
 
     /// Its tag.
     pub fn tag(&self) -> String {
-        format!("{}{}.{}.{}", Self::PREFIX, self.number, self.commit, self.digest_prefix)
+        format!("{CLAIM}{}.{}.{}", self.number, self.commit, self.digest_prefix)
     }
 
-    /// The tag by which its publisher withdraws it, for good: `_withdrawn.` where the claim
-    /// has `_claim.`.
+    /// The tag that withdraws it.
     pub fn withdrawal(&self) -> String {
-        format!("{}{}.{}.{}", Self::WITHDRAWN, self.number, self.commit, self.digest_prefix)
+        withdrawal(&self.tag())
     }
 
     /// The claim a tag stands for, if it is one.
     pub fn parse(tag: &str) -> Option<Claim> {
-        let mut parts = tag.strip_prefix(Self::PREFIX)?.split('.');
+        let mut parts = tag.strip_prefix(CLAIM)?.split('.');
         let (number, commit, digest) = (parts.next()?, parts.next()?, parts.next()?);
-        let hex12 =
-            digest.len() == 12 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if parts.next().is_some() || !is_commit_sha(commit) || !hex12 {
+        if parts.next().is_some() || !is_commit_sha(commit) || !is_hex(digest, 12) {
             return None;
         }
         let number = release_number(number)?;
         Some(Claim { number, commit: commit.to_owned(), digest_prefix: digest.to_owned() })
     }
 
-    /// Whether `tag` is bookkeeping rather than a name for users (a claim or withdrawal).
+    /// Whether `tag` is bookkeeping rather than a name for users (see [`is_bookkeeping`]).
     pub fn is_claim(tag: &str) -> bool {
-        tag.starts_with(Self::PREFIX) || tag.starts_with(Self::WITHDRAWN)
+        is_bookkeeping(tag)
+    }
+}
+
+/// A publisher's claim on releasing a commit at all: the bookkeeping tag
+/// `_commit.<commit>.<identity>.<expiry>`, where the identity is the first 12 hex of what it
+/// would release (its inputs, numbered 0) and the expiry the time, in seconds since the epoch,
+/// after which its publisher has certainly given up. One publisher per commit goes on to
+/// number a release; the others wait for it, then add their aliases to its release. Two
+/// claims of one identity are one publisher (a push run again after it was killed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitClaim {
+    /// The commit.
+    pub commit: String,
+    /// What it would release.
+    pub identity: String,
+    /// When it lapses.
+    pub expires: u64,
+}
+
+impl CommitClaim {
+    /// The claim of releasing `commit` as `identity` (a manifest digest), lapsing at `expires`.
+    pub fn new(commit: &str, identity: &crate::Digest, expires: u64) -> Self {
+        CommitClaim {
+            commit: commit.to_owned(),
+            identity: identity.hex()[..12].to_owned(),
+            expires,
+        }
+    }
+
+    /// Its tag.
+    pub fn tag(&self) -> String {
+        format!("{COMMIT_CLAIM}{}.{}.{}", self.commit, self.identity, self.expires)
+    }
+
+    /// The tag that withdraws it.
+    pub fn withdrawal(&self) -> String {
+        withdrawal(&self.tag())
+    }
+
+    /// The commit claim a tag stands for, if it is one.
+    pub fn parse(tag: &str) -> Option<CommitClaim> {
+        let mut parts = tag.strip_prefix(COMMIT_CLAIM)?.split('.');
+        let (commit, identity, expires) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || !is_commit_sha(commit) || !is_hex(identity, 12) {
+            return None;
+        }
+        let expires = expires.parse().ok().filter(|_| !expires.starts_with('0'))?;
+        Some(CommitClaim { commit: commit.to_owned(), identity: identity.to_owned(), expires })
     }
 }
 
@@ -271,7 +330,13 @@ mod tests {
             tag_aliases(TagStrategy::TagAll, "auth", &["_claim.1.x".to_owned()]);
         assert!(aliases.is_empty() && rejected.len() == 1);
         assert!(branch_alias("_claim.", 3).is_err());
-        assert!(Claim::is_claim(&Claim::parse(&tag).expect("claim").withdrawal()));
+        assert!(is_bookkeeping(&Claim::parse(&tag).expect("claim").withdrawal()));
+        let commit_claim = CommitClaim::new(&"b".repeat(40), &digest, 1_800_000_000);
+        let tag = commit_claim.tag();
+        assert!(is_valid_oci_tag(&tag) && is_valid_oci_tag(&commit_claim.withdrawal()), "{tag}");
+        assert_eq!(CommitClaim::parse(&tag), Some(commit_claim));
+        assert!(is_bookkeeping(&tag));
+        assert_eq!(next_number(["1", tag.as_str()]), 2, "commit claims hold no number");
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
             }
         })
         .collect();
-    mark_conflicts(store, &mut releases).await?;
+    mark_conflicts(store, &tags, &mut releases).await?;
     releases.extend(incomplete(store, &tags, &releases).await?);
     releases.sort_by_key(|r| (std::cmp::Reverse(r.number), r.state != State::Complete));
     Ok(releases)
@@ -169,14 +169,22 @@ fn number_of(manifest: &Manifest) -> u64 {
     manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number).unwrap_or(0)
 }
 
-/// A number two listed releases carry: its tag says which one holds it, and the other is
-/// marked (one request per such number; none in a sound store).
-async fn mark_conflicts(store: &Store, releases: &mut [ListedRelease]) -> Result<(), Error> {
+/// A number two listed releases carry, or whose claims leave room for doubt (see
+/// [`doubtful`]): its tag says which release holds it, and the others are marked. One request
+/// per such number; none in a sound store.
+async fn mark_conflicts(
+    store: &Store,
+    tags: &[String],
+    releases: &mut [ListedRelease],
+) -> Result<(), Error> {
     let mut carriers: BTreeMap<u64, usize> = BTreeMap::new();
     for r in releases.iter() {
         *carriers.entry(r.number).or_default() += 1;
     }
-    for (number, _) in carriers.into_iter().filter(|(_, n)| *n > 1) {
+    let mut checked: BTreeSet<u64> =
+        carriers.iter().filter(|(_, n)| **n > 1).map(|(n, _)| *n).collect();
+    checked.extend(releases.iter().filter(|r| doubtful(tags, r)).map(|r| r.number));
+    for number in checked {
         let holder = store.resolve_tag(&number.to_string()).await?.map(|d| d.to_string());
         for r in releases.iter_mut().filter(|r| r.number == number) {
             if holder.as_deref() != Some(r.digest.as_str()) {
@@ -189,6 +197,20 @@ async fn mark_conflicts(store: &Store, releases: &mut [ListedRelease]) -> Result
         }
     }
     Ok(())
+}
+
+/// Whether the claims on a release's number leave room for doubt that its tag names it:
+/// another claim on the number was never withdrawn, or the release's own claim is missing
+/// while others are there. (Releases made without claims raise no doubt.)
+fn doubtful(tags: &[String], release: &ListedRelease) -> bool {
+    let claims: Vec<Claim> = tags
+        .iter()
+        .filter_map(|t| Claim::parse(t))
+        .filter(|c| c.number == release.number && !tags.contains(&c.withdrawal()))
+        .collect();
+    let hex = release.digest.trim_start_matches("sha256:");
+    let own = |c: &Claim| c.commit == release.commit && hex.starts_with(&c.digest_prefix);
+    claims.iter().any(|c| !own(c))
 }
 
 /// Releases a number tag names that no commit tag does: pushes that stopped before their
@@ -261,14 +283,19 @@ pub async fn state_of(
         }
         (by_commit, by_number) => {
             let mut why = Vec::new();
-            if let Some(other) = by_number.filter(|n| n != digest) {
-                why.push(format!("number {number} names {other}"));
+            match by_number {
+                Some(other) if other != *digest => {
+                    why.push(format!("number {number} names {other}"))
+                }
+                None => why.push(format!("no number tag {number}")),
+                Some(_) => {}
             }
-            if let Some(other) = by_commit.filter(|c| c != digest) {
-                why.push(format!("commit {commit} names {other}"));
-            }
-            if why.is_empty() {
-                why.push(format!("neither number {number} nor commit {commit} names it"));
+            match by_commit {
+                Some(other) if other != *digest => {
+                    why.push(format!("commit {commit} names {other}"))
+                }
+                None => why.push(format!("no commit tag {commit}")),
+                Some(_) => {}
             }
             (State::Conflict, Some(format!("a conflict: {}", why.join(", "))))
         }

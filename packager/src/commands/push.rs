@@ -21,7 +21,7 @@ pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Re
         return declined(output, &reason);
     }
     let root = access.default_root(prepared.config.registry.as_deref())?;
-    release::publish(prepared, root, &access, output).await
+    release::publish(prepared, root, &access, output, global.timeout).await
 }
 
 fn declined(output: &Output, reason: &str) -> Result<u8, Error> {

@@ -145,6 +145,7 @@ pub async fn publish(
     root: StoreRoot,
     access: &Access,
     output: &Output,
+    lifetime: std::time::Duration,
 ) -> Result<u8, Error> {
     let Prepared { config, context: ctx, input } = prepared;
     let location =
@@ -156,12 +157,14 @@ pub async fn publish(
         config.repository, config.project
     ));
     let bar = output.bytes_bar("uploading", 0);
+    let progress = |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    // The claims this push makes lapse once it has certainly given up: at its deadline.
     let published =
-        publish::publish_with_progress(&store, input, config.tag_strategy, &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await;
+        publish::publish_with_progress(&store, input, config.tag_strategy, &progress, lifetime)
+            .await;
     bar.finish_and_clear();
     let published = published?;
     let report = report(&config, &location, &published, objects);

@@ -51,7 +51,11 @@ impl Chosen {
     ) -> Result<Self, Error> {
         let resolved = access.resolve_in(location, selector).await?;
         let head = resolved.store.fetch_head(&resolved.digest).await?;
+        // Both become directories of the GitOps repository (pointers, approvals).
         check_segment("project", &head.metadata.release.project)?;
+        for segment in head.metadata.release.repository.split('/') {
+            check_segment("repository", segment)?;
+        }
         // A release its commit tag does not name is one forge-cmp would refuse.
         let (state, why) =
             crate::commands::list::state_of(&resolved.store, &resolved.digest, &head.manifest)

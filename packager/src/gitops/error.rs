@@ -204,7 +204,7 @@ impl GitopsError {
                 root.display()
             ),
             GitopsError::CatchUpFailed { root, .. } => format!(
-                "the remote changed the same files; the checkout is as it was: resolve by hand in {}",
+                "the checkout is as it was: commit or stash its changes, or resolve the conflict by hand, in {}",
                 root.display()
             ),
             GitopsError::Busy { .. } => "try again once the other writer is done".into(),

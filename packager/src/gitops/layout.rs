@@ -63,12 +63,12 @@ impl PointerEntry {
 impl GitopsRepo {
     /// How this checkout lays out its pointers.
     pub fn layout(&self) -> PointerLayout {
-        self.layout
+        self.layout.get()
     }
 
     /// The pointer file of `project` (of `repository`) in `env`, relative to the root.
     pub fn pointer_path(&self, env: &str, repository: &str, project: &str) -> String {
-        match self.layout {
+        match self.layout.get() {
             PointerLayout::ByProject => format!("{ENVS_DIR}/{env}/{project}/{POINTER_FILE}"),
             PointerLayout::ByRepository => {
                 format!("{ENVS_DIR}/{env}/{repository}/{project}/{POINTER_FILE}")
@@ -82,7 +82,7 @@ impl GitopsRepo {
         let mut found = Vec::new();
         for env in sorted_dirs(&envs)? {
             let mut names = Vec::new();
-            match self.layout {
+            match self.layout.get() {
                 PointerLayout::ByProject => {
                     names.extend(sorted_dirs(&envs.join(&env))?.into_iter().map(|p| vec![p]));
                 }

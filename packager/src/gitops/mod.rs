@@ -28,7 +28,8 @@ pub const POINTER_FILE: &str = "release.yaml";
 #[derive(Debug)]
 pub struct GitopsRepo {
     git: Git,
-    layout: PointerLayout,
+    /// Read again after catching up with the remote.
+    layout: std::cell::Cell<PointerLayout>,
 }
 
 /// A pointer file as read from the working tree.
@@ -73,7 +74,7 @@ impl GitopsRepo {
             .ok_or_else(|| GitopsError::NotACheckout(dir.to_owned()))?;
         let root = PathBuf::from(top.trim_end());
         let layout = PointerLayout::of_checkout(&root);
-        Ok(GitopsRepo { git: Git::new(root), layout })
+        Ok(GitopsRepo { git: Git::new(root), layout: std::cell::Cell::new(layout) })
     }
 
     /// The checkout's top directory.

@@ -126,12 +126,22 @@ impl GitopsRepo {
         }
     }
 
-    /// Brings the branch up to its upstream: fetch, then rebase any local commits (and
-    /// uncommitted changes) onto it. On a conflict the rebase is undone and the checkout is
-    /// as it was.
+    /// Brings the branch up to its upstream: fetch, then rebase any local commits onto it. A
+    /// checkout with uncommitted changes is left alone (an error), and on a conflict the
+    /// rebase is undone: either way the checkout is as it was.
     pub fn catch_up(&self) -> Result<(), GitopsError> {
         let (remote, merge, target) = self.upstream()?;
         self.wait_for_git()?;
+        // Someone's uncommitted work is not ours to move: a stash that does not apply back
+        // leaves conflicts behind.
+        let dirty = self.git.checked(&["status", "--porcelain", "--untracked-files=no"])?;
+        if !dirty.trim().is_empty() {
+            return Err(GitopsError::CatchUpFailed {
+                target,
+                stderr: format!("the checkout has uncommitted changes:\n{}", dirty.trim_end()),
+                root: self.root().to_owned(),
+            });
+        }
         let fetched = self.git.raw(&["fetch", "--quiet", &remote, &merge])?;
         if !fetched.status.success() {
             return Err(GitopsError::PushFailed {
@@ -139,7 +149,7 @@ impl GitopsRepo {
                 stderr: String::from_utf8_lossy(&fetched.stderr).trim().to_owned(),
             });
         }
-        let rebased = self.git.raw(&["rebase", "--quiet", "--autostash", "FETCH_HEAD"])?;
+        let rebased = self.git.raw(&["rebase", "--quiet", "FETCH_HEAD"])?;
         if !rebased.status.success() {
             let _ = self.git.raw(&["rebase", "--abort"]);
             return Err(GitopsError::CatchUpFailed {
@@ -148,6 +158,8 @@ impl GitopsRepo {
                 root: self.root().to_owned(),
             });
         }
+        // The remote may have laid its pointers out anew.
+        self.layout.set(super::PointerLayout::of_checkout(self.root()));
         Ok(())
     }
 

@@ -382,6 +382,59 @@ fn a_push_that_loses_the_race_catches_up_and_checks_the_policy_again() {
         .expect("staging pointer, as pushed by bob");
     assert!(staging.contains("release: 1"), "{staging}");
     assert_eq!(git_stdout(&third, &["status", "--porcelain"]), "");
+
+    // Someone's uncommitted work in the checkout is not moved to catch up: exit 8, and the
+    // checkout is as it was.
+    let note = second.join("policy.yaml");
+    let edited = format!("{}# a note in progress\n", std::fs::read_to_string(&note).expect("read"));
+    std::fs::write(&note, &edited).expect("edit");
+    let head = git_stdout(&second, &["rev-parse", "HEAD"]);
+    let output = world.run_in(&second, "bob", &["deploy", "dev", &location, "2", "--push"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("uncommitted changes"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&note).expect("read"), edited);
+    assert_eq!(git_stdout(&second, &["rev-parse", "HEAD"]), head);
+}
+
+/// A release whose repository names a way out (`..`) cannot place a pointer (or approval)
+/// outside its environment.
+#[test]
+fn a_release_whose_repository_climbs_out_is_refused() {
+    use forge_release::aliases::TagStrategy;
+    use forge_store::{LayoutStore, Store};
+    let sandbox = Sandbox::new();
+    let layout = sandbox.path().join("layout");
+    let mut input = forge_testkit::fixtures::input();
+    input.repository = "../../production".into();
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime
+        .block_on(forge_store::publish::publish(
+            &Store::Layout(LayoutStore::new(&layout)),
+            input,
+            TagStrategy::Monorepo,
+        ))
+        .expect("a release made by another tool");
+    let gitops = sandbox.path().join("gitops");
+    std::fs::create_dir_all(&gitops).expect("mkdir");
+    git(&gitops, &["init", "--quiet", "--initial-branch", "main"]);
+    std::fs::write(
+        gitops.join("policy.yaml"),
+        "pointers: by-repository\nenvironments:\n  dev: {}\n",
+    )
+    .expect("policy");
+    git(&gitops, &["add", "."]);
+    git(&gitops, &["commit", "--quiet", "--message", "policy"]);
+    let output = sandbox
+        .command(&["deploy", "dev", &format!("oci:{}", layout.display()), "1", "--actor", "eve"])
+        .env("FORGE_GITOPS", &gitops)
+        .output()
+        .expect("deploy");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("repository name `..`"), "{stderr}");
+    assert!(!gitops.join("production").exists() && !gitops.join("envs/production").exists());
 }
 
 #[test]
@@ -462,7 +515,8 @@ fn concurrent_deploys_into_one_checkout_all_land_as_one_commit_each() {
                 scope.spawn(move || world.run("alice", &["deploy", env, location, "1"]))
             })
             .collect();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert_eq!(world.commits(), before, "no deploy committed while git's lock was held");
         std::fs::remove_file(&index_lock).expect("release git's lock");
         deploys.into_iter().map(|d| d.join().expect("thread")).collect()
     });

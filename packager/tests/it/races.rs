@@ -199,3 +199,82 @@ fn an_incomplete_release_is_shown_refused_for_deploy_and_completed_by_the_next_p
     assert_eq!(whole_releases(&store).get(&commit), Some(&1));
     assert!(deploy("1").status.success());
 }
+
+/// The branch pipeline and the tag pipeline of one commit, at once, through a registry that
+/// lands writes late: one release, numbered once, with the tag's alias; both pushes succeed.
+#[test]
+fn one_commit_pushed_by_two_pipelines_at_once_is_one_release() {
+    let (_proxy, root, store) = slow_registry("same-commit", 800);
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let mut reported = BTreeMap::new();
+    for round in 0..3u8 {
+        let commit = format!("{:x}", 10 + round).repeat(40);
+        let spawn = |extra: &[&str]| {
+            let mut command = push(&sandbox, dir, &root, &commit);
+            command.args(extra);
+            command
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let tag = format!("auth-service/v1.{round}.0");
+        let branch = spawn(&[]);
+        let tagged = spawn(&["--tag", &tag]);
+        let numbers: Vec<u64> = [branch, tagged]
+            .into_iter()
+            .map(|child| number_of(&child.wait_with_output().expect("wait")))
+            .collect();
+        assert_eq!(numbers[0], numbers[1], "round {round}: one release");
+        reported.insert(commit.clone(), numbers[0]);
+        assert_eq!(whole_releases(&store), reported, "round {round}");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let alias = rt.block_on(store.resolve_tag(&format!("v1.{round}.0"))).expect("alias");
+        let release = rt.block_on(store.resolve_tag(&commit)).expect("commit");
+        assert_eq!(alias, release, "round {round}: the tag's alias names the release");
+    }
+}
+
+/// A push of one commit with other content, while its first push is under way (and another
+/// commit's push contends for the same number): the commit still has one release, no number
+/// names two, and the second push of the commit is refused as a change to a released commit.
+#[test]
+fn a_push_of_one_commit_with_other_content_never_makes_it_two_releases() {
+    let (proxy, root, store) = slow_registry("other-content", 0);
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8").to_owned();
+    let other = sandbox.path().join("auth-service-other");
+    crate::harness::copy_tree(&project, &other, false);
+    let config = other.join("templates/config.yaml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("LOG_LEVEL: info", "LOG_LEVEL: debug")).expect("write");
+    let other = other.to_str().expect("utf-8").to_owned();
+    let (c, e) = ("c".repeat(40), "e".repeat(40));
+    // Hold the first push's number write, and the other commit's claim, back.
+    proxy.inject("PUT", "/manifests/1", Fault::Delay(3000), 1);
+    proxy.inject("PUT", &format!("/manifests/_claim.1.{e}"), Fault::Delay(2000), 1);
+    let spawn = |dir: &str, commit: &str| {
+        push(&sandbox, dir, &root, commit)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let first = spawn(&dir, &c);
+    let third = spawn(&dir, &e);
+    std::thread::sleep(Duration::from_millis(800));
+    let second = spawn(&other, &c);
+    let first = first.wait_with_output().expect("wait");
+    let second = second.wait_with_output().expect("wait");
+    let third = third.wait_with_output().expect("wait");
+    let (c_number, e_number) = (number_of(&first), number_of(&third));
+    assert_ne!(c_number, e_number);
+    let refused = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{refused}");
+    assert!(refused.contains("with different resources"), "{refused}");
+    let releases = whole_releases(&store);
+    assert_eq!(releases, BTreeMap::from([(c, c_number), (e, e_number)]));
+}
