@@ -30,6 +30,9 @@ pub enum Outcome {
     Won,
     /// It is not: the claim is withdrawn (or was beaten outright).
     Lost,
+    /// It is taken already (a number tag, a commit tag is there): by whom is the caller's to
+    /// see.
+    Taken,
 }
 
 /// Seconds since the epoch, now.
@@ -37,11 +40,13 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Contends for a number with `claim` (written, and its manifest with it), given the tags
-/// listed since; returns the outcome and the latest listing.
+/// Contends for a number with `claim` (written, and its manifest `digest` with it), given the
+/// tags listed since; returns the outcome and the latest listing. A number tag naming the
+/// claim's own manifest is a win: an earlier attempt of this push got it that far.
 pub async fn contend_number(
     store: &Store,
     claim: &Claim,
+    digest: &forge_release::Digest,
     tags: Vec<String>,
 ) -> Result<(Outcome, Vec<String>), StoreError> {
     let number = claim.number.to_string();
@@ -53,15 +58,19 @@ pub async fn contend_number(
             .filter(|other| !tags.contains(&aliases::withdrawal(other)))
             .collect()
     };
-    // A number someone holds is lost outright.
     let taken = |tags: &[String]| tags.contains(&number);
-    contend(store, &claim.tag(), tags, rivals, taken).await
+    let (outcome, tags) = contend(store, &claim.tag(), tags, rivals, taken).await?;
+    if let Outcome::Taken = outcome {
+        let ours = store.resolve_tag(&number).await?.as_ref() == Some(digest);
+        return Ok((if ours { Outcome::Won } else { Outcome::Lost }, tags));
+    }
+    Ok((outcome, tags))
 }
 
 /// Contends for the right to release `claim.commit`, given the tags listed since. Rivals are
 /// the other live claims of the commit: not withdrawn, not lapsed, and of another identity (one
 /// identity is one publisher: a push run again after it was killed goes on where it stopped).
-/// A commit that gets its tag meanwhile is lost: its release exists.
+/// A commit that gets its tag meanwhile is taken: its release exists.
 pub async fn contend_commit(
     store: &Store,
     claim: &CommitClaim,
@@ -95,7 +104,7 @@ async fn contend(
     let deadline = Instant::now() + WAIT_FOR_WITHDRAWALS;
     loop {
         if taken(&tags) {
-            return Ok((Outcome::Lost, tags));
+            return Ok((Outcome::Taken, tags));
         }
         let rivals = rivals(&tags);
         // A claim missing from the listing cannot be judged: give it up.

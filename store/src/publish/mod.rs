@@ -190,8 +190,10 @@ pub async fn publish_with_progress(
         store.set_tag(&claim.tag(), &identity.digest, &identity.manifest_bytes).await?;
         let listed = store.list_tags().await?;
         let (outcome, listed) = contend_commit(store, &claim, listed).await?;
-        if let Outcome::Won = outcome {
-            break (claim, listed);
+        match outcome {
+            Outcome::Won => break (claim, listed),
+            Outcome::Taken => return republish(store, &input, strategy, &listed).await,
+            Outcome::Lost => {}
         }
         // Another publisher releases this commit: its release gets our aliases once it is
         // there, or, if it gives up, we claim again (with a new claim: ours is withdrawn).
@@ -204,7 +206,12 @@ pub async fn publish_with_progress(
         }
         expires = (claims::now() + lifetime.as_secs() + 60).max(expires + 1);
     };
-    let numbered = number(store, &input, strategy, progress, tags).await;
+    // A number tag of an earlier attempt may have landed since the first listing.
+    let numbered = match complete_numbered(store, &input, strategy, &tags).await {
+        Ok(Some(completed)) => Ok(completed),
+        Ok(None) => number(store, &input, strategy, progress, tags).await,
+        Err(error) => Err(error),
+    };
     if numbered.is_err() {
         // Others waiting for this commit need not wait for the claim to lapse.
         let _ = claims::withdraw(store, &claim.tag()).await;
@@ -258,7 +265,10 @@ async fn number(
     mut tags: Vec<String>,
 ) -> Result<Published, PublishError> {
     let commit = &input.source.commit;
-    let mut number = aliases::next_number(tags.iter().map(String::as_str));
+    let mut number = match earlier_claim(input, strategy, &tags)? {
+        Some(earlier) => earlier,
+        None => aliases::next_number(tags.iter().map(String::as_str)),
+    };
     for attempt in 0..NUMBER_ATTEMPTS {
         if attempt > 0 {
             back_off(attempt).await;
@@ -271,7 +281,7 @@ async fn number(
         bytes_uploaded += release.manifest_bytes.len() as u64;
         let listed = store.list_tags().await?;
         let outcome;
-        (outcome, tags) = contend_number(store, &claim, listed).await?;
+        (outcome, tags) = contend_number(store, &claim, &release.digest, listed).await?;
         if let Outcome::Won = outcome {
             let finish = Finish { number, aliases, warnings, bytes_uploaded, completed: false };
             let manifest = (release.digest.clone(), release.manifest_bytes.clone());
@@ -282,6 +292,32 @@ async fn number(
         number = aliases::next_number(tags.iter().map(String::as_str)).max(number + 1);
     }
     Err(PublishError::NumberContention)
+}
+
+/// The number this push claimed before it was killed, if it did and no release holds that
+/// number: the same inputs give the same manifest there, so the claim is this push's own, and
+/// taking it up again makes a number tag the killed push may still have on its way land on
+/// the same release.
+fn earlier_claim(
+    input: &ReleaseInput,
+    strategy: TagStrategy,
+    tags: &[String],
+) -> Result<Option<u64>, PublishError> {
+    let commit = &input.source.commit;
+    let mut earlier: Vec<Claim> = tags
+        .iter()
+        .filter_map(|t| Claim::parse(t))
+        .filter(|c| c.commit == *commit && !tags.contains(&c.withdrawal()))
+        .filter(|c| !tags.contains(&c.number.to_string()))
+        .collect();
+    earlier.sort_by_key(|c| c.number);
+    for claim in earlier {
+        let (release, _, _) = package_numbered(input, strategy, claim.number)?;
+        if Claim::new(claim.number, commit, &release.digest) == claim {
+            return Ok(Some(claim.number));
+        }
+    }
+    Ok(None)
 }
 
 /// A release of this commit an earlier publisher numbered but did not finish (killed,
