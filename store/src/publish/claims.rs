@@ -61,7 +61,8 @@ pub async fn contend_number(
     let taken = |tags: &[String]| tags.contains(&number);
     let (outcome, tags) = contend(store, &claim.tag(), tags, rivals, taken).await?;
     if let Outcome::Taken = outcome {
-        let ours = store.resolve_tag(&number).await?.as_ref() == Some(digest);
+        let holder = fetch_listed(store, &number).await?.map(|(_, d)| d);
+        let ours = holder.as_ref() == Some(digest);
         return Ok((if ours { Outcome::Won } else { Outcome::Lost }, tags));
     }
     Ok((outcome, tags))
@@ -119,6 +120,22 @@ async fn contend(
         tokio::time::sleep(POLL).await;
         tags = store.list_tags().await?;
     }
+}
+
+/// The manifest a listed tag names. A registry may list a tag a moment before it can be read
+/// (CNCF distribution makes a tag's directory before its link), so a listed tag that cannot be
+/// read yet is asked for again, for up to a couple of seconds, before it counts as gone.
+pub async fn fetch_listed(
+    store: &Store,
+    tag: &str,
+) -> Result<Option<(Vec<u8>, forge_release::Digest)>, StoreError> {
+    for _ in 0..40 {
+        if let Some(found) = store.fetch_manifest_by_tag(tag).await? {
+            return Ok(Some(found));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(None)
 }
 
 /// Withdraws this publisher's claim `tag` for good: the withdrawal names the claim's

@@ -338,10 +338,11 @@ async fn complete_numbered(
         .collect();
     earlier.sort_by_key(|c| std::cmp::Reverse(c.number));
     for claim in earlier {
-        let Some((manifest, digest)) = store.fetch_manifest_by_tag(&claim.tag()).await? else {
+        let Some((manifest, digest)) = claims::fetch_listed(store, &claim.tag()).await? else {
             continue;
         };
-        if store.resolve_tag(&claim.number.to_string()).await?.as_ref() != Some(&digest) {
+        let holder = claims::fetch_listed(store, &claim.number.to_string()).await?;
+        if holder.map(|(_, d)| d).as_ref() != Some(&digest) {
             continue; // another release took that number
         }
         let parsed = Manifest::parse_release(&manifest, Some(&digest)).map_err(|e| {
@@ -379,8 +380,7 @@ async fn republish(
     let commit = input.source.commit.clone();
     let unreadable =
         |reason: String| PublishError::ExistingUnreadable { commit: commit.clone(), reason };
-    let (bytes, existing) = store
-        .fetch_manifest_by_tag(&commit)
+    let (bytes, existing) = claims::fetch_listed(store, &commit)
         .await?
         .ok_or_else(|| unreadable("the tag disappeared while publishing".into()))?;
     let manifest =
