@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use forge_release::metadata::Artifact;
+use forge_release::metadata::{Artifact, ManifestInfo};
 use serde_json::Value;
 
 /// Artifact sources that cannot be used, every problem at once.
@@ -31,6 +31,8 @@ pub type Source = String;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArtifactSet {
     values: BTreeMap<String, BTreeMap<String, (String, Source)>>,
+    /// The release manifests among the files, as they describe themselves.
+    pub manifests: Vec<ManifestInfo>,
 }
 
 impl ArtifactSet {
@@ -42,13 +44,20 @@ impl ArtifactSet {
         for file in files {
             let path = file.as_ref();
             match parse_file(path) {
-                Ok(entries) => {
+                Ok((entries, described)) => {
                     // The file name, not the path: a release must not depend on where the
                     // build machine keeps its files.
                     let source = path.file_name().map_or_else(
                         || path.display().to_string(),
                         |n| n.to_string_lossy().into_owned(),
                     );
+                    if let Some((version, description)) = described {
+                        set.manifests.push(ManifestInfo {
+                            file: source.clone(),
+                            version,
+                            description,
+                        });
+                    }
                     for (name, field, value) in entries {
                         set.insert(&name, &field, value, source.clone(), &mut problems);
                     }
@@ -178,6 +187,11 @@ impl ArtifactResolver {
         Ok(value)
     }
 
+    /// The release manifests the artifacts came from, as they describe themselves.
+    pub fn manifests(&self) -> Vec<ManifestInfo> {
+        self.set.manifests.clone()
+    }
+
     /// Every artifact resolved so far, with every field and its source.
     pub fn used(&self) -> Vec<Artifact> {
         let used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
@@ -185,7 +199,11 @@ impl ArtifactResolver {
     }
 }
 
-fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
+/// A file's artifact values, and, for a release manifest that says so, its own version and
+/// description.
+type Parsed = (Vec<(String, String, String)>, Option<(Option<String>, Option<String>)>);
+
+fn parse_file(path: &Path) -> Result<Parsed, String> {
     let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
     let value: Value = if text.trim_start().starts_with(['{', '[']) {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
@@ -208,7 +226,8 @@ fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
         let Value::Object(map) = object else {
             return Err(format!("{shown}: `{name}` is not a mapping of fields"));
         };
-        for (field, value) in map {
+        // A field without a value (`package_version: null`) is a field not given.
+        for (field, value) in map.iter().filter(|(_, v)| !v.is_null()) {
             let value = scalar(value)
                 .ok_or_else(|| format!("{shown}: {name}.{field} is not a string or number"))?;
             out.push((name.to_owned(), field.clone(), value));
@@ -234,7 +253,7 @@ fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("{shown}: a repositories entry has no name"))?;
             let Value::Object(map) = entry else { unreachable!("has a name, so it is a mapping") };
-            for (field, value) in map.iter().filter(|(k, _)| *k != "name") {
+            for (field, value) in map.iter().filter(|(k, v)| *k != "name" && !v.is_null()) {
                 let value = scalar(value)
                     .ok_or_else(|| format!("{shown}: {name}.{field} is not a string or number"))?;
                 // `commit_sha` is the conventional name for what other formats call `sha`.
@@ -257,7 +276,16 @@ fn parse_file(path: &Path) -> Result<Vec<(String, String, String)>, String> {
             "{shown}: not a known artifacts format (forge Artifacts, component-tags.json, a `services` release manifest, or a `repositories` release manifest)"
         ));
     }
-    Ok(out)
+    // A release manifest describes itself: its version (or release) and description.
+    let described = if value.get("services").is_some() || value.get("repositories").is_some() {
+        let text = |key: &str| value.get(key).and_then(scalar);
+        let version = text("version").or_else(|| text("release"));
+        let description = text("description");
+        (version.is_some() || description.is_some()).then_some((version, description))
+    } else {
+        None
+    };
+    Ok((out, described))
 }
 
 /// Replaces every `@artifact("<name>.<field>")` in every string of `value`; returns the

@@ -267,16 +267,35 @@ pub struct PointerChangeArgs {
 /// `deploy` arguments.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// Environment, as named in the policy (`staging`).
-    pub environment: String,
-    /// Project: its name once the GitOps repository deploys it somewhere, otherwise its
-    /// location `[<registry>/]<repository>/<project>` or `oci:<dir>`.
-    pub project: String,
-    /// Release id: number, alias, commit SHA or SHA prefix.
-    pub release: String,
-    /// GitOps checkout, actor, approval, push.
+    /// `<ENVIRONMENT> <PROJECT> <RELEASE>`, or with --auto `<PROJECT> <RELEASE>`. The
+    /// environment as the policy names it (`staging`); the project by its name once the GitOps
+    /// repository deploys it somewhere, otherwise its location
+    /// `[<registry>/]<repository>/<project>` or `oci:<dir>`; the release by number, alias,
+    /// commit SHA or SHA prefix.
+    #[arg(value_name = "ENVIRONMENT PROJECT RELEASE", num_args = 2..=3, required = true)]
+    pub targets: Vec<String>,
+    /// Deploy to every environment whose policy says `auto_deploy: true` and admits the
+    /// release; the others are left as they are.
+    #[arg(long)]
+    pub auto: bool,
+    /// GitOps checkout, actor, push.
     #[command(flatten)]
     pub change: PointerChangeArgs,
+}
+
+impl DeployArgs {
+    /// The environment (none with --auto), the project and the release id.
+    pub fn parts(&self) -> Result<(Option<&str>, &str, &str), String> {
+        match (self.auto, self.targets.as_slice()) {
+            (false, [env, project, release]) => Ok((Some(env), project, release)),
+            (true, [project, release]) => Ok((None, project, release)),
+            (false, _) => Err("deploy takes <ENVIRONMENT> <PROJECT> <RELEASE>".into()),
+            (true, _) => Err(
+                "deploy --auto takes <PROJECT> <RELEASE>: the environments are the policy's auto_deploy ones"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// `approve` arguments.

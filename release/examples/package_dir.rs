@@ -55,6 +55,7 @@ fn main() {
         },
         commit_time: 0,
         artifacts: Vec::new(),
+        manifests: Vec::new(),
         resources: ResourcesLayer::build(files, 0).expect("layer"),
         tool: ToolInfo { name: "bench".into(), version: "0".into() },
     };

@@ -46,6 +46,9 @@ pub struct ReleaseMetadata {
     pub source: SourceInfo,
     /// Every resolved artifact, sorted by name.
     pub artifacts: Vec<Artifact>,
+    /// The release manifests artifacts came from, as they describe themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<ManifestInfo>,
     /// What the release deploys.
     pub resources: ResourcesInfo,
     /// The tool that made it.
@@ -220,6 +223,21 @@ pub struct Artifact {
     pub fields: BTreeMap<String, String>,
     /// Field name → source of the value (artifacts file path, `--artifact`, `derived`).
     pub sources: BTreeMap<String, String>,
+}
+
+/// A release manifest given as artifacts (`--artifacts`), as it describes itself: its own
+/// version and description, kept with the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestInfo {
+    /// The file's name.
+    pub file: String,
+    /// Its `version` (or `release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Its `description`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// What a release deploys.

@@ -11,7 +11,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::image::ReleaseImage;
 use crate::manifest::{self, Descriptor, Manifest, annotations};
 use crate::metadata::{
-    Artifact, ObjectInfo, ReleaseConfig, ReleaseInfo, ReleaseMetadata, ResourcesInfo,
+    Artifact, ManifestInfo, ObjectInfo, ReleaseConfig, ReleaseInfo, ReleaseMetadata, ResourcesInfo,
     SCHEMA_VERSION, SourceInfo, ToolInfo, Trigger,
 };
 use crate::objects::ResourceFile;
@@ -37,6 +37,8 @@ pub struct ReleaseInput {
     pub commit_time: i64,
     /// Resolved artifacts.
     pub artifacts: Vec<Artifact>,
+    /// The release manifests they came from, as they describe themselves.
+    pub manifests: Vec<ManifestInfo>,
     /// The rendered objects' layer, built once.
     pub resources: ResourcesLayer,
     /// The tool version to record.
@@ -178,6 +180,7 @@ pub fn package(
         source,
         commit_time,
         artifacts,
+        manifests,
         resources: layer,
         tool,
     } = input;
@@ -200,6 +203,7 @@ pub fn package(
         },
         source: source.clone(),
         artifacts: artifacts.clone(),
+        manifests: manifests.clone(),
         resources: ResourcesInfo {
             count: layer.objects.len() as u64,
             by_kind,

@@ -176,6 +176,16 @@ fn split_release(text: &str) -> Result<(&str, Option<ReleaseSelector>), Referenc
             }
             Ok((&text[..at], Some(ReleaseSelector::Id(id.to_owned()))))
         }
+        // The canonical release id `<repository>/<project>/<commit-sha>` (what build and push
+        // print): the commit is the release. A layout directory is a path, not an id.
+        _ if !text.starts_with("oci:")
+            && last_slash > 0
+            && crate::aliases::is_commit_sha(&text[last_slash..])
+            && text[..last_slash - 1].contains('/') =>
+        {
+            let commit = text[last_slash..].to_owned();
+            Ok((&text[..last_slash - 1], Some(ReleaseSelector::Id(commit))))
+        }
         _ => Ok((text, None)),
     }
 }
@@ -225,6 +235,16 @@ mod tests {
         let digest = format!("sha256:{}", "ab".repeat(32));
         let r = ReleaseRef::parse(&format!("company/auth@{digest}"), &root()).expect("valid");
         assert_eq!(r.release, Some(ReleaseSelector::Digest(digest.parse().expect("digest"))));
+
+        // The canonical release id build and push print.
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let r = ReleaseRef::parse(&format!("company/mono/auth/{sha}"), &root()).expect("valid");
+        assert_eq!(r.project.to_string(), "oci:/store/company/mono/auth");
+        assert_eq!(r.release, Some(ReleaseSelector::Id(sha.into())));
+        let r = ReleaseRef::parse(&format!("registry.example.com/company/auth/{sha}"), &root())
+            .expect("valid");
+        assert_eq!(r.project.to_string(), "registry.example.com/company/auth");
+        assert_eq!(r.release, Some(ReleaseSelector::Id(sha.into())));
     }
 
     #[test]

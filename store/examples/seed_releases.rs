@@ -52,6 +52,7 @@ fn main() {
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),
+            manifests: Vec::new(),
             resources: ResourcesLayer::build(
                 vec![ResourceFile::new(id, body.into_bytes()).expect("id")],
                 1_714_564_800,

@@ -73,6 +73,7 @@ pub fn input_with(files: Vec<ResourceFile>) -> ReleaseInput {
             fields: [("digest".to_owned(), format!("sha256:{}", "a".repeat(64)))].into(),
             sources: [("digest".to_owned(), "component-tags.json".to_owned())].into(),
         }],
+        manifests: Vec::new(),
         resources: ResourcesLayer::build(files, COMMIT_TIME).expect("valid fixture objects"),
         tool: ToolInfo { name: "forge-pack".into(), version: "0.0.0-test".into() },
     }

@@ -54,6 +54,7 @@ impl Env {
             },
             commit_time: 1_714_564_800,
             artifacts: Vec::new(),
+            manifests: Vec::new(),
             resources: ResourcesLayer::build(files, 1_714_564_800).expect("layer"),
             tool: ToolInfo { name: "test".into(), version: "0".into() },
         };

@@ -9,23 +9,95 @@ use crate::error::Error;
 use crate::gitops::{GitopsError, GitopsRepo};
 use crate::output::Output;
 
+mod auto {
+    //! `deploy --auto`: every environment whose policy says `auto_deploy: true` and admits the
+    //! release gets it; the others are left as they are, and the output says which.
+
+    use serde::Serialize;
+
+    use crate::cli::PointerChangeArgs;
+    use crate::deploy::{self, Action, Chosen};
+    use crate::error::{Error, exit};
+    use crate::gitops::GitopsRepo;
+    use crate::output::Output;
+    use crate::policy::{Policy, PolicyError};
+
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AutoReport {
+        deployed: Vec<String>,
+        unchanged: Vec<String>,
+        denied: Vec<Denied>,
+    }
+
+    #[derive(Debug, Serialize)]
+    struct Denied {
+        environment: String,
+        reasons: Vec<String>,
+    }
+
+    pub fn run(
+        repo: &GitopsRepo,
+        chosen: &Chosen,
+        change: &PointerChangeArgs,
+        output: &Output,
+    ) -> Result<u8, Error> {
+        let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
+        let mut report = AutoReport { deployed: vec![], unchanged: vec![], denied: vec![] };
+        let mut lines = Vec::new();
+        for env in policy.auto_environments() {
+            match deploy::apply_quietly(repo, env, chosen, Action::Deploy, change, output) {
+                Ok(done) if done.changed() => {
+                    lines.push(format!("{env}: {}", done.headline));
+                    report.deployed.push(env.to_owned());
+                }
+                Ok(done) => {
+                    lines.push(format!("{env}: {}", done.headline));
+                    report.unchanged.push(env.to_owned());
+                }
+                Err(Error::Policy(PolicyError::Denied { violations, .. })) => {
+                    let reasons: Vec<String> =
+                        violations.iter().map(|v| format!("{}: {}", v.rule, v.detail)).collect();
+                    lines.push(format!("{env}: not deployed ({})", reasons.join("; ")));
+                    report.denied.push(Denied { environment: env.to_owned(), reasons });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if output.json() {
+            output.print_json(&report)?;
+        } else if lines.is_empty() {
+            output.note("no environment of the policy says auto_deploy: true");
+        } else {
+            output.print(&(lines.join("\n") + "\n"))?;
+        }
+        Ok(exit::OK)
+    }
+}
+
 /// Runs `deploy`.
 pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let (env, project, release) = args.parts().map_err(Error::usage)?;
     let repo = GitopsRepo::open(&args.change.dir.gitops)?;
-    deploy::check_segment("environment", &args.environment)?;
+    if let Some(env) = env {
+        deploy::check_segment("environment", env)?;
+    }
     let access = Access::from_args(global)?;
-    let (location, image) = project_location(&repo, &args.project, &access)?;
-    let selector = ReleaseSelector::Id(args.release.clone());
+    let (location, image) = project_location(&repo, project, &access)?;
+    let selector = ReleaseSelector::Id(release.to_owned());
     let chosen = Chosen::fetch(&access, &location, image, selector).await?;
-    if is_bare_name(&args.project) && chosen.metadata.release.project != args.project {
+    if is_bare_name(project) && chosen.metadata.release.project != project {
         return Err(GitopsError::WrongProject {
             location: location.to_string(),
             holds: chosen.metadata.release.project.clone(),
-            wanted: args.project.clone(),
+            wanted: project.to_owned(),
         }
         .into());
     }
-    deploy::apply(&repo, &args.environment, &chosen, Action::Deploy, &args.change, output)
+    match env {
+        Some(env) => deploy::apply(&repo, env, &chosen, Action::Deploy, &args.change, output),
+        None => auto::run(&repo, &chosen, &args.change, output),
+    }
 }
 
 pub fn is_bare_name(project: &str) -> bool {

@@ -118,6 +118,7 @@ pub async fn prepare(
     crate::commands::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
     check_clean(project_dir, &rendered, &ctx, args.allow_dirty)?;
     let artifacts = std::mem::take(&mut rendered.artifacts);
+    let manifests = std::mem::take(&mut rendered.manifests);
     let mut source = ctx.source.clone();
     source.files = rendered
         .inputs
@@ -133,6 +134,7 @@ pub async fn prepare(
         source,
         commit_time: ctx.commit_time,
         artifacts,
+        manifests,
         resources,
         tool: ToolInfo { name: "forge-pack".into(), version: env!("CARGO_PKG_VERSION").into() },
     };

@@ -18,7 +18,7 @@ use crate::policy::Policy;
 /// The result, as printed with `--output json`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ChangeReport {
+pub struct ChangeReport {
     action: Action,
     environment: String,
     project: String,
@@ -33,7 +33,7 @@ struct ChangeReport {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PointerSummary {
+pub struct PointerSummary {
     number: Option<u64>,
     aliases: Vec<String>,
     commit: String,
@@ -67,17 +67,30 @@ pub fn apply(
     change: &PointerChangeArgs,
     output: &Output,
 ) -> Result<u8, Error> {
+    let done = apply_quietly(repo, env, chosen, action, change, output)?;
+    print_report(&done.report, &done.headline, done.previous.as_ref(), output)
+}
+
+/// [`apply`], returning what it did instead of printing it.
+pub fn apply_quietly(
+    repo: &GitopsRepo,
+    env: &str,
+    chosen: &Chosen,
+    action: Action,
+    change: &PointerChangeArgs,
+    output: &Output,
+) -> Result<Done, Error> {
     check_segment("environment", env)?;
     let _lock = repo.lock()?;
     for attempt in 1..=PUSH_ATTEMPTS {
         let mut done = change_pointer(repo, env, chosen, action, change)?;
         let (Some(committed), true) = (&done.committed, change.push) else {
-            return print_report(&done.report, &done.headline, done.previous.as_ref(), output);
+            return Ok(done);
         };
         match repo.push()? {
             PushOutcome::Pushed { target } => {
                 done.report.pushed_to = Some(target);
-                return print_report(&done.report, &done.headline, done.previous.as_ref(), output);
+                return Ok(done);
             }
             PushOutcome::Rejected { target } if attempt < PUSH_ATTEMPTS => {
                 output.note(&format!(
@@ -101,15 +114,26 @@ pub fn apply(
     unreachable!("the last attempt returns")
 }
 
-/// What one pass did.
-struct Done {
-    report: ChangeReport,
-    headline: String,
+/// What a deploy did.
+#[derive(Debug)]
+pub struct Done {
+    /// What `--output json` prints.
+    pub report: ChangeReport,
+    /// What it says first.
+    pub headline: String,
     previous: Option<ReleasePointer>,
     committed: Option<Committed>,
 }
 
+impl Done {
+    /// Whether it moved the pointer (else the environment ran the release already).
+    pub fn changed(&self) -> bool {
+        self.report.changed
+    }
+}
+
 /// A commit this deploy made, and the pointer file as it was before it.
+#[derive(Debug)]
 struct Committed {
     sha: String,
     previous: Option<Vec<u8>>,

@@ -11,7 +11,7 @@ use forge_release::pointer::{ReleasePointer, describe_release};
 use forge_release::reference::{ProjectLocation, ReleaseSelector};
 use serde::Serialize;
 
-pub use execute::apply;
+pub use execute::{Done, apply, apply_quietly};
 pub use plan::{Facts, Plan, plan};
 
 use crate::access::Access;

@@ -125,6 +125,9 @@ struct EnvironmentFile {
     #[serde(default)]
     requires: Vec<String>,
     verified_branch: Option<bool>,
+    /// `deploy --auto` deploys here whatever the rules admit.
+    #[serde(default)]
+    auto_deploy: bool,
 }
 
 /// A policy branch pattern: a glob over the whole name (`*` crosses `/`). A pattern that is
@@ -143,6 +146,30 @@ fn branch_glob(pattern: &str) -> Result<(String, GlobMatcher), String> {
     Glob::new(pattern)
         .map(|g| (pattern.to_owned(), g.compile_matcher()))
         .map_err(|e| format!("`{pattern}`: {e}"))
+}
+
+/// Moves each environment's `promotion_policy:` rules up beside its other keys (the seed's
+/// form of the same rules); a rule given both ways is an error.
+fn hoist_promotion_policies(value: &mut serde_json::Value) -> Result<(), String> {
+    let Some(environments) = value.get_mut("environments").and_then(|e| e.as_object_mut()) else {
+        return Ok(());
+    };
+    for (name, env) in environments.iter_mut() {
+        let Some(env) = env.as_object_mut() else { continue };
+        let Some(rules) = env.remove("promotion_policy") else { continue };
+        let serde_json::Value::Object(rules) = rules else {
+            return Err(format!("environments.{name}.promotion_policy is not a mapping"));
+        };
+        for (key, rule) in rules {
+            if env.contains_key(&key) {
+                return Err(format!(
+                    "environments.{name} sets `{key}` both directly and in promotion_policy"
+                ));
+            }
+            env.insert(key, rule);
+        }
+    }
+    Ok(())
 }
 
 /// The approval rule of an environment: signed approvals are needed where it says
@@ -189,8 +216,16 @@ impl Policy {
 
     /// Parses and checks policy text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: PolicyFile = forge_release::yaml::from_str(text)
-            .map_err(|e| forge_release::yaml::error_summary(&e))?;
+        let summary = |e: serde_saphyr::Error| forge_release::yaml::error_summary(&e);
+        let file: PolicyFile = if text.contains("promotion_policy") {
+            // The seed's form: each environment's rules under `promotion_policy:`.
+            let mut value: serde_json::Value =
+                forge_release::yaml::from_str(text).map_err(summary)?;
+            hoist_promotion_policies(&mut value)?;
+            serde_json::from_value(value).map_err(|e| e.to_string())?
+        } else {
+            forge_release::yaml::from_str(text).map_err(summary)?
+        };
         let names: BTreeSet<&String> = file.environments.keys().collect();
         let mut environments = BTreeMap::new();
         for (name, env) in &file.environments {
@@ -224,6 +259,7 @@ impl Policy {
                     approval: approval_rule(name, env)?,
                     requires: env.requires.clone(),
                     // `["*"]` restricts nothing: nothing to verify either.
+                    auto_deploy: env.auto_deploy,
                     verified_branch: env.verified_branch.unwrap_or(
                         env.allowed_branches.as_ref().is_some_and(|p| !p.iter().any(|p| p == "*")),
                     ),
@@ -245,6 +281,11 @@ impl Policy {
         })
     }
 
+    /// The environments `deploy --auto` deploys to (`auto_deploy: true`), in name order.
+    pub fn auto_environments(&self) -> Vec<&str> {
+        self.environments.iter().filter(|(_, e)| e.auto_deploy).map(|(n, _)| n.as_str()).collect()
+    }
+
     /// The allowed-signers file approvals are verified against, relative to the repository.
     pub fn allowed_signers(&self) -> &str {
         &self.allowed_signers
@@ -259,6 +300,7 @@ impl Policy {
             approval: None,
             requires: Vec::new(),
             verified_branch: false,
+            auto_deploy: false,
         };
         match self.environments.get(env) {
             Some(rules) => Ok(rules),
@@ -312,6 +354,8 @@ mod tests {
                 "approvers",
                 "approvals",
                 "requires",
+                "auto_deploy",
+                "promotion_policy",
                 "verified_branch"
             ]
         );
@@ -324,6 +368,25 @@ mod tests {
                     requires: [b], verified_branch: true}\n  b: {}\n\
                     unlisted_environments: allow\nallowed_signers: signers\npointers: by-repository\n";
         Policy::parse(full).expect("every schema key parses");
+    }
+
+    /// Issue 16: the seed's form parses unchanged: rules under `promotion_policy:`, and
+    /// `auto_deploy`.
+    #[test]
+    fn the_seeds_promotion_policy_form_parses() {
+        let policy = Policy::parse(
+            "environments:\n  dev:\n    auto_deploy: true\n    promotion_policy:\n      allowed_triggers: [branch_push]\n  production:\n    auto_deploy: false\n    promotion_policy:\n      requires_approval: true\n      requires: [dev]\n",
+        )
+        .expect("the seed's form");
+        assert_eq!(policy.auto_environments(), ["dev"]);
+        let production = policy.environment("production").expect("listed");
+        assert!(production.approval.is_some());
+        assert_eq!(production.requires, ["dev"]);
+        let both = Policy::parse(
+            "environments:\n  dev:\n    requires: []\n    promotion_policy: {requires: []}\n",
+        )
+        .expect_err("a rule given twice");
+        assert!(both.contains("sets `requires` both directly and in promotion_policy"), "{both}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct EnvironmentPolicy {
     /// Whether the branch must be verified, not only claimed (the default where branches
     /// are restricted).
     pub(super) verified_branch: bool,
+    /// Whether `deploy --auto` deploys here.
+    pub auto_deploy: bool,
 }
 
 /// How many signed approvals, by whom.

@@ -125,6 +125,8 @@ pub struct RenderedSet {
     pub objects: Vec<RenderedObject>,
     /// The referenced artifacts with every field and its source.
     pub artifacts: Vec<forge_release::metadata::Artifact>,
+    /// The release manifests among the artifacts files, as they describe themselves.
+    pub manifests: Vec<forge_release::metadata::ManifestInfo>,
     /// Every file read, relative to the repository, with its git blob id.
     pub inputs: Vec<(String, String)>,
     /// The repository's top directory (the project directory outside git).
@@ -244,6 +246,7 @@ pub fn render_dir(
     Ok(RenderedSet {
         objects,
         artifacts: resolver.used(),
+        manifests: resolver.manifests(),
         inputs: jsonnet.scope.files(),
         repository: jsonnet.scope.repository.clone(),
     })

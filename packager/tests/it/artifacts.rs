@@ -180,3 +180,49 @@ fn artifacts_used_from_jsonnet_and_strings_are_all_recorded() {
     assert_eq!(recorded[1]["sources"]["digest"], "catalog.yaml");
     assert_eq!(recorded[2]["fields"]["uri"], "registry.example.com/shop/search:v8.13.4");
 }
+
+/// Issue 16: the seed's release manifest builds with `package_version: null` (a field without
+/// a value), and a manifest's own version and description are kept in the release metadata.
+#[test]
+fn a_release_manifest_with_null_fields_builds_and_keeps_its_version_and_description() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("storefront");
+    let manifest = sandbox.path().join("tachyon-release.yaml");
+    let text = std::fs::read_to_string(harness::testdata().join("artifacts/release-manifest.yaml"))
+        .expect("manifest")
+        .replace(
+            "release: 2024.05.01",
+            "version: 2024.05.01-rc.1\ndescription: Spring catalog release",
+        )
+        .replace("package_version: 5.0.0", "package_version: null");
+    std::fs::write(&manifest, text).expect("write");
+    let mut args: Vec<String> = vec!["build".into(), "-C".into(), project.display().to_string()];
+    args.extend(harness::pinned().into_iter().map(str::to_owned));
+    for source in ["forge-artifacts.yaml", "component-tags.json", "polyrepo-release.json"] {
+        args.extend(["--artifacts".to_owned(), artifacts(source)]);
+    }
+    args.extend(["--artifacts".to_owned(), manifest.display().to_string()]);
+    args.extend([
+        "--artifact".into(),
+        "frontend.digest=sha256:9e2d6c1b7a4f8e3d5c9b1a7f3e5d9c1b7a3f5e9d1c7b3a5f9e1d7c3b5a9f1e7d"
+            .into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sandbox.ok(&args);
+    let inspected: serde_json::Value = serde_json::from_str(&sandbox.ok(&[
+        "inspect",
+        "company/shop/storefront:1",
+        "--output",
+        "json",
+    ]))
+    .expect("json");
+    let manifests = &inspected["metadata"]["manifests"];
+    let tachyon = manifests
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["file"] == "tachyon-release.yaml")
+        .expect("the manifest is recorded");
+    assert_eq!(tachyon["version"], "2024.05.01-rc.1");
+    assert_eq!(tachyon["description"], "Spring catalog release");
+}

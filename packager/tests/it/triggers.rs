@@ -197,6 +197,16 @@ fn a_release_pushed_from_main_and_tagged_later_is_promoted_as_tagged() {
     let (repo, project, commit) = repository(&sandbox, "[{branch: main}, {tag: true}]");
     let pushed = report(&push(&sandbox, &root, &project, &[], &[]));
     assert_eq!(pushed["released"], true);
+    // The canonical id push prints is a reference like any other.
+    let id = pushed["id"].as_str().expect("id");
+    assert_eq!(id, format!("company/monorepo/auth-service/{commit}"));
+    let inspected = sandbox
+        .command(&["inspect", id, "--output", "json"])
+        .env("FORGE_REGISTRY", &root)
+        .output()
+        .expect("inspect");
+    let inspected: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("json");
+    assert_eq!(inspected["digest"], pushed["digest"]);
 
     harness::git(&repo, &["tag", "auth-service/v0.3.1"]);
     harness::git(&repo, &["checkout", "-q", "--detach", "auth-service/v0.3.1"]);
