@@ -115,16 +115,21 @@ pub enum ReleaseOn {
 /// Whether `branch` matches `pattern`, a regular expression over the whole name (`main` is
 /// not `maintenance`). Patterns are checked when forge.yaml is loaded.
 pub fn branch_matches(pattern: &str, branch: &str) -> bool {
-    regex_lite::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(branch))
+    check_branch_pattern(pattern).is_ok()
+        && regex_lite::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(branch))
 }
 
 /// Why `pattern` cannot be a `release.on` branch pattern: not a regular expression, or one
 /// that is surely a glob (a `*` after something other than `.`, `)` or `]`), which would
 /// match what its writer did not mean.
 fn check_branch_pattern(pattern: &str) -> Result<(), String> {
-    regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-        format!("release.on branch pattern `{pattern}` is not a valid regular expression: {e}")
-    })?;
+    // Alone first: `main)|(.*` is no expression, but wrapped in `^(?:…)$` it is one that
+    // escapes the anchors and matches every branch.
+    regex_lite::Regex::new(pattern)
+        .and_then(|_| regex_lite::Regex::new(&format!("^(?:{pattern})$")))
+        .map_err(|e| {
+            format!("release.on branch pattern `{pattern}` is not a valid regular expression: {e}")
+        })?;
     let bytes = pattern.as_bytes();
     let glob_star = bytes
         .iter()
@@ -276,6 +281,12 @@ mod tests {
         assert!(branch_matches("release/.*", "release/1.2"));
         assert!(!branch_matches("release/.*", "my-release/1.2"));
         assert!(branch_matches("main|release/.*", "release/x"));
+        // A pattern that would close the anchoring group is refused, not matched.
+        assert!(!branch_matches("main)|(.*", "feature/evil"));
+        let refused =
+            parse("project: a\nrepository: b\nrelease: {on: [{branch: \"main)|(.*\"}]}\n")
+                .expect_err("escapes the anchors");
+        assert!(refused.to_string().contains("is not a valid regular expression"), "{refused}");
     }
 
     #[test]

@@ -60,15 +60,25 @@ pub struct Claim {
 const CLAIM: &str = "_claim.";
 const COMMIT_CLAIM: &str = "_commit.";
 const WITHDRAWN: &str = "_withdrawn";
+const TAGGED: &str = "_tagged.";
+
+/// The tag recording that a tag pipeline released or re-tagged the release of `commit`. A
+/// release's own trigger is in its metadata; a later tag event leaves its bytes as they were,
+/// so this marker (naming the same manifest) is the record. Only a push whose trigger is a
+/// git tag writes it: an alias alone (`hotfix-1`, `--alias`) says nothing about tags.
+pub fn tagged_marker(commit: &str) -> String {
+    format!("{TAGGED}{commit}")
+}
 
 /// The tag by which a publisher withdraws its claim `tag`, for good.
 pub fn withdrawal(tag: &str) -> String {
     format!("{WITHDRAWN}{tag}")
 }
 
-/// Whether `tag` is bookkeeping rather than a name for users (a claim or a withdrawal).
+/// Whether `tag` is bookkeeping rather than a name for users (a claim, a withdrawal or a
+/// tagged marker).
 pub fn is_bookkeeping(tag: &str) -> bool {
-    [CLAIM, COMMIT_CLAIM, WITHDRAWN].iter().any(|p| tag.starts_with(p))
+    [CLAIM, COMMIT_CLAIM, WITHDRAWN, TAGGED].iter().any(|p| tag.starts_with(p))
 }
 
 fn is_hex(text: &str, len: usize) -> bool {

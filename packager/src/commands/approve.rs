@@ -56,7 +56,7 @@ pub async fn run(args: &ApproveArgs, global: &GlobalArgs, output: &Output) -> Re
         }
         .into());
     }
-    let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
+    let policy = Policy::load_committed(&repo)?;
     let rules = policy.environment(env)?;
     let user = repo.git_user()?;
     let approver = args.approver.clone().or(user.email.clone()).ok_or_else(|| {
@@ -103,16 +103,19 @@ pub async fn run(args: &ApproveArgs, global: &GlobalArgs, output: &Output) -> Re
     let previous = (repo.read_file(&rel)?, repo.read_file(&sig)?);
     let text = record.to_yaml();
     repo.write_file(&rel, text.as_bytes())?;
-    let signers = repo.root().join(policy.allowed_signers());
+    let signers_path = repo.root().join(policy.allowed_signers());
+    let signers = approvals::AllowedSigners::committed(&repo, policy.allowed_signers())?;
     let signed = approvals::sign(&repo.root().join(&rel), &key).and_then(|()| {
         let signature = repo.read_file(&sig).map_err(ApprovalError::from)?.unwrap_or_default();
-        approvals::verify(text.as_bytes(), &signature, &approver, &signers).map_err(|stderr| {
-            ApprovalError::NotAllowed {
-                key: key.clone(),
-                approver: approver.clone(),
-                signers: signers.clone(),
-                stderr,
-            }
+        let checked = match &signers {
+            Some(signers) => approvals::check(text.as_bytes(), &signature, &approver, signers),
+            None => Err("HEAD has no allowed-signers file".to_owned()),
+        };
+        checked.map(drop).map_err(|stderr| ApprovalError::NotAllowed {
+            key: key.clone(),
+            approver: approver.clone(),
+            signers: signers_path.clone(),
+            stderr,
         })
     });
     if let Err(error) = signed {

@@ -42,7 +42,7 @@ mod auto {
         change: &PointerChangeArgs,
         output: &Output,
     ) -> Result<u8, Error> {
-        let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
+        let policy = Policy::load_committed(repo)?;
         let mut report = AutoReport { deployed: vec![], unchanged: vec![], denied: vec![] };
         let mut lines = Vec::new();
         for env in policy.auto_environments() {

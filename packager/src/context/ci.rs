@@ -30,6 +30,13 @@ pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
     if set("GITHUB_ACTIONS").as_deref() == Some("true") {
         let event = set("GITHUB_EVENT_NAME");
         let pull_request = matches!(event.as_deref(), Some("pull_request" | "pull_request_target"));
+        // Other events (workflow_run, issue_comment, repository_dispatch…) run on the default
+        // branch's ref whatever code the job checks out: they say nothing of a branch or tag.
+        let says_ref = pull_request
+            || matches!(
+                event.as_deref(),
+                Some("push" | "workflow_dispatch" | "schedule" | "merge_group")
+            );
         let is_tag = set("GITHUB_REF_TYPE").as_deref() == Some("tag");
         let ref_name = set("GITHUB_REF_NAME");
         let url = match (set("GITHUB_SERVER_URL"), set("GITHUB_REPOSITORY")) {
@@ -41,6 +48,7 @@ pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
             _ => None,
         };
         let branch = match (pull_request, is_tag) {
+            _ if !says_ref => None,
             // A pull request builds a merge ref; its head branch is the meaningful one.
             (true, _) => set("GITHUB_HEAD_REF"),
             (false, true) => None,
@@ -50,7 +58,7 @@ pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
             name: "GitHub Actions",
             commit: set("GITHUB_SHA"),
             branch,
-            tag: if is_tag && !pull_request { ref_name } else { None },
+            tag: if is_tag && !pull_request && says_ref { ref_name } else { None },
             manual: event.as_deref() == Some("workflow_dispatch"),
             pull_request,
             url,
@@ -60,11 +68,27 @@ pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
     }
     if set("GITLAB_CI").as_deref() == Some("true") {
         let source = set("CI_PIPELINE_SOURCE");
-        let pull_request = source.as_deref() == Some("merge_request_event");
+        // A child or downstream pipeline of a merge request pipeline has another source but
+        // still builds the merge request: its variables say so.
+        let pull_request = matches!(
+            source.as_deref(),
+            Some("merge_request_event" | "external_pull_request_event")
+        ) || [
+            "CI_MERGE_REQUEST_IID",
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+            "CI_EXTERNAL_PULL_REQUEST_IID",
+        ]
+        .iter()
+        .any(|name| set(name).is_some());
         return Some(CiContext {
             name: "GitLab CI",
             commit: set("CI_COMMIT_SHA"),
-            branch: set("CI_COMMIT_BRANCH").or_else(|| set("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")),
+            branch: if pull_request {
+                set("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
+                    .or_else(|| set("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME"))
+            } else {
+                set("CI_COMMIT_BRANCH")
+            },
             tag: set("CI_COMMIT_TAG"),
             manual: matches!(source.as_deref(), Some("web" | "api" | "trigger")),
             pull_request,
@@ -136,6 +160,7 @@ mod tests {
     fn github_tag_branch_and_pull_request_pipelines() {
         let tag = ci_context(env(&[
             ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
             ("GITHUB_SHA", "abc"),
             ("GITHUB_REF_TYPE", "tag"),
             ("GITHUB_REF_NAME", "auth/v1.2.3"),
@@ -173,6 +198,17 @@ mod tests {
             assert!(pr.pull_request, "{event}");
             assert_eq!(pr.branch.as_deref(), Some("main"));
         }
+        // workflow_run and friends run on the default branch's ref, whatever they build.
+        for event in ["workflow_run", "issue_comment", "repository_dispatch"] {
+            let other = ci_context(env(&[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_EVENT_NAME", event),
+                ("GITHUB_REF_TYPE", "branch"),
+                ("GITHUB_REF_NAME", "main"),
+            ]))
+            .expect("github");
+            assert_eq!((other.branch, other.tag), (None, None), "{event}");
+        }
     }
 
     #[test]
@@ -194,6 +230,16 @@ mod tests {
         ]))
         .expect("gitlab");
         assert!(mr.pull_request);
+        // A child pipeline of a merge request pipeline builds the merge request too.
+        let child = ci_context(env(&[
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_SOURCE", "parent_pipeline"),
+            ("CI_COMMIT_BRANCH", "main"),
+            ("CI_MERGE_REQUEST_IID", "12"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "main"),
+        ]))
+        .expect("gitlab");
+        assert!(child.pull_request);
         let jenkins = ci_context(env(&[
             ("JENKINS_URL", "https://ci.example.com/"),
             ("GIT_BRANCH", "origin/release/3"),

@@ -43,6 +43,16 @@ pub enum SourceError {
         None => "the checkout is on no branch (a detached HEAD) and no CI forge-pack knows says more".into(),
     })]
     UnknownTrigger(Option<&'static str>),
+    /// The checkout is not at the commit CI builds.
+    #[error("{ci} builds commit {ci_commit}, but the checkout is at {head}")]
+    NotWhatCiBuilds {
+        /// The CI.
+        ci: &'static str,
+        /// What it builds.
+        ci_commit: String,
+        /// HEAD of the checkout.
+        head: String,
+    },
     /// `--author` is not `Name <email>`.
     #[error("`{0}` is not `Name <email>`")]
     BadPerson(String),
@@ -72,6 +82,9 @@ impl SourceError {
             }
             SourceError::Uncommitted { .. } => {
                 "commit the changes, or pass --allow-dirty for a local experiment"
+            }
+            SourceError::NotWhatCiBuilds { .. } => {
+                "release what CI builds (check out its commit), or pass --commit <SHA> for the checkout's commit"
             }
             SourceError::UnknownTrigger(_) => {
                 "pass --branch <name> or --tag <tag> (what the CI builds), or --manual for a release by hand"
@@ -104,6 +117,19 @@ pub fn resolve(
     config_url: Option<&str>,
 ) -> Result<ReleaseContext, SourceError> {
     let head = git::read_head(project_dir)?;
+    // CI names the commit it was asked to build; a job that checked out something else
+    // (a workflow_run building a pull request's head) would release other code under it.
+    if flags.commit.is_none()
+        && let (Some(ci), Some(head)) = (ci, head.as_ref())
+        && let Some(ci_commit) = &ci.commit
+        && !ci_commit.eq_ignore_ascii_case(&head.sha)
+    {
+        return Err(SourceError::NotWhatCiBuilds {
+            ci: ci.name,
+            ci_commit: ci_commit.clone(),
+            head: head.sha.clone(),
+        });
+    }
     let commit = flags
         .commit
         .clone()

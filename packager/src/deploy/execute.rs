@@ -14,6 +14,7 @@ use crate::error::{Error, exit};
 use crate::gitops::{GitopsError, GitopsRepo, PushOutcome};
 use crate::output::{Output, table};
 use crate::policy::Policy;
+use crate::policy::same_person;
 
 /// The result, as printed with `--output json`.
 #[derive(Debug, Serialize)]
@@ -151,7 +152,7 @@ fn change_pointer(
     let project = chosen.project();
     let repository = &chosen.metadata.release.repository;
     let rel = repo.pointer_path(env, repository, project);
-    let policy = Policy::load(&repo.root().join(crate::policy::FILE_NAME))?;
+    let policy = Policy::load_committed(repo)?;
     let rules = policy.environment(env)?;
     let current_file = repo.read_pointer_file(&rel)?;
     let current = current_file.as_ref().map(|f| &f.pointer);
@@ -194,17 +195,22 @@ fn change_pointer(
     let user = repo.git_user()?;
     let actor = actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user.name.clone())
         .ok_or(GitopsError::UnknownActor)?;
-    let approvals = match &rules.approval {
-        Some(_) => {
-            let signers = repo.root().join(policy.allowed_signers());
-            approvals::found(repo, env, repository, project, &chosen.digest, &signers)?
-        }
-        None => Vec::new(),
-    };
     let deployers: Vec<&str> = [Some(actor.as_str()), user.name.as_deref(), user.email.as_deref()]
         .into_iter()
         .flatten()
         .collect();
+    let (approvals, deployer_keys) = match &rules.approval {
+        Some(_) => {
+            let signers = approvals::AllowedSigners::committed(repo, policy.allowed_signers())?;
+            let found =
+                approvals::found(repo, env, repository, project, &chosen.digest, signers.as_ref())?;
+            let keys = signers
+                .map(|s| s.keys_of(|p| deployers.iter().any(|d| same_person(d, p))))
+                .unwrap_or_default();
+            (found, keys)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     let facts = Facts {
         action,
         env,
@@ -216,6 +222,7 @@ fn change_pointer(
         approvals: &approvals,
         actor: &actor,
         deployers: &deployers,
+        deployer_keys: &deployer_keys,
     };
     let previous = current.cloned();
     let (pointer, message) = match plan(&facts)? {

@@ -69,10 +69,9 @@ impl Chosen {
             }
             .into());
         }
-        let tags =
-            crate::commands::list::tags_of(&resolved.store, &resolved.digest, &head.manifest)
-                .await?;
-        let triggers = triggers_of(&head.metadata, &tags);
+        let marker = aliases::tagged_marker(&head.metadata.source.commit);
+        let tagged = resolved.store.resolve_tag(&marker).await?.as_ref() == Some(&resolved.digest);
+        let triggers = triggers_of(&head.metadata, tagged);
         Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata, triggers })
     }
 
@@ -101,21 +100,13 @@ impl Chosen {
     }
 }
 
-/// Every event that released a release: the trigger that made it, and `tag` when a git tag
-/// names it. Merge, then tag, then promote: a tag pipeline that finds the commit released by
-/// its branch push adds the tag as an alias, which leaves the release's bytes (and digest) as
-/// they were; the alias is the record that it was tagged.
-pub fn triggers_of(metadata: &ReleaseMetadata, tags: &[String]) -> Vec<TriggerKind> {
+/// Every event that released a release: the trigger that made it, and `tag` when a tag
+/// pipeline re-tagged it later (`tagged`: its marker names the release, see
+/// [`aliases::tagged_marker`]). Merge, then tag, then promote: the tag pipeline adds its
+/// aliases and the marker, which leaves the release's bytes (and digest) as they were. Other
+/// aliases (another branch's `hotfix-1`) are no evidence of a tag.
+pub fn triggers_of(metadata: &ReleaseMetadata, tagged: bool) -> Vec<TriggerKind> {
     let mut triggers = vec![metadata.release.trigger.kind];
-    let number = metadata.release.number;
-    let branch_alias =
-        metadata.source.branch.as_deref().and_then(|b| aliases::branch_alias(b, number).ok());
-    let tagged = tags.iter().any(|tag| {
-        *tag != metadata.source.commit
-            && aliases::release_number(tag).is_none()
-            && Some(tag) != branch_alias.as_ref()
-            && !aliases::Claim::is_claim(tag)
-    });
     if tagged && !triggers.contains(&TriggerKind::Tag) {
         triggers.push(TriggerKind::Tag);
     }

@@ -33,6 +33,8 @@ pub struct Facts<'a> {
     /// Every name the deployer goes by (the actor, git's user name and email): none of them
     /// may approve.
     pub deployers: &'a [&'a str],
+    /// The keys the allowed-signers file lists for them.
+    pub deployer_keys: &'a [Vec<u8>],
 }
 
 /// What should happen.
@@ -69,6 +71,7 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
         branch_verified: trigger.branch_verified,
         approvals: facts.approvals,
         deployers: facts.deployers,
+        deployer_keys: facts.deployer_keys,
         deployed_in: facts.deployed_in,
     };
     let violations = facts.rules.violations(&candidate);
@@ -195,6 +198,7 @@ mod tests {
             approvals,
             actor: "alice",
             deployers: &["alice", "alice@example.com"],
+            deployer_keys: &[],
         }
     }
 
@@ -203,6 +207,7 @@ mod tests {
             approver: approver.into(),
             justification: "Change CHG-42 reviewed".into(),
             problem: problem.map(str::to_owned),
+            key: approver.as_bytes().to_vec(),
         }
     }
 

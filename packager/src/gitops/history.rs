@@ -90,6 +90,19 @@ impl GitopsRepo {
         Ok(changes)
     }
 
+    /// The file at `path` as HEAD has it; `None` when HEAD has no such file (or no commit).
+    /// Policies and the allowed-signers file are read this way: an edit nobody committed (and
+    /// so nobody reviewed) changes nothing.
+    pub fn committed_file(&self, path: &str) -> Result<Option<Vec<u8>>, GitopsError> {
+        if path.contains(['\n', '\r']) {
+            return Ok(None);
+        }
+        if self.git.output(&["rev-parse", "--verify", "--quiet", "HEAD"])?.is_none() {
+            return Ok(None); // no commits yet
+        }
+        Ok(self.cat_files(format!("HEAD:{path}\n"))?.pop().flatten())
+    }
+
     /// Every file under `dir` as HEAD has it (committed, whatever the working tree says),
     /// with its bytes.
     pub fn committed_files(&self, dir: &str) -> Result<Vec<(String, Vec<u8>)>, GitopsError> {

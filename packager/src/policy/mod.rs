@@ -4,7 +4,7 @@
 
 mod rules;
 
-pub use rules::{ApprovalRule, Candidate, EnvironmentPolicy, Violation};
+pub use rules::{ApprovalRule, Candidate, EnvironmentPolicy, Violation, same_person};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ pub enum PolicyError {
     /// There is no policy file.
     #[error("no environment policy at {}", .0.display())]
     Missing(PathBuf),
+    /// The policy file is there but HEAD does not have it.
+    #[error("{} is not committed: deploys follow the policy HEAD has", .0.display())]
+    NotCommitted(PathBuf),
     /// The policy file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Unreadable {
@@ -68,7 +71,9 @@ impl PolicyError {
         match self {
             PolicyError::Unlisted { .. } | PolicyError::Denied { .. } => exit::DENIED,
             PolicyError::Unreadable { .. } => exit::LOCAL,
-            PolicyError::Missing(_) | PolicyError::Invalid { .. } => exit::INPUT,
+            PolicyError::Missing(_)
+            | PolicyError::NotCommitted(_)
+            | PolicyError::Invalid { .. } => exit::INPUT,
         }
     }
 
@@ -77,6 +82,11 @@ impl PolicyError {
         match self {
             PolicyError::Missing(_) => Some(format!(
                 "every deploy is checked against a policy; create {FILE_NAME} at the root of the GitOps repository (see plugin/policy.example.yaml)"
+            )),
+            PolicyError::NotCommitted(path) => Some(format!(
+                "commit it (reviewed like any change to who may deploy where): git -C {} add {FILE_NAME} && git -C {} commit",
+                path.parent().unwrap_or(path).display(),
+                path.parent().unwrap_or(path).display()
             )),
             PolicyError::Unlisted { env, .. } => Some(format!(
                 "check the environment name, or add `{env}` to {FILE_NAME} (or set `unlisted_environments: allow`)"
@@ -212,6 +222,24 @@ impl Policy {
             Err(source) => return Err(PolicyError::Unreadable { path: path.to_owned(), source }),
         };
         Self::parse(&text).map_err(|reason| PolicyError::Invalid { path: path.to_owned(), reason })
+    }
+
+    /// The policy as HEAD of the GitOps checkout has it: an edit nobody committed (and so
+    /// nobody reviewed) changes nothing. A policy written but not yet committed is refused
+    /// with a hint to commit it.
+    pub fn load_committed(repo: &crate::gitops::GitopsRepo) -> Result<Self, crate::error::Error> {
+        let path = repo.root().join(FILE_NAME);
+        let Some(bytes) = repo.committed_file(FILE_NAME)? else {
+            return Err(if path.exists() {
+                PolicyError::NotCommitted(path)
+            } else {
+                PolicyError::Missing(path)
+            }
+            .into());
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| PolicyError::Invalid { path: path.clone(), reason: "not UTF-8".into() })?;
+        Ok(Self::parse(&text).map_err(|reason| PolicyError::Invalid { path, reason })?)
     }
 
     /// Parses and checks policy text.

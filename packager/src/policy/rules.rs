@@ -49,8 +49,11 @@ pub struct Candidate<'a> {
     /// [`crate::approvals::found`]).
     pub approvals: &'a [Found],
     /// Who deploys it (the actor, and git's name and email for them): none of them may
-    /// approve it.
+    /// approve it, under any name [`same_person`] takes for theirs.
     pub deployers: &'a [&'a str],
+    /// The keys the allowed-signers file lists for the deployer's names: an approval signed
+    /// with one of them is the deployer's, whatever name it gives.
+    pub deployer_keys: &'a [Vec<u8>],
     /// The required environments this release is, or has been, deployed to.
     pub deployed_in: &'a BTreeSet<String>,
 }
@@ -62,6 +65,19 @@ pub struct Violation {
     pub rule: &'static str,
     /// What the rule wants and what the release has.
     pub detail: String,
+}
+
+/// Whether two names of people may be one person's: equal ignoring case, or one an email
+/// address whose local part is the other (or both emails with one local part). Deliberately
+/// wide: a self-approval must not pass as someone else's for want of a matching spelling.
+pub fn same_person(a: &str, b: &str) -> bool {
+    let forms = |name: &str| {
+        let name = name.trim().to_lowercase();
+        let local = name.split_once('@').map(|(local, _)| local.to_owned());
+        [Some(name), local]
+    };
+    let a = forms(a);
+    forms(b).iter().flatten().any(|form| a.iter().flatten().any(|other| other == form))
 }
 
 impl EnvironmentPolicy {
@@ -79,12 +95,14 @@ impl EnvironmentPolicy {
                 Some(problem.clone())
             } else if rule.approvers.as_ref().is_some_and(|listed| !listed.contains(who)) {
                 Some("not an approver of this environment".to_owned())
-            } else if candidate.deployers.iter().any(|d| d == who) {
+            } else if candidate.deployers.iter().any(|d| same_person(d, who))
+                || candidate.deployer_keys.contains(&approval.key)
+            {
                 Some("a self-approval (they deploy it)".to_owned())
-            } else if valid.iter().any(|v| v.approver == *who) {
-                Some("approved already".to_owned())
             } else {
-                None
+                valid.iter().find(|v| v.key == approval.key).map(|earlier| {
+                    format!("approved already with the same key (as {})", earlier.approver)
+                })
             };
             match problem {
                 Some(problem) => notes.push(format!("{who}: {problem}")),
@@ -193,7 +211,12 @@ mod tests {
     use crate::policy::Policy;
 
     fn approved(by: &str) -> [Found; 1] {
-        [Found { approver: by.into(), justification: "reviewed".into(), problem: None }]
+        [Found {
+            approver: by.into(),
+            justification: "reviewed".into(),
+            problem: None,
+            key: by.as_bytes().to_vec(),
+        }]
     }
 
     const EXAMPLE: &str = include_str!("../../../plugin/policy.example.yaml");
@@ -223,6 +246,7 @@ mod tests {
             branch_verified: true,
             approvals,
             deployers: &["alice"],
+            deployer_keys: &[],
             deployed_in,
         }
     }
@@ -349,11 +373,15 @@ mod tests {
             approver: who.into(),
             justification: "ok".into(),
             problem: problem.map(str::to_owned),
+            key: who.as_bytes().to_vec(),
         };
         let two = [found("bob", None), found("carol", None)];
         assert!(rules.violations(&candidate(tag, None, &two, &none)).is_empty());
         for (set, note) in [
-            ([found("bob", None), found("bob", None)], "bob: approved already"),
+            (
+                [found("bob", None), found("bob", None)],
+                "bob: approved already with the same key (as bob)",
+            ),
             ([found("bob", None), found("alice", None)], "alice: a self-approval (they deploy it)"),
             (
                 [found("bob", None), found("mallory", None)],
@@ -378,5 +406,34 @@ mod tests {
         let refused = Policy::parse("environments:\n  p: {approvers: [bob], approvals: 2}\n")
             .expect_err("more approvals than approvers");
         assert!(refused.contains("needs 2 approvals but lists 1 approvers"), "{refused}");
+    }
+
+    /// One person under another spelling, or signing with a key listed for the deployer, is
+    /// still the deployer; one key approves once, whatever names it is listed under.
+    #[test]
+    fn a_deployer_is_known_by_every_name_and_key() {
+        assert!(same_person("alice", "Alice@Example.com"));
+        assert!(same_person("alice@corp.example", "alice@example.com"));
+        assert!(!same_person("alice", "alicia@example.com"));
+        let policy = Policy::parse("environments:\n  prod: {approvals: 2}\n").expect("policy");
+        let rules = policy.environment("prod").expect("listed");
+        let none = BTreeSet::new();
+        let tag = &[TriggerKind::Tag][..];
+        let signed = |who: &str, key: &str| Found {
+            approver: who.into(),
+            justification: "ok".into(),
+            problem: None,
+            key: key.as_bytes().to_vec(),
+        };
+        let approvals =
+            [signed("al", "alice-key"), signed("bob", "bob-key"), signed("b", "bob-key")];
+        let alice_keys = [b"alice-key".to_vec()];
+        let candidate =
+            Candidate { deployer_keys: &alice_keys, ..candidate(tag, None, &approvals, &none) };
+        let broken = rules.violations(&candidate);
+        assert_eq!(broken.len(), 1);
+        let detail = &broken[0].detail;
+        assert!(detail.contains("al: a self-approval (they deploy it)"), "{detail}");
+        assert!(detail.contains("b: approved already with the same key (as bob)"), "{detail}");
     }
 }

@@ -14,7 +14,7 @@ use crate::harness::{Sandbox, git, push_args};
 
 /// Commits of the three releases every test pushes.
 const MAIN: &str = "1111111111111111111111111111111111111111";
-const TAGGED: &str = "2222222222222222222222222222222222222222";
+pub(crate) const TAGGED: &str = "2222222222222222222222222222222222222222";
 const FEATURE: &str = "3333333333333333333333333333333333333333";
 
 /// GitHub Actions' variables for a push of `branch` at `commit`.
@@ -30,15 +30,15 @@ fn github_push<'a>(branch: &'a str, commit: &'a str) -> [(&'static str, &'a str)
 
 /// A sandbox with three releases of auth-service in a registry and a GitOps checkout holding
 /// the example policy.
-struct World {
-    sandbox: Sandbox,
+pub(crate) struct World {
+    pub(crate) sandbox: Sandbox,
     /// `<registry>/<unique prefix>`, the store root.
     root: String,
-    gitops: PathBuf,
+    pub(crate) gitops: PathBuf,
 }
 
 impl World {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let registry = Registry::shared(RegistryKind::Plain);
         let sandbox = Sandbox::new();
         let root = registry.unique_root(name);
@@ -75,12 +75,12 @@ impl World {
         World { sandbox, root, gitops }
     }
 
-    fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         format!("{}/company/monorepo/auth-service", self.root)
     }
 
     /// `forge-pack <args> --gitops <checkout>` as `actor`.
-    fn run_in(&self, gitops: &Path, actor: &str, args: &[&str]) -> Output {
+    pub(crate) fn run_in(&self, gitops: &Path, actor: &str, args: &[&str]) -> Output {
         self.sandbox
             .command(args)
             .env("FORGE_REGISTRY", &self.root)
@@ -90,19 +90,19 @@ impl World {
             .expect("run forge-pack")
     }
 
-    fn run(&self, actor: &str, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, actor: &str, args: &[&str]) -> Output {
         self.run_in(&self.gitops, actor, args)
     }
 
     /// Runs and expects success; returns stdout.
-    fn ok(&self, actor: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, actor: &str, args: &[&str]) -> String {
         let output = self.run(actor, args);
         assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).expect("utf-8")
     }
 
     /// Runs and expects exit `code` with nothing on stdout; returns stderr, registry hidden.
-    fn fails(&self, code: i32, args: &[&str]) -> String {
+    pub(crate) fn fails(&self, code: i32, args: &[&str]) -> String {
         let output = self.run("alice", args);
         let stderr = String::from_utf8_lossy(&output.stderr).replace(&self.root, "[REGISTRY]");
         assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
@@ -121,7 +121,7 @@ impl World {
 
     /// An SSH key for `who`, listed (and committed) in the GitOps repository's
     /// allowed_signers, made the first time it is asked for.
-    fn signer(&self, who: &str) -> PathBuf {
+    pub(crate) fn signer(&self, who: &str) -> PathBuf {
         let key = self.sandbox.path().join(format!("key-{who}"));
         if !key.exists() {
             ssh_key(&key, who);
@@ -136,7 +136,7 @@ impl World {
     }
 
     /// `forge-pack approve` as `who`, with their key.
-    fn approve(&self, who: &str, args: &[&str]) -> Output {
+    pub(crate) fn approve(&self, who: &str, args: &[&str]) -> Output {
         let key = self.signer(who);
         let mut all = vec!["approve"];
         all.extend(args);
@@ -145,20 +145,20 @@ impl World {
     }
 
     /// The manifest digest of release `id`.
-    fn digest_of(&self, id: &str) -> String {
+    pub(crate) fn digest_of(&self, id: &str) -> String {
         let out = self
             .ok("alice", &["inspect", &format!("{}:{id}", self.location()), "--output", "json"]);
         let report: serde_json::Value = serde_json::from_str(&out).expect("json");
         report["digest"].as_str().expect("digest").to_owned()
     }
 
-    fn last_message(&self) -> String {
+    pub(crate) fn last_message(&self) -> String {
         git_stdout(&self.gitops, &["log", "-1", "--format=%B"]).replace(&self.root, "[REGISTRY]")
     }
 }
 
 /// A passphrase-less ed25519 key pair at `path` (and `path.pub`).
-fn ssh_key(path: &Path, comment: &str) {
+pub(crate) fn ssh_key(path: &Path, comment: &str) {
     let status = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(path)
@@ -468,21 +468,29 @@ fn bad_inputs_are_refused_before_anything_changes() {
     assert_eq!(std::fs::read_to_string(&pointer).expect("read"), edited);
     git(&world.gitops, &["checkout", "--", "envs"]);
 
-    // The policy is required and checked.
+    // The policy is required, committed and checked.
     std::fs::write(
         world.gitops.join("policy.yaml"),
         "environments:\n  dev: {allowed_branch: [main]}\n",
     )
     .expect("write");
+    git(&world.gitops, &["commit", "--quiet", "--all", "--message", "A malformed policy"]);
     let malformed = world.fails(2, &["deploy", "dev", "auth-service", "2"]);
     assert!(
         malformed.contains("invalid policy") && malformed.contains("allowed_branch"),
         "{malformed}"
     );
-    std::fs::remove_file(world.gitops.join("policy.yaml")).expect("remove");
+    git(&world.gitops, &["rm", "--quiet", "policy.yaml"]);
+    git(&world.gitops, &["commit", "--quiet", "--message", "No policy"]);
     let missing = world.fails(2, &["deploy", "dev", "auth-service", "2"]);
     assert!(missing.contains("no environment policy at [SANDBOX]/gitops/policy.yaml"), "{missing}");
-    assert_eq!(world.commits(), before + 1);
+    std::fs::write(world.gitops.join("policy.yaml"), "environments:\n  dev: {}\n").expect("write");
+    let uncommitted = world.fails(2, &["deploy", "dev", "auth-service", "2"]);
+    assert!(
+        uncommitted.contains("policy.yaml is not committed: deploys follow the policy HEAD has"),
+        "{uncommitted}"
+    );
+    assert_eq!(world.commits(), before + 3);
 
     let outside = world.sandbox.path().join("not-a-checkout");
     std::fs::create_dir_all(&outside).expect("mkdir");

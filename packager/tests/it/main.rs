@@ -1,5 +1,6 @@
 //! End-to-end tests of the `forge-pack` binary, run as users run it.
 
+mod approvals;
 mod artifacts;
 mod build;
 mod credentials;

@@ -132,6 +132,7 @@ fn push_respects_release_on_unless_manual() {
         .command(&push_args(dir, &"3".repeat(40))[..9])
         .env("FORGE_REGISTRY", &root)
         .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "push")
         .env("GITHUB_REF_TYPE", "tag")
         .env("GITHUB_REF_NAME", "auth-service/v3.1.0")
         .output()

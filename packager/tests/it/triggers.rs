@@ -229,3 +229,26 @@ fn a_release_pushed_from_main_and_tagged_later_is_promoted_as_tagged() {
     let promoted = deploy(&sandbox, &root, &gitops, &["production", &location, "v0.3.1"]);
     assert!(promoted.status.success(), "{}", String::from_utf8_lossy(&promoted.stderr));
 }
+
+/// Only a tag pipeline makes a release tagged: the same commit pushed again from another
+/// branch adds an alias (`hotfix-1`) that is not a git tag, and an environment that takes only
+/// tagged releases still refuses it.
+#[test]
+fn an_alias_from_another_branch_does_not_make_a_release_tagged() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let root = registry.unique_root("not-tagged");
+    let sandbox = Sandbox::new();
+    let (repo, project, _) = repository(&sandbox, "[{branch: main}, {branch: hotfix}]");
+    report(&push(&sandbox, &root, &project, &[], &[]));
+    harness::git(&repo, &["checkout", "-q", "-b", "hotfix"]);
+    let again = report(&push(&sandbox, &root, &project, &["--manual"], &[]));
+    let aliases: Vec<String> = serde_json::from_value(again["tagsAdded"].clone()).expect("tags");
+    assert_eq!(aliases, ["hotfix-1"]);
+
+    let gitops = gitops(&sandbox, "environments:\n  production: {allowed_triggers: [tag]}\n");
+    let location = format!("{root}/company/monorepo/auth-service");
+    let denied = deploy(&sandbox, &root, &gitops, &["production", &location, "hotfix-1"]);
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("allowed_triggers"), "{stderr}");
+}

@@ -406,6 +406,10 @@ async fn republish(
     for alias in aliases.iter().filter(|a| !tags.contains(a)) {
         claim_alias(store, alias, &existing, &bytes, &mut tags_added, &mut warnings).await?;
     }
+    if input.trigger.kind == TriggerKind::Tag {
+        let (tag_names, _) = aliases::tag_aliases(strategy, &input.project, &input.source.tags);
+        record_tagged(store, &commit, &tag_names, (&existing, &bytes), tags).await?;
+    }
     Ok(Published {
         digest: existing,
         number,
@@ -415,4 +419,25 @@ async fn republish(
         warnings,
         bytes_uploaded: 0,
     })
+}
+
+/// Records that a tag pipeline re-tagged the release of `commit` (see
+/// [`aliases::tagged_marker`]) once one of its git tag aliases names that release.
+async fn record_tagged(
+    store: &Store,
+    commit: &str,
+    tag_names: &[String],
+    (digest, manifest): (&Digest, &[u8]),
+    tags: &[String],
+) -> Result<(), StoreError> {
+    let marker = aliases::tagged_marker(commit);
+    if tags.contains(&marker) {
+        return Ok(());
+    }
+    for name in tag_names {
+        if store.resolve_tag(name).await?.as_ref() == Some(digest) {
+            return store.set_tag(&marker, digest, manifest).await;
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! live at `approvals/<env>/<repository>/<project>/<digest hex>/<approver>.yaml`, each with
 //! its `.sig`; only committed ones count, so the repository's history is the audit trail.
 
+mod signers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -12,6 +14,8 @@ use forge_release::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::gitops::{GitopsError, GitopsRepo};
+
+pub use signers::{AllowedSigners, is_principal_name};
 
 /// The signature namespace: a signature made for anything else never verifies as an approval.
 pub const NAMESPACE: &str = "forge-pack-approval";
@@ -165,6 +169,16 @@ fn record_path(
 
 /// Signs `message` (the file at `path`) with `key`, leaving `<path>.sig` beside it.
 pub fn sign(path: &Path, key: &Path) -> Result<(), ApprovalError> {
+    // ssh-keygen leaves an existing signature file as it is: an approval made again (or over
+    // someone's forgery) would keep the old signature.
+    let mut sig = path.as_os_str().to_owned();
+    sig.push(".sig");
+    match std::fs::remove_file(&sig) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ApprovalError::Sign { key: key.to_owned(), stderr: e.to_string() });
+        }
+        _ => {}
+    }
     let output = Command::new("ssh-keygen")
         .args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"])
         .arg(key)
@@ -228,11 +242,37 @@ pub struct Found {
     pub justification: String,
     /// What is wrong with it, if anything: it then counts for nothing.
     pub problem: Option<String>,
+    /// The key that signed it (SSH wire form), when it verifies.
+    pub key: Vec<u8>,
+}
+
+/// Checks `signature` of `message` as `principal`'s approval: ssh-keygen verifies it against
+/// the allowed signers, and the key that made it is listed for `principal` by name (not only
+/// for a pattern such as `*@example.com`); the key, or why it does not count.
+pub fn check(
+    message: &[u8],
+    signature: &[u8],
+    principal: &str,
+    signers: &AllowedSigners,
+) -> Result<Vec<u8>, String> {
+    if !is_principal_name(principal) {
+        return Err(format!("{principal:?} is not a plain principal name"));
+    }
+    verify(message, signature, principal, signers.path())
+        .map_err(|why| format!("its signature does not verify: {why}"))?;
+    let key = signers::signature_key(signature)
+        .ok_or_else(|| "its signature holds no readable key".to_owned())?;
+    if !signers.names(principal, &key) {
+        return Err(format!(
+            "its key is listed only for a pattern or other names, not for {principal} by name"
+        ));
+    }
+    Ok(key)
 }
 
 /// Every committed approval record of the release `digest` for `env`, each checked: its
-/// signature (by `approver`, against `signers`), and that it approves exactly this release
-/// for exactly this environment. Whether the approver may approve, and is not the deployer,
+/// signature (by `approver`, against the committed `signers`, see [`check`]), and that it
+/// approves exactly this release for exactly this environment. Whether the approver may approve, and is not the deployer,
 /// is the policy's to say.
 pub fn found(
     repo: &GitopsRepo,
@@ -240,7 +280,7 @@ pub fn found(
     repository: &str,
     project: &str,
     digest: &Digest,
-    signers: &Path,
+    signers: Option<&AllowedSigners>,
 ) -> Result<Vec<Found>, GitopsError> {
     let dir = release_dir(env, repository, project, digest);
     let files = repo.committed_files(&dir)?;
@@ -258,9 +298,11 @@ pub fn found(
                 approver: name,
                 justification: String::new(),
                 problem: Some(format!("{path} is not an approval record")),
+                key: Vec::new(),
             });
             continue;
         };
+        let mut key = Vec::new();
         let problem = if record.digest != *digest {
             Some(format!("it approves another release ({})", record.digest))
         } else if record.environment != env {
@@ -270,21 +312,25 @@ pub fn found(
         } else if *path != record.path() {
             Some(format!("it lies at {path}, not where its approver's record goes"))
         } else {
-            match signature {
-                None => Some("it is not signed".to_owned()),
-                Some(signature) if !signers.is_file() => {
-                    let _ = signature;
-                    Some(format!("there is no allowed-signers file at {}", signers.display()))
+            match (signature, signers) {
+                (None, _) => Some("it is not signed".to_owned()),
+                (Some(_), None) => Some("HEAD has no allowed-signers file".to_owned()),
+                (Some(signature), Some(signers)) => {
+                    match check(bytes, signature, &record.approver, signers) {
+                        Ok(signer) => {
+                            key = signer;
+                            None
+                        }
+                        Err(why) => Some(why),
+                    }
                 }
-                Some(signature) => verify(bytes, signature, &record.approver, signers)
-                    .err()
-                    .map(|why| format!("its signature does not verify: {why}")),
             }
         };
         found.push(Found {
             approver: record.approver,
             justification: record.justification,
             problem,
+            key,
         });
     }
     Ok(found)
