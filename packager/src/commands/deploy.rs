@@ -46,6 +46,22 @@ mod auto {
         let mut report = AutoReport { deployed: vec![], unchanged: vec![], denied: vec![] };
         let mut lines = Vec::new();
         for env in policy.auto_environments() {
+            // A pointer this run just moved has not run anywhere yet: `requires` waits for
+            // the next run, not a few milliseconds.
+            let just: Vec<&String> = policy
+                .environment(env)?
+                .requires
+                .iter()
+                .filter(|required| report.deployed.contains(required))
+                .collect();
+            if let Some(required) = just.first() {
+                let reason = format!(
+                    "requires: {required} got this release in this same run; run deploy --auto again once it runs there"
+                );
+                lines.push(format!("{env}: not deployed ({reason})"));
+                report.denied.push(Denied { environment: env.to_owned(), reasons: vec![reason] });
+                continue;
+            }
             match deploy::apply_quietly(repo, env, chosen, Action::Deploy, change, output) {
                 Ok(done) if done.changed() => {
                     lines.push(format!("{env}: {}", done.headline));

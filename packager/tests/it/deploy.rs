@@ -698,16 +698,25 @@ fn approvals_are_signed_and_only_real_ones_by_others_count() {
 #[test]
 fn deploy_auto_goes_where_the_seeds_policy_says_and_nowhere_else() {
     let world = World::new("auto");
-    let policy = "environments:\n  dev:\n    auto_deploy: true\n    promotion_policy:\n      allowed_branches: [\"*\"]\n  staging:\n    auto_deploy: true\n    promotion_policy:\n      allowed_branches: [main]\n  production:\n    auto_deploy: false\n    promotion_policy:\n      requires_approval: true\n";
+    let policy = "environments:\n  dev:\n    auto_deploy: true\n    promotion_policy:\n      allowed_branches: [\"*\"]\n  staging:\n    auto_deploy: true\n    promotion_policy:\n      allowed_branches: [main]\n  production:\n    auto_deploy: false\n    promotion_policy:\n      requires_approval: true\n  qa:\n    auto_deploy: true\n    promotion_policy:\n      requires: [dev]\n";
     std::fs::write(world.gitops.join("policy.yaml"), policy).expect("policy");
     git(&world.gitops, &["commit", "--quiet", "--all", "--message", "The seed's policy"]);
     let location = world.location();
     let out = world.ok("alice", &["deploy", "--auto", &location, "3", "--output", "json"]);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(report["deployed"], serde_json::json!(["dev"]), "{report}");
-    assert_eq!(report["denied"][0]["environment"], "staging", "{report}");
+    // qa requires dev: a pointer moved a moment ago in this run has not run there yet.
+    assert_eq!(report["denied"][0]["environment"], "qa", "{report}");
     assert!(
-        report["denied"][0]["reasons"][0].as_str().expect("reason").starts_with("allowed_branches")
+        report["denied"][0]["reasons"][0]
+            .as_str()
+            .expect("reason")
+            .starts_with("requires: dev got this release in this same run"),
+        "{report}"
+    );
+    assert_eq!(report["denied"][1]["environment"], "staging", "{report}");
+    assert!(
+        report["denied"][1]["reasons"][0].as_str().expect("reason").starts_with("allowed_branches")
     );
 
     let out = world.ok("alice", &["deploy", "--auto", "auth-service", "1"]);
@@ -715,6 +724,8 @@ fn deploy_auto_goes_where_the_seeds_policy_says_and_nowhere_else() {
     assert!(out.contains("staging: Deployed auth-service release 1 (main-1) to staging"), "{out}");
     assert!(!out.contains("production"), "{out}");
     assert!(!world.gitops.join("envs/production").exists());
+    let again = world.ok("alice", &["deploy", "--auto", "auth-service", "1"]);
+    assert!(again.contains("qa: Deployed auth-service release 1 (main-1) to qa"), "{again}");
     let usage = world.fails(2, &["deploy", "--auto", "dev", "auth-service", "1"]);
     assert!(usage.contains("deploy --auto takes <PROJECT> <RELEASE>"), "{usage}");
 }
