@@ -62,7 +62,7 @@ pub enum Command {
     /// Render and package a release into the local release store.
     Build(ReleaseArgs),
     /// Render, package and publish a release to the registry, if release.on admits it.
-    Push(ReleaseArgs),
+    Push(PushArgs),
     /// Show what a release is, where it came from and what it deploys.
     Inspect(InspectArgs),
     /// List a project's releases, newest first.
@@ -80,6 +80,11 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Show which release each environment runs, from the GitOps checkout.
     Status(StatusArgs),
+    /// Sign a release in its registry (cosign's formats: a sigstore bundle referrer and a
+    /// classic .sig image).
+    Sign(SignArgs),
+    /// Check a release's signatures (forge-pack's or cosign's) against public keys.
+    Verify(VerifyArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -195,6 +200,77 @@ pub struct ReleaseArgs {
     /// Release by hand: trigger `manual`, and `release.on` is not consulted.
     #[arg(long)]
     pub manual: bool,
+}
+
+/// `push` arguments.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to release.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Signing.
+    #[command(flatten)]
+    pub signing: SigningFlags,
+}
+
+/// How to sign a release.
+#[derive(Debug, Clone, Args)]
+pub struct SigningFlags {
+    /// Sign the release with this private key (PEM ECDSA P-256: PKCS#8, SEC1, or cosign's
+    /// encrypted cosign.key, opened with COSIGN_PASSWORD).
+    #[arg(long, env = "FORGE_SIGN_KEY", value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Which signature forms to write: `bundle` (cosign v3), `classic` (.sig, cosign v2 and
+    /// older), or `both`.
+    #[arg(long, value_enum, default_value_t = SignatureForms::Both, value_name = "FORMS")]
+    pub signature_format: SignatureForms,
+}
+
+/// `--signature-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureForms {
+    /// A sigstore bundle attached as an OCI referrer.
+    Bundle,
+    /// A classic `sha256-<hex>.sig` image.
+    Classic,
+    /// Both, so that every cosign version verifies it.
+    Both,
+}
+
+impl SignatureForms {
+    /// The forms to write.
+    pub fn forms(self) -> Vec<forge_store::signatures::SignatureForm> {
+        use forge_store::signatures::SignatureForm;
+        match self {
+            SignatureForms::Bundle => vec![SignatureForm::Bundle],
+            SignatureForms::Classic => vec![SignatureForm::Classic],
+            SignatureForms::Both => vec![SignatureForm::Bundle, SignatureForm::Classic],
+        }
+    }
+}
+
+/// `sign` arguments.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Release reference: `[<registry>/]<repository>/<project>:<id>`.
+    pub reference: String,
+    /// The private key (PEM ECDSA P-256: PKCS#8, SEC1, or cosign's encrypted cosign.key,
+    /// opened with COSIGN_PASSWORD).
+    #[arg(long, env = "FORGE_SIGN_KEY", value_name = "FILE")]
+    pub key: PathBuf,
+    /// Which signature forms to write.
+    #[arg(long, value_enum, default_value_t = SignatureForms::Both, value_name = "FORMS")]
+    pub signature_format: SignatureForms,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Release reference: `[<registry>/]<repository>/<project>:<id>`.
+    pub reference: String,
+    /// A trusted public key (PEM, as cosign.pub). Repeatable: any of them will do.
+    #[arg(long, required = true, value_name = "FILE")]
+    pub key: Vec<PathBuf>,
 }
 
 /// `inspect` arguments.

@@ -78,6 +78,9 @@ pub enum Error {
     /// A release that does not verify.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// Signing keys and signatures.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     /// The command ran out of time (`--timeout`).
     #[error("gave up after {seconds} s (--timeout): a registry or remote did not answer in time")]
     Deadline {
@@ -125,6 +128,7 @@ impl Error {
             Error::Publish(PublishError::Package(_)) => exit::INPUT,
             Error::Publish(_) => exit::STORE,
             Error::Format(_) => exit::VERIFY,
+            Error::Signing(e) => e.code(),
             Error::Deadline { .. } => exit::STORE,
         }
     }
@@ -156,6 +160,7 @@ impl Error {
                     .into(),
             ),
             Error::Compare(inner) => inner.hint(),
+            Error::Signing(e) => e.hint(),
             Error::Deadline { .. } => {
                 Some("check that the registry is reachable, or pass a longer --timeout".into())
             }

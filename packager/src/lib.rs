@@ -18,3 +18,4 @@ pub mod images;
 pub mod output;
 pub mod policy;
 pub mod render;
+pub mod signing;

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod publish;
 pub mod registry;
 pub mod root;
+pub mod signatures;
 pub mod store;
 
 pub use error::{StoreError, TagClaim};

@@ -25,5 +25,5 @@ pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Re
     };
     let (config, ctx) = release::context(args, release::Purpose::Build)?;
     let prepared = release::prepare(args, config, ctx, &access, output).await?;
-    release::publish(prepared, root, &access, output, global.timeout).await
+    release::publish(prepared, root, &access, output, global.timeout, None).await
 }

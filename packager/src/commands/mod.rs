@@ -12,7 +12,9 @@ pub mod push;
 pub mod release;
 pub mod render;
 pub mod rollback;
+pub mod sign;
 pub mod status;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -40,6 +42,8 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,
         Command::Approve(args) => approve::run(&args, &cli.global, &output).await,
         Command::Status(args) => status::run(&args, &output),
+        Command::Sign(args) => sign::run(&args, &cli.global, &output).await,
+        Command::Verify(args) => verify::run(&args, &cli.global, &output).await,
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -4,7 +4,7 @@
 use forge_release::metadata::TriggerKind;
 
 use crate::access::Access;
-use crate::cli::{GlobalArgs, ReleaseArgs};
+use crate::cli::{GlobalArgs, PushArgs};
 use crate::commands::release::{self, ReleaseReport};
 use crate::config::ProjectConfig;
 use crate::context::ReleaseContext;
@@ -12,7 +12,16 @@ use crate::error::{Error, exit};
 use crate::output::Output;
 
 /// Runs `push`.
-pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+pub async fn run(push: &PushArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let args = &push.release;
+    // A key that cannot sign is found before anything is published.
+    let signing = match &push.signing.sign_key {
+        Some(key) => Some(release::Signing {
+            signer: crate::signing::load_signer(key)?,
+            forms: push.signing.signature_format.forms(),
+        }),
+        None => None,
+    };
     let access = Access::from_args(global)?;
     let (config, ctx) = release::context(args, release::Purpose::Push)?;
     // Rendered first, so a push that is not released still reports broken templates.
@@ -21,7 +30,7 @@ pub async fn run(args: &ReleaseArgs, global: &GlobalArgs, output: &Output) -> Re
         return declined(output, &reason);
     }
     let root = access.default_root(prepared.config.registry.as_deref())?;
-    release::publish(prepared, root, &access, output, global.timeout).await
+    release::publish(prepared, root, &access, output, global.timeout, signing.as_ref()).await
 }
 
 fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
@@ -38,6 +47,7 @@ fn declined(output: &Output, reason: &str) -> Result<u8, Error> {
             bytes_uploaded: 0,
             objects: 0,
             warnings: Vec::new(),
+            signed_by: None,
         };
         output.print_json(&report)?;
     }

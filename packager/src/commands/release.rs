@@ -49,6 +49,18 @@ pub struct ReleaseReport {
     pub objects: usize,
     /// Warnings.
     pub warnings: Vec<String>,
+    /// The key that signed it, when `--sign-key` was given (its fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+}
+
+/// A key to sign a published release with, and the forms to write.
+#[derive(Debug)]
+pub struct Signing {
+    /// The key.
+    pub signer: forge_sign::KeySigner,
+    /// The forms.
+    pub forms: Vec<forge_store::signatures::SignatureForm>,
 }
 
 /// A project rendered at its commit and packaged, ready to publish.
@@ -148,6 +160,7 @@ pub async fn publish(
     access: &Access,
     output: &Output,
     lifetime: std::time::Duration,
+    signing: Option<&Signing>,
 ) -> Result<u8, Error> {
     let Prepared { config, context: ctx, input } = prepared;
     let location =
@@ -169,7 +182,13 @@ pub async fn publish(
             .await;
     bar.finish_and_clear();
     let published = published?;
-    let report = report(&config, &location, &published, objects);
+    let mut report = report(&config, &location, &published, objects);
+    if let Some(signing) = signing {
+        use forge_sign::Signer as _;
+        output.note("signing the release");
+        crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
+        report.signed_by = Some(signing.signer.public_key().fingerprint());
+    }
     for warning in &report.warnings {
         output.warn(warning);
     }
@@ -206,6 +225,7 @@ fn report(
         bytes_uploaded: published.bytes_uploaded,
         objects,
         warnings: published.warnings.clone(),
+        signed_by: None,
     }
 }
 

@@ -9,6 +9,7 @@
 mod auth;
 pub mod credentials;
 pub mod options;
+mod referrers;
 mod retry;
 mod transport;
 

@@ -1,0 +1,59 @@
+//! What signatures need of a registry beyond releases: the referrers API (OCI 1.1), and
+//! manifests of other media types (the referrers tag schema's index, signature images).
+
+use bytes::Bytes;
+use forge_release::Digest;
+use http::{HeaderValue, Method, StatusCode};
+
+use super::transport::{self, Call, Failure};
+use super::{RegistryStore, Scope};
+use crate::error::StoreError;
+use crate::registry::options::limits;
+
+/// The OCI index media type (the referrers API's answer, the fallback tag's manifest).
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+impl RegistryStore {
+    /// The referrers of `digest` as the registry's referrers API lists them (an OCI index);
+    /// `None` when the registry has no such API (404 or 400, as CNCF distribution 2.8
+    /// answers) or answers with something else than an index.
+    pub async fn referrers(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut call = Call::new(Method::GET, self.url(&format!("referrers/{digest}")));
+        call.headers.insert(http::header::ACCEPT, HeaderValue::from_static(INDEX_MEDIA_TYPE));
+        let listed = self
+            .exchange(call, Scope::Pull, |response| async move {
+                let is_index = response
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.split(';').next().map(str::trim) == Some(INDEX_MEDIA_TYPE));
+                let body =
+                    transport::read_limited(response, limits::MANIFEST_BYTES, "a referrers list")
+                        .await?;
+                Ok(is_index.then(|| body.to_vec()))
+            })
+            .await;
+        match listed {
+            Ok(found) => Ok(found),
+            Err(Failure::Status { status: StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST, .. }) => {
+                Ok(None)
+            }
+            Err(failure) => Err(self.error(&format!("listing the referrers of {digest}"), failure)),
+        }
+    }
+
+    /// Uploads a manifest of `media_type` under `reference` (a tag or its digest).
+    pub async fn put_manifest_as(
+        &self,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut call = Call::new(Method::PUT, self.url(&format!("manifests/{reference}")));
+        call.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        call.body = Some(Bytes::copy_from_slice(bytes));
+        self.exchange(call, Scope::Push, |_| async { Ok(()) })
+            .await
+            .map_err(|failure| self.error(&format!("uploading manifest {reference}"), failure))
+    }
+}

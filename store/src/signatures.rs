@@ -1,0 +1,247 @@
+//! Signatures of releases in a registry, in both forms cosign reads: sigstore bundles attached
+//! as OCI referrers (listed by the referrers API, or the `sha256-<hex>` index where the
+//! registry has none), and the classic `sha256-<hex>.sig` image. Every read is bounded; a
+//! signature counts only when a trusted key verifies it and it names this very manifest, so a
+//! signature copied from another release, a moved tag or a foreign index entry counts for
+//! nothing.
+
+use std::collections::BTreeMap;
+
+use forge_release::Digest;
+use forge_release::manifest::Descriptor;
+use forge_sign::bundle::{self, Subject};
+use forge_sign::{PublicKey, Signer, classic};
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::registry::RegistryStore;
+
+/// A form of signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureForm {
+    /// A sigstore bundle attached as a referrer (cosign v3's default).
+    Bundle,
+    /// The classic `.sig` image (cosign v2 and older).
+    Classic,
+}
+
+fn sign_failed(store: &RegistryStore, reason: String) -> StoreError {
+    StoreError::Registry { location: store.location(), operation: "signing".into(), reason }
+}
+
+/// Signs the release `subject` (in the repository `docker_reference`) in each of `forms`.
+/// Signing again with the same key writes nothing new: ECDSA here is deterministic, and a
+/// signature already there is recognised.
+pub async fn sign(
+    store: &RegistryStore,
+    subject: &Subject,
+    docker_reference: &str,
+    signer: &dyn Signer,
+    forms: &[SignatureForm],
+    created: &str,
+) -> Result<(), StoreError> {
+    for form in forms {
+        match form {
+            SignatureForm::Bundle => {
+                let statement =
+                    bundle::statement(&subject.digest, bundle::SIGNATURE_PREDICATE, serde_json::json!({}));
+                attach(store, subject, signer, &statement, bundle::SIGNATURE_PREDICATE, created)
+                    .await?;
+            }
+            SignatureForm::Classic => {
+                sign_classic(store, subject, docker_reference, signer).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Attaches `statement`, signed, to `subject` as a bundle referrer; its manifest digest.
+pub async fn attach(
+    store: &RegistryStore,
+    subject: &Subject,
+    signer: &dyn Signer,
+    statement: &[u8],
+    predicate_type: &str,
+    created: &str,
+) -> Result<Digest, StoreError> {
+    let signed = bundle::sign(signer, statement).map_err(|e| sign_failed(store, e))?;
+    store.put_blob(&Digest::of(bundle::EMPTY_CONFIG), bundle::EMPTY_CONFIG).await?;
+    store.put_blob(&Digest::of(&signed), &signed).await?;
+    let referrer = bundle::referrer(&signed, subject, predicate_type, created);
+    let digest = Digest::of(&referrer);
+    store.put_manifest_as(digest.as_str(), &referrer, MANIFEST).await?;
+    // A registry with the referrers API indexes the referrer itself; others need the index.
+    if store.referrers(&subject.digest).await?.is_none() {
+        let tag = bundle::fallback_tag(&subject.digest);
+        let existing = store.fetch_manifest_by_tag(&tag).await?.map(|(bytes, _)| bytes);
+        let updated = bundle::add_to_index(existing.as_deref(), &digest, referrer.len() as u64)
+            .map_err(|e| sign_failed(store, e))?;
+        if let Some(index) = updated {
+            store.put_manifest_as(&tag, &index, bundle::INDEX_MEDIA_TYPE).await?;
+        }
+    }
+    Ok(digest)
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+async fn sign_classic(
+    store: &RegistryStore,
+    subject: &Subject,
+    docker_reference: &str,
+    signer: &dyn Signer,
+) -> Result<(), StoreError> {
+    let tag = classic::tag(&subject.digest);
+    let signed = classic::sign(signer, docker_reference, &subject.digest)
+        .map_err(|e| sign_failed(store, e))?;
+    let mut layers = match store.fetch_manifest_by_tag(&tag).await? {
+        Some((bytes, _)) => classic::layers(&bytes).map_err(|e| sign_failed(store, e))?,
+        None => Vec::new(),
+    };
+    if layers.contains(&signed.layer) {
+        return Ok(());
+    }
+    layers.push(signed.layer);
+    let (config, manifest) = classic::image(&layers);
+    store.put_blob(&Digest::of(&signed.payload), &signed.payload).await?;
+    store.put_blob(&Digest::of(&config), &config).await?;
+    store.put_manifest_as(&tag, &manifest, MANIFEST).await
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signature {
+    /// Its form.
+    pub form: SignatureForm,
+    /// The key's fingerprint (`sha256:` of its DER public key).
+    pub key: String,
+}
+
+/// A signed statement about the release that verified (provenance, for one).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statement {
+    /// The key's fingerprint.
+    pub key: String,
+    /// The predicate type.
+    pub predicate_type: String,
+    /// The predicate.
+    pub predicate: serde_json::Value,
+}
+
+/// What a release's signatures come to under some trusted keys.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// Signatures by trusted keys of this release.
+    pub signatures: Vec<Signature>,
+    /// Other signed statements about it, by trusted keys.
+    pub statements: Vec<Statement>,
+    /// Why each other signature found does not count.
+    pub rejected: Vec<String>,
+}
+
+impl Verification {
+    /// Whether some trusted key signed the release.
+    pub fn is_signed(&self) -> bool {
+        !self.signatures.is_empty()
+    }
+}
+
+/// Finds the signatures of the release `digest` and checks them against `keys`.
+pub async fn verify(
+    store: &RegistryStore,
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<Verification, StoreError> {
+    let mut found = Verification::default();
+    for blob in bundles(store, digest).await? {
+        match bundle::verify(&blob, digest, keys) {
+            Ok(verified) if verified.predicate_type == bundle::SIGNATURE_PREDICATE => {
+                found.signatures.push(Signature {
+                    form: SignatureForm::Bundle,
+                    key: verified.key.fingerprint(),
+                });
+            }
+            Ok(verified) => found.statements.push(Statement {
+                key: verified.key.fingerprint(),
+                predicate_type: verified.predicate_type,
+                predicate: verified.predicate,
+            }),
+            Err(why) => found.rejected.push(why),
+        }
+    }
+    for (payload, signature) in classic_signatures(store, digest).await? {
+        match classic::verify(&payload, &signature, digest, keys) {
+            Ok(key) => found
+                .signatures
+                .push(Signature { form: SignatureForm::Classic, key: key.fingerprint() }),
+            Err(why) => found.rejected.push(why),
+        }
+    }
+    let mut seen = BTreeMap::new();
+    found.signatures.retain(|s| seen.insert((s.form, s.key.clone()), ()).is_none());
+    Ok(found)
+}
+
+/// The bundle blobs of every referrer of `digest` (at most [`bundle::MAX_REFERRERS`]).
+async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>, StoreError> {
+    let index = match store.referrers(digest).await? {
+        Some(index) => Some(index),
+        None => store
+            .fetch_manifest_by_tag(&bundle::fallback_tag(digest))
+            .await?
+            .map(|(bytes, _)| bytes),
+    };
+    let Some(index) = index else { return Ok(Vec::new()) };
+    // An index that cannot be read lists nothing: its signatures are not there.
+    let entries = bundle::index_entries(&index).unwrap_or_default();
+    let mut blobs = Vec::new();
+    for (referrer, size) in entries {
+        if size > crate::registry::options::limits::MANIFEST_BYTES {
+            continue;
+        }
+        let manifest = store.fetch_manifest(&referrer).await?;
+        let Some((layer, size)) = bundle::bundle_layer(&manifest) else { continue };
+        if size > bundle::MAX_BUNDLE_BYTES {
+            continue;
+        }
+        let descriptor = Descriptor {
+            media_type: bundle::MEDIA_TYPE.to_owned(),
+            digest: layer,
+            size,
+            annotations: BTreeMap::new(),
+        };
+        blobs.push(store.fetch_blob(&descriptor).await?);
+    }
+    Ok(blobs)
+}
+
+/// The payloads and signatures of the classic `.sig` image of `digest`.
+async fn classic_signatures(
+    store: &RegistryStore,
+    digest: &Digest,
+) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
+    let Some((manifest, _)) = store.fetch_manifest_by_tag(&classic::tag(digest)).await? else {
+        return Ok(Vec::new());
+    };
+    let layers = classic::layers(&manifest).unwrap_or_default();
+    let mut found = Vec::new();
+    for layer in &layers {
+        let Some((payload, size, signature)) = classic::layer_parts(layer) else { continue };
+        if size > classic::MAX_PAYLOAD_BYTES {
+            continue;
+        }
+        let descriptor = Descriptor {
+            media_type: classic::PAYLOAD_MEDIA_TYPE.to_owned(),
+            digest: payload,
+            size,
+            annotations: BTreeMap::new(),
+        };
+        found.push((store.fetch_blob(&descriptor).await?, signature.to_owned()));
+    }
+    Ok(found)
+}
