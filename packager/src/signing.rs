@@ -33,7 +33,9 @@ pub enum SigningError {
         reason: String,
     },
     /// Signatures live in registries.
-    #[error("{location} is not a registry: signatures are stored in registries (as cosign stores them)")]
+    #[error(
+        "{location} is not a registry: signatures are stored in registries (as cosign stores them)"
+    )]
     NotARegistry {
         /// The store.
         location: String,

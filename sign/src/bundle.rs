@@ -46,8 +46,8 @@ pub fn statement(digest: &Digest, predicate_type: &str, predicate: Value) -> Vec
 
 /// DSSE's pre-authentication encoding: what is actually signed.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len())
-        .into_bytes();
+    let mut out =
+        format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out
 }
@@ -148,8 +148,8 @@ pub fn add_to_index(
 
 /// The referrer manifests an index lists (digest and size), at most [`MAX_REFERRERS`].
 pub fn index_entries(index: &[u8]) -> Result<Vec<(Digest, u64)>, String> {
-    let value: Value =
-        serde_json::from_slice(index).map_err(|_| "a referrers index that is not JSON".to_owned())?;
+    let value: Value = serde_json::from_slice(index)
+        .map_err(|_| "a referrers index that is not JSON".to_owned())?;
     let manifests = value
         .get("manifests")
         .and_then(Value::as_array)
@@ -233,11 +233,11 @@ pub fn verify<'k>(
         .ok_or_else(|| "a bundle signed by none of the trusted keys".to_owned())?;
     let statement: Value = serde_json::from_slice(&payload)
         .map_err(|_| "a signed statement that is not JSON".to_owned())?;
-    let names_release = statement
-        .get("subject")
-        .and_then(Value::as_array)
-        .is_some_and(|subjects| {
-            subjects.iter().any(|s| s.pointer("/digest/sha256").and_then(Value::as_str) == Some(digest.hex()))
+    let names_release =
+        statement.get("subject").and_then(Value::as_array).is_some_and(|subjects| {
+            subjects
+                .iter()
+                .any(|s| s.pointer("/digest/sha256").and_then(Value::as_str) == Some(digest.hex()))
         });
     if !names_release {
         return Err("a bundle about another release".into());
@@ -274,7 +274,8 @@ mod tests {
         assert_eq!(verified.predicate_type, SIGNATURE_PREDICATE);
         let refused = verify(&bundle, &Digest::of(b"other"), &keys).expect_err("other release");
         assert!(refused.contains("another release"), "{refused}");
-        let forged = String::from_utf8(bundle).expect("utf-8").replace("\"sig\":\"M", "\"sig\":\"N");
+        let forged =
+            String::from_utf8(bundle).expect("utf-8").replace("\"sig\":\"M", "\"sig\":\"N");
         assert!(verify(forged.as_bytes(), &digest, &keys).is_err());
     }
 

@@ -154,7 +154,10 @@ mod tests {
         let digest = Digest::of(b"release");
         let signed = sign(&signer, "registry.example.com/team/app", &digest).expect("sign");
         let (payload_digest, size, signature) = layer_parts(&signed.layer).expect("layer");
-        assert_eq!((payload_digest, size), (Digest::of(&signed.payload), signed.payload.len() as u64));
+        assert_eq!(
+            (payload_digest, size),
+            (Digest::of(&signed.payload), signed.payload.len() as u64)
+        );
         let keys = [signer.public_key().clone()];
         assert!(verify(&signed.payload, signature, &digest, &keys).is_ok());
         let other = Digest::of(b"other");

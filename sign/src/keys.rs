@@ -64,9 +64,7 @@ impl PublicKey {
 
     /// The PEM form.
     pub fn to_pem(&self) -> String {
-        self.key
-            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-            .unwrap_or_default()
+        self.key.to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap_or_default()
     }
 
     /// Whether `signature` (ASN.1 DER, or the 64-byte `r||s` some signers write) is this key's

@@ -44,8 +44,11 @@ pub async fn sign(
     for form in forms {
         match form {
             SignatureForm::Bundle => {
-                let statement =
-                    bundle::statement(&subject.digest, bundle::SIGNATURE_PREDICATE, serde_json::json!({}));
+                let statement = bundle::statement(
+                    &subject.digest,
+                    bundle::SIGNATURE_PREDICATE,
+                    serde_json::json!({}),
+                );
                 attach(store, subject, signer, &statement, bundle::SIGNATURE_PREDICATE, created)
                     .await?;
             }

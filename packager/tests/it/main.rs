@@ -13,4 +13,5 @@ mod jsonnet;
 mod races;
 mod registry;
 mod render;
+mod signing;
 mod triggers;

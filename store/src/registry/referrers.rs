@@ -35,9 +35,10 @@ impl RegistryStore {
             .await;
         match listed {
             Ok(found) => Ok(found),
-            Err(Failure::Status { status: StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST, .. }) => {
-                Ok(None)
-            }
+            Err(Failure::Status {
+                status: StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST,
+                ..
+            }) => Ok(None),
             Err(failure) => Err(self.error(&format!("listing the referrers of {digest}"), failure)),
         }
     }

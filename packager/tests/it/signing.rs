@@ -1,0 +1,180 @@
+//! Issue 17: signatures in cosign's formats, both ways, against the real cosign CLI and a real
+//! registry; and signatures that must count for nothing: another key's, another release's
+//! copied next to this one (both forms), none at all.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use forge_testkit::{Registry, RegistryKind, go_tool};
+
+use crate::harness::{Sandbox, push_args};
+
+const PASSWORD: &str = "correct horse";
+
+/// A sandbox, a store root in the shared registry, and a cosign key pair (cosign.key,
+/// encrypted with [`PASSWORD`], and cosign.pub) made by cosign itself.
+struct Signed {
+    sandbox: Sandbox,
+    root: String,
+    project: PathBuf,
+}
+
+impl Signed {
+    fn new(name: &str) -> Self {
+        let sandbox = Sandbox::new();
+        let root = Registry::shared(RegistryKind::Plain).unique_root(name);
+        let project = sandbox.project("auth-service");
+        let made = cosign(&sandbox, &["generate-key-pair"]);
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        Signed { sandbox, root, project }
+    }
+
+    fn key(&self, name: &str) -> String {
+        self.sandbox.path().join(name).display().to_string()
+    }
+
+    /// Pushes the project at `commit` (release 1, 2, … in order), signed when `extra` says.
+    fn push(&self, commit: &str, extra: &[&str]) -> serde_json::Value {
+        let dir = self.project.display().to_string();
+        let mut args = push_args(&dir, commit);
+        args.extend(["--output", "json"]);
+        args.extend(extra);
+        let output = self
+            .sandbox
+            .command(&args)
+            .env("FORGE_REGISTRY", &self.root)
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .output()
+            .expect("push");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("json")
+    }
+
+    /// `<registry>/<repository>@<digest>` of release `number`.
+    fn image(&self, digest: &str) -> String {
+        format!("{}/company/monorepo/auth-service@{digest}", self.root)
+    }
+
+    /// `forge-pack verify` of release `id` with the public keys `keys`.
+    fn verify(&self, id: &str, keys: &[&str]) -> Output {
+        let reference = format!("company/monorepo/auth-service:{id}");
+        let mut args = vec!["verify", &reference, "--output", "json"];
+        for key in keys {
+            args.extend(["--key", key]);
+        }
+        self.sandbox.command(&args).env("FORGE_REGISTRY", &self.root).output().expect("verify")
+    }
+}
+
+/// cosign run in the sandbox (its HOME), offline: no transparency log, no TUF.
+fn cosign(sandbox: &Sandbox, args: &[&str]) -> Output {
+    sandbox
+        .environment(Command::new(go_tool("cosign")))
+        .args(args)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .output()
+        .expect("cosign")
+}
+
+fn forms(output: &Output) -> Vec<String> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let mut forms: Vec<String> = report["signatures"]
+        .as_array()
+        .expect("signatures")
+        .iter()
+        .map(|s| s["form"].as_str().expect("form").to_owned())
+        .collect();
+    forms.sort();
+    forms
+}
+
+fn commit(n: char) -> String {
+    n.to_string().repeat(40)
+}
+
+#[test]
+fn cosign_verifies_what_forge_pack_signs_and_forge_pack_what_cosign_signs() {
+    let world = Signed::new("cosign-interop");
+    let (key, public) = (world.key("cosign.key"), world.key("cosign.pub"));
+    // forge-pack signs with cosign's own encrypted key; cosign verifies both forms.
+    let pushed = world.push(&commit('1'), &["--sign-key", &key]);
+    let image = world.image(pushed["digest"].as_str().expect("digest"));
+    for extra in [&[][..], &["--new-bundle-format=false"][..]] {
+        let mut args = vec!["verify", "--key", &public, "--insecure-ignore-tlog"];
+        args.extend(extra);
+        args.push(&image);
+        let verified = cosign(&world.sandbox, &args);
+        assert!(
+            verified.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    assert_eq!(forms(&world.verify("1", &[&public])), ["bundle", "classic"]);
+
+    // cosign signs; forge-pack verifies each form.
+    for (n, extra, form) in
+        [('2', None, "bundle"), ('3', Some("--new-bundle-format=false"), "classic")]
+    {
+        let pushed = world.push(&commit(n), &[]);
+        let id = n.to_string();
+        let unsigned = world.verify(&id, &[&public]);
+        assert_eq!(unsigned.status.code(), Some(5));
+        assert!(String::from_utf8_lossy(&unsigned.stderr).contains("it has no signatures"));
+        let image = world.image(pushed["digest"].as_str().expect("digest"));
+        let mut args =
+            vec!["sign", "--key", &key, "--use-signing-config=false", "--tlog-upload=false", "-y"];
+        args.extend(extra);
+        args.push(&image);
+        let signed = cosign(&world.sandbox, &args);
+        assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+        assert_eq!(forms(&world.verify(&id, &[&public])), [form], "release {n}");
+    }
+}
+
+#[test]
+fn another_key_or_another_releases_signature_counts_for_nothing() {
+    let world = Signed::new("sig-abuse");
+    let (key, public) = (world.key("cosign.key"), world.key("cosign.pub"));
+    let signed = world.push(&commit('1'), &["--sign-key", &key]);
+    let unsigned = world.push(&commit('2'), &[]);
+    // A second key pair: the release is not signed by it.
+    std::fs::create_dir_all(world.sandbox.path().join("other")).expect("mkdir");
+    let other = world.sandbox.path().join("other/cosign.pub");
+    let made = world
+        .sandbox
+        .environment(Command::new(go_tool("cosign")))
+        .args(["generate-key-pair"])
+        .current_dir(world.sandbox.path().join("other"))
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .output()
+        .expect("cosign");
+    assert!(made.status.success());
+    let refused = world.verify("1", &[other.to_str().expect("utf-8")]);
+    assert_eq!(refused.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is not signed by any of the keys given"), "{stderr}");
+    assert!(stderr.contains("signed by none of the trusted keys"), "{stderr}");
+
+    // Release 1's signatures copied next to release 2, both forms, with crane (a real peer).
+    let hex = |v: &serde_json::Value| v["digest"].as_str().expect("digest")[7..].to_owned();
+    let repository = format!("{}/company/monorepo/auth-service", world.root);
+    for suffix in ["", ".sig"] {
+        let from = format!("{repository}:sha256-{}{suffix}", hex(&signed));
+        let to = format!("{repository}:sha256-{}{suffix}", hex(&unsigned));
+        let copied = world
+            .sandbox
+            .environment(Command::new(go_tool("crane")))
+            .args(["copy", "--insecure", &from, &to])
+            .output()
+            .expect("crane");
+        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    }
+    let refused = world.verify("2", &[&public]);
+    assert_eq!(refused.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("a bundle about another release"), "{stderr}");
+    assert!(stderr.contains("a .sig signature of another release"), "{stderr}");
+    assert!(world.verify("1", &[&public]).status.success());
+}
