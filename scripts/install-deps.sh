@@ -43,3 +43,57 @@ if [ ${#missing_pip[@]} -gt 0 ]; then
   python3 -m pip install --quiet --root-user-action=ignore "${missing_pip[@]}" 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages "${missing_pip[@]}"
 fi
+
+# Go tools the tests run against (cosign, crane, oras, kustomize), pinned, installed once into
+# $GOBIN or $HOME/go/bin with `go install`. Without a recent enough Go, the toolchain comes
+# from the Go module proxy (as GOTOOLCHAIN would fetch it).
+GO_TOOLS=(
+  cosign=github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+  crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1
+  oras=oras.land/oras/cmd/oras@v1.3.6
+  kustomize=sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+)
+GO_VERSION=1.26.8
+gobin="${GOBIN:-$HOME/go/bin}"
+missing_go=()
+for tool in "${GO_TOOLS[@]}"; do
+  [ -x "$gobin/${tool%%=*}" ] || missing_go+=("${tool#*=}")
+done
+if [ ${#missing_go[@]} -gt 0 ]; then
+  go_bin=go
+  go_minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  if [ -z "$go_minor" ] || [ "$go_minor" -lt 25 ]; then
+    toolchain="$HOME/.cache/forge-pack/go$GO_VERSION"
+    if [ ! -x "$toolchain/bin/go" ]; then
+      arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64) arch=arm64;; esac
+      zip="$HOME/.cache/forge-pack/go$GO_VERSION.zip"
+      mkdir -p "$HOME/.cache/forge-pack"
+      echo "downloading Go $GO_VERSION from the Go module proxy" >&2
+      curl -fsSL -o "$zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_VERSION.linux-$arch.zip"
+      python3 - "$zip" "$toolchain" <<'PY'
+import os, sys, zipfile
+zip_path, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(zip_path) as archive:
+    for info in archive.infolist():
+        # Entries are golang.org/toolchain@<version>/<path>.
+        parts = info.filename.split("/")
+        at = next((i for i, part in enumerate(parts) if part.startswith("toolchain@")), None)
+        name = "/".join(parts[at + 1:]) if at is not None else ""
+        if not name or info.is_dir():
+            continue
+        path = os.path.join(target, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with archive.open(info) as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        mode = (info.external_attr >> 16) & 0o777
+        os.chmod(path, mode or 0o644)
+PY
+      rm -f "$zip"
+    fi
+    go_bin="$toolchain/bin/go"
+  fi
+  for module in "${missing_go[@]}"; do
+    echo "installing $module (go install; a few minutes on two cores)" >&2
+    GOBIN="$gobin" GOFLAGS=-mod=mod "$go_bin" install "$module"
+  done
+fi

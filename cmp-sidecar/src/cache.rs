@@ -201,6 +201,27 @@ impl Cache {
         self.layout.claim_tag(&key, digest).map(|_| ()).map_err(|e| self.failed(e))
     }
 
+    fn signed_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("signed").join(digest.hex())
+    }
+
+    /// The keys (fingerprints) a verification found had signed the release `digest`.
+    pub fn signed_by(&self, digest: &Digest) -> Vec<String> {
+        let bytes = forge_store::bounded::read_file(&self.signed_path(digest), 64 * 1024);
+        bytes
+            .map(|b| String::from_utf8_lossy(&b).lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Records that the trusted keys `keys` signed the release `digest`.
+    pub fn remember_signed(&self, digest: &Digest, keys: &[String]) -> Result<(), CmpError> {
+        let path = self.signed_path(digest);
+        let text: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        std::fs::create_dir_all(self.dir.join("signed"))
+            .and_then(|()| forge_store::atomic::write_file(&path, text.as_bytes()))
+            .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })
+    }
+
     fn failed(&self, error: forge_store::StoreError) -> CmpError {
         CmpError::Cache { dir: self.dir.clone(), reason: error.to_string() }
     }

@@ -45,6 +45,19 @@ pub enum CmpError {
         /// Which rule, for which project and image.
         reason: String,
     },
+    /// The release carries no signature by a key its project trusts.
+    #[error("release {digest} of {image} is not signed by a key trusted for it ({}){}: refusing to render it",
+        keys.join(", "), if rejected.is_empty() { "; it has no signatures".to_owned() } else { format!("; found: {}", rejected.join("; ")) })]
+    NotSigned {
+        /// The image.
+        image: String,
+        /// The release.
+        digest: Digest,
+        /// The trusted keys tried, by fingerprint.
+        keys: Vec<String>,
+        /// Why each signature found does not count.
+        rejected: Vec<String>,
+    },
     /// The sidecar's configuration file cannot be used.
     #[error("sidecar configuration {}: {reason}", path.display())]
     Config {

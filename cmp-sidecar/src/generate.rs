@@ -18,6 +18,7 @@ use crate::emit::{self, Rendered, Scanned};
 use crate::error::CmpError;
 use crate::pointer::LoadedPointer;
 use crate::settings::Settings;
+use crate::trust::SignatureRule;
 
 /// The output of `generate`, and the cache writes still under way.
 #[derive(Debug, Default)]
@@ -46,12 +47,12 @@ impl Generated {
 /// A thread writing to the cache; true when it wrote all it had to.
 pub type CacheWrite = std::thread::JoinHandle<bool>;
 
+/// A pointer its project may use, with that project's registry settings and signature rule.
+type Admitted<'s> = (LoadedPointer, RegistryOptions, Option<&'s SignatureRule>);
+
 /// The app's pointers, each with the registry settings its Argo CD project may use; checked
 /// before any cache or registry access.
-fn admitted(
-    app_dir: &Path,
-    settings: &Settings,
-) -> Result<Vec<(LoadedPointer, RegistryOptions)>, CmpError> {
+fn admitted<'s>(app_dir: &Path, settings: &'s Settings) -> Result<Vec<Admitted<'s>>, CmpError> {
     let pointers =
         discover::pointers(app_dir, settings.pointer_file.as_deref(), &settings.default_root)?;
     pointers
@@ -63,7 +64,7 @@ fn admitted(
                 .map_err(|reason| CmpError::NotAllowed { path: pointer.path.clone(), reason })?;
             let mut options = settings.registry.clone();
             options.auth_files.extend(rule.auth_file.clone());
-            Ok((pointer, options))
+            Ok((pointer, options, rule.signatures.as_ref()))
         })
         .collect()
 }
@@ -96,8 +97,10 @@ pub fn generate_warm(app_dir: &Path, settings: &Settings) -> Result<Option<Gener
     let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
     let mut generated = Generated::default();
     let mut seen = BTreeMap::new();
-    for (pointer, _) in &pointers {
-        let Some(rendered) = warm(pointer, settings, &cache)? else { return Ok(None) };
+    for (pointer, _, signatures) in &pointers {
+        let Some(rendered) = warm(pointer, settings, &cache, *signatures)? else {
+            return Ok(None);
+        };
         add(&mut generated, &mut seen, pointer, Arc::new(rendered))?;
     }
     Ok(Some(generated))
@@ -111,11 +114,11 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
         let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
         let mut seen = BTreeMap::new();
-        for (pointer, registry) in &pointers {
+        for (pointer, registry, signatures) in &pointers {
             let rendered = rendered_release(
                 pointer,
                 settings,
-                registry,
+                (registry, *signatures),
                 &cache,
                 &limits,
                 &mut generated.cache_writes,
@@ -157,11 +160,16 @@ fn warm(
     pointer: &LoadedPointer,
     settings: &Settings,
     cache: &Cache,
+    signatures: Option<&SignatureRule>,
 ) -> Result<Option<Rendered>, CmpError> {
     if settings.annotate {
         return Ok(None);
     }
     let Some(digest) = cached_digest(pointer, cache) else { return Ok(None) };
+    // Signed by a key trusted now (the keys may have changed since): else checked afresh.
+    if signatures.is_some_and(|rule| !rule.satisfied_by(&cache.signed_by(&digest))) {
+        return Ok(None);
+    }
     let Some(rendered) = cache.rendered(&digest) else { return Ok(None) };
     check_identity(pointer, &digest, &rendered.commit, &rendered.name)?;
     Ok(Some(rendered))
@@ -174,12 +182,12 @@ fn warm(
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
-    registry: &RegistryOptions,
+    (registry, signatures): (&RegistryOptions, Option<&SignatureRule>),
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Arc<Rendered>, CmpError> {
-    if let Some(rendered) = warm(pointer, settings, cache)? {
+    if let Some(rendered) = warm(pointer, settings, cache, signatures)? {
         return Ok(Arc::new(rendered));
     }
     let image = pointer.location.project.to_string();
@@ -187,6 +195,12 @@ async fn rendered_release(
     let (release, scanned, blobs_written) =
         fetch(pointer, known.as_ref(), settings, registry, cache, limits, cache_writes).await?;
     let digest = release.head.digest.clone();
+    if let Some(rule) = signatures
+        && let Err(error) = check_signatures(rule, pointer, registry, cache, &digest).await
+    {
+        cache_writes.push(std::thread::spawn(move || blobs_written.stored()));
+        return Err(error);
+    }
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
     let cache = cache.clone();
     let commit = pointer.pointer.spec.commit.clone();
@@ -206,6 +220,25 @@ async fn rendered_release(
         written.and(evicted).inspect_err(warn_cache).is_ok()
     }));
     Ok(rendered)
+}
+
+/// Checks the release's signatures against the project's trusted keys (before anything is
+/// rendered), and remembers which trusted keys signed it.
+async fn check_signatures(
+    rule: &SignatureRule,
+    pointer: &LoadedPointer,
+    registry: &RegistryOptions,
+    cache: &Cache,
+    digest: &Digest,
+) -> Result<(), CmpError> {
+    let image = pointer.location.project.to_string();
+    let store = Store::open(&pointer.location.project, registry)
+        .map_err(|source| CmpError::Store { image: image.clone(), source })?;
+    let signed_by = rule.check(&store, &image, digest).await?;
+    if !signed_by.is_empty() {
+        cache.remember_signed(digest, &signed_by).inspect_err(warn_cache).ok();
+    }
+    Ok(())
 }
 
 /// Where a release's blobs stand in the cache once it is verified.

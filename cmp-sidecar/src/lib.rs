@@ -16,6 +16,7 @@ pub mod plain_yaml;
 pub mod pointer;
 pub mod settings;
 pub mod tenancy;
+pub mod trust;
 
 pub use error::CmpError;
 pub use generate::generate;

@@ -11,6 +11,7 @@ use forge_store::registry::{Credentials, HostCredentials, PlainHttp, RegistryOpt
 
 use crate::error::CmpError;
 use crate::tenancy::SidecarConfig;
+use crate::trust::SignatureRule;
 
 /// Default time budget: below Argo CD's 60 s repo-server deadline, which also covers cloning.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 45;
@@ -97,11 +98,29 @@ impl Settings {
             });
         }
         let tenancy = match (get(&["FORGE_CMP_CONFIG"]), get(&["FORGE_CMP_ALLOWED_IMAGES"])) {
-            (Some((_, path)), _) => SidecarConfig::load(std::path::Path::new(&path))?,
+            (Some((_, path)), _) => {
+                if let Some((name, value)) = get(&["FORGE_CMP_TRUSTED_KEYS"]) {
+                    return Err(CmpError::Setting {
+                        name,
+                        value,
+                        reason: "with FORGE_CMP_CONFIG, trusted keys are set per project in the file (signatures:)".into(),
+                    });
+                }
+                SidecarConfig::load(std::path::Path::new(&path))?
+            }
             (None, Some((_, images))) => {
                 let mut config = SidecarConfig::for_every_project(words(&images));
                 if let Some((name, value)) = get(&["FORGE_CMP_LOCAL_LAYOUTS"]) {
                     config.local_layouts = parse_bool(&name, &value)?;
+                }
+                if let Some((name, keys)) = get(&["FORGE_CMP_TRUSTED_KEYS"]) {
+                    let mut rule = SignatureRule::required_by(
+                        words(&keys).into_iter().map(PathBuf::from).collect(),
+                    );
+                    rule.load(std::path::Path::new(&name))?;
+                    for project in config.projects.values_mut() {
+                        project.signatures = Some(rule.clone());
+                    }
                 }
                 config
             }

@@ -15,6 +15,7 @@ use forge_release::reference::{ProjectLocation, StoreRoot};
 use serde::Deserialize;
 
 use crate::error::CmpError;
+use crate::trust::SignatureRule;
 
 /// The config file's `kind`.
 pub const KIND: &str = "SidecarConfig";
@@ -53,6 +54,9 @@ pub struct ProjectRule {
     /// The auth file (docker `config.json` shape) for these images, instead of the sidecar's.
     #[serde(default)]
     pub auth_file: Option<PathBuf>,
+    /// The signatures these images' releases must carry, if any.
+    #[serde(default)]
+    pub signatures: Option<SignatureRule>,
 }
 
 impl SidecarConfig {
@@ -60,8 +64,13 @@ impl SidecarConfig {
     pub fn load(path: &Path) -> Result<Self, CmpError> {
         let invalid = |reason: String| CmpError::Config { path: path.to_owned(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        let config: SidecarConfig = forge_release::yaml::from_str(&text)
+        let mut config: SidecarConfig = forge_release::yaml::from_str(&text)
             .map_err(|e| invalid(forge_release::yaml::error_summary(&e)))?;
+        for rule in config.projects.values_mut() {
+            if let Some(signatures) = &mut rule.signatures {
+                signatures.load(path)?;
+            }
+        }
         if config.kind.as_deref().is_some_and(|kind| kind != KIND) {
             return Err(invalid(format!(
                 "kind is `{}`, expected `{KIND}`",
@@ -74,7 +83,10 @@ impl SidecarConfig {
     /// One rule for every project.
     pub fn for_every_project(images: Vec<String>) -> Self {
         let mut projects = BTreeMap::new();
-        projects.insert(ANY_PROJECT.to_owned(), ProjectRule { images, auth_file: None });
+        projects.insert(
+            ANY_PROJECT.to_owned(),
+            ProjectRule { images, auth_file: None, signatures: None },
+        );
         SidecarConfig { projects, ..SidecarConfig::default() }
     }
 
@@ -204,8 +216,10 @@ mod tests {
         assert!(c.admit(Some("x"), &layout).expect_err("off").contains("localLayouts"));
         c.local_layouts = true;
         assert!(c.admit(Some("x"), &layout).is_ok());
-        let rule =
-            ProjectRule { images: vec!["oci:/srv/releases/team-a/".into()], auth_file: None };
+        let rule = ProjectRule {
+            images: vec!["oci:/srv/releases/team-a/".into()],
+            ..ProjectRule::default()
+        };
         c.projects.insert("*".into(), rule);
         let escape = ProjectLocation::LayoutDir("/srv/releases/team-a/../team-b/app".into());
         assert!(c.admit(Some("x"), &escape).expect_err("..").contains("without `.` or `..`"));

@@ -8,4 +8,5 @@ mod hostile;
 mod plain_yaml;
 mod plugin_files;
 mod registry;
+mod signatures;
 mod trust;

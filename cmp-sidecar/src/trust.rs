@@ -1,0 +1,105 @@
+//! Signatures a release must carry before forge-cmp renders a byte of it: the public keys the
+//! operator trusts for an Argo CD project (any one of them will do), and the check itself,
+//! against both forms cosign writes (bundle referrers and `.sig` images). A release signed by
+//! no trusted key is refused, and so are signatures of other releases set beside it, which a
+//! moved tag or a copied signature would bring. The keys that verified a release are kept
+//! with it in the cache, so a warm generate makes no request.
+
+use std::path::{Path, PathBuf};
+
+use forge_release::Digest;
+use forge_sign::PublicKey;
+use forge_store::Store;
+use forge_store::signatures;
+use serde::Deserialize;
+
+use crate::error::CmpError;
+
+/// A project rule's `signatures:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignatureRule {
+    /// PEM public keys (cosign.pub files), any of which will do.
+    pub keys: Vec<PathBuf>,
+    /// Whether a release without a trusted signature is refused (the default) or only
+    /// reported on stderr.
+    #[serde(default = "required")]
+    pub required: bool,
+    /// The keys, read when the configuration is loaded.
+    #[serde(skip)]
+    pub trusted: Vec<PublicKey>,
+}
+
+fn required() -> bool {
+    true
+}
+
+impl SignatureRule {
+    /// A rule requiring a signature by one of the keys in `paths`.
+    pub fn required_by(paths: Vec<PathBuf>) -> Self {
+        SignatureRule { keys: paths, required: true, trusted: Vec::new() }
+    }
+
+    /// Reads the keys; a rule without keys, or a key that cannot be read, is a configuration
+    /// error (a sidecar must not start trusting nothing by mistake).
+    pub fn load(&mut self, config: &Path) -> Result<(), CmpError> {
+        let invalid = |reason: String| CmpError::Config { path: config.to_owned(), reason };
+        if self.keys.is_empty() {
+            return Err(invalid("signatures: lists no keys".into()));
+        }
+        self.trusted = self
+            .keys
+            .iter()
+            .map(|path| {
+                let text = forge_store::bounded::read_file(path, 64 * 1024)
+                    .map_err(|e| invalid(format!("signature key {}: {e}", path.display())))?;
+                PublicKey::from_pem(&String::from_utf8_lossy(&text))
+                    .map_err(|e| invalid(format!("signature key {}: {e}", path.display())))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// The trusted keys' fingerprints.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.trusted.iter().map(PublicKey::fingerprint).collect()
+    }
+
+    /// Whether keys `signed_by` (fingerprints a verification recorded) satisfy the rule.
+    pub fn satisfied_by(&self, signed_by: &[String]) -> bool {
+        let trusted = self.fingerprints();
+        signed_by.iter().any(|key| trusted.contains(key))
+    }
+
+    /// Checks the signatures of `digest` in `store`; the fingerprints of the trusted keys that
+    /// signed it. Unsigned: an error when required, else a warning and no keys.
+    pub async fn check(
+        &self,
+        store: &Store,
+        image: &str,
+        digest: &Digest,
+    ) -> Result<Vec<String>, CmpError> {
+        let store_error = |source| CmpError::Store { image: image.to_owned(), source };
+        let verification = match store {
+            Store::Registry(registry) => {
+                signatures::verify(registry, digest, &self.trusted).await.map_err(store_error)?
+            }
+            // Signatures live in registries; a layout carries none.
+            Store::Layout(_) => signatures::Verification::default(),
+        };
+        if verification.is_signed() {
+            return Ok(verification.signatures.into_iter().map(|s| s.key).collect());
+        }
+        let error = CmpError::NotSigned {
+            image: image.to_owned(),
+            digest: digest.clone(),
+            keys: self.fingerprints(),
+            rejected: verification.rejected,
+        };
+        if self.required {
+            return Err(error);
+        }
+        eprintln!("forge-cmp: warning: {error} (signatures are not required for this project)");
+        Ok(Vec::new())
+    }
+}
