@@ -71,7 +71,8 @@ fn parse_line(line: &str) -> Option<Entry> {
     let tokens = tokens(line);
     let principals = tokens.first()?.trim_matches('"').split(',').map(str::to_owned).collect();
     // Options (quoted values may hold spaces) come before the key type and the key.
-    let at = tokens.iter().position(|t| is_key_type(t))?;
+    // The first token is always the principals, whatever it looks like.
+    let at = tokens.iter().skip(1).position(|t| is_key_type(t))? + 1;
     let key = STANDARD.decode(tokens.get(at + 1)?).ok()?;
     Some(Entry { principals, key })
 }
@@ -147,6 +148,8 @@ mod tests {
         .expect("parses");
         assert_eq!(options.principals, ["carol"]);
         assert!(parse_line("# a comment").is_none());
+        let odd = parse_line(&format!("ssh-admin ssh-ed25519 {key}")).expect("parses");
+        assert_eq!(odd.principals, ["ssh-admin"]);
         assert!(parse_line("dave not-a-key").is_none());
     }
 

@@ -35,7 +35,14 @@ pub fn ci_context(var: impl Fn(&str) -> Option<String>) -> Option<CiContext> {
         let says_ref = pull_request
             || matches!(
                 event.as_deref(),
-                Some("push" | "workflow_dispatch" | "schedule" | "merge_group")
+                Some(
+                    "push"
+                        | "workflow_dispatch"
+                        | "schedule"
+                        | "merge_group"
+                        | "release"
+                        | "create"
+                )
             );
         let is_tag = set("GITHUB_REF_TYPE").as_deref() == Some("tag");
         let ref_name = set("GITHUB_REF_NAME");
@@ -198,6 +205,15 @@ mod tests {
             assert!(pr.pull_request, "{event}");
             assert_eq!(pr.branch.as_deref(), Some("main"));
         }
+        // A release event is a tag pipeline.
+        let release = ci_context(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "release"),
+            ("GITHUB_REF_TYPE", "tag"),
+            ("GITHUB_REF_NAME", "v1.0.0"),
+        ]))
+        .expect("github");
+        assert_eq!(release.tag.as_deref(), Some("v1.0.0"));
         // workflow_run and friends run on the default branch's ref, whatever they build.
         for event in ["workflow_run", "issue_comment", "repository_dispatch"] {
             let other = ci_context(env(&[

@@ -43,13 +43,15 @@ pub enum SourceError {
         None => "the checkout is on no branch (a detached HEAD) and no CI forge-pack knows says more".into(),
     })]
     UnknownTrigger(Option<&'static str>),
-    /// The checkout is not at the commit CI builds.
-    #[error("{ci} builds commit {ci_commit}, but the checkout is at {head}")]
-    NotWhatCiBuilds {
-        /// The CI.
-        ci: &'static str,
-        /// What it builds.
-        ci_commit: String,
+    /// The checkout is not at the commit CI or --commit names.
+    #[error(
+        "{by} names commit {commit}, but the checkout is at {head}: a release is made from the checkout"
+    )]
+    NotTheCheckout {
+        /// `--commit`, or the CI.
+        by: &'static str,
+        /// The commit named.
+        commit: String,
         /// HEAD of the checkout.
         head: String,
     },
@@ -83,8 +85,8 @@ impl SourceError {
             SourceError::Uncommitted { .. } => {
                 "commit the changes, or pass --allow-dirty for a local experiment"
             }
-            SourceError::NotWhatCiBuilds { .. } => {
-                "release what CI builds (check out its commit), or pass --commit <SHA> for the checkout's commit"
+            SourceError::NotTheCheckout { .. } => {
+                "check out that commit first (git checkout <commit>); outside a checkout, --commit with --commit-time names any commit"
             }
             SourceError::UnknownTrigger(_) => {
                 "pass --branch <name> or --tag <tag> (what the CI builds), or --manual for a release by hand"
@@ -117,18 +119,24 @@ pub fn resolve(
     config_url: Option<&str>,
 ) -> Result<ReleaseContext, SourceError> {
     let head = git::read_head(project_dir)?;
-    // CI names the commit it was asked to build; a job that checked out something else
-    // (a workflow_run building a pull request's head) would release other code under it.
-    if flags.commit.is_none()
-        && let (Some(ci), Some(head)) = (ci, head.as_ref())
-        && let Some(ci_commit) = &ci.commit
-        && !ci_commit.eq_ignore_ascii_case(&head.sha)
-    {
-        return Err(SourceError::NotWhatCiBuilds {
-            ci: ci.name,
-            ci_commit: ci_commit.clone(),
-            head: head.sha.clone(),
-        });
+    // A release is made from the checkout: a commit named by CI or --commit that is not the
+    // checkout's HEAD would label other code (a workflow_run building a pull request's head,
+    // a laptop on another branch) with it.
+    if let Some(head) = head.as_ref() {
+        let named = match (&flags.commit, ci.and_then(|c| c.commit.as_ref())) {
+            (Some(flag), _) => Some(("--commit", flag)),
+            (None, Some(ci_commit)) => Some((ci.map_or("CI", |c| c.name), ci_commit)),
+            (None, None) => None,
+        };
+        if let Some((by, named)) = named
+            && !named.eq_ignore_ascii_case(&head.sha)
+        {
+            return Err(SourceError::NotTheCheckout {
+                by,
+                commit: named.clone(),
+                head: head.sha.clone(),
+            });
+        }
     }
     let commit = flags
         .commit

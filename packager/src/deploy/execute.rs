@@ -250,7 +250,8 @@ fn change_pointer(
     })
 }
 
-/// Whether `env` runs `release` now or ran it at some point of the GitOps history.
+/// Whether `env` runs `release` now or ran it at some point of the GitOps history: committed
+/// pointers only (an uncommitted or untracked file is nobody's deploy).
 fn has_run(
     repo: &GitopsRepo,
     env: &str,
@@ -259,9 +260,6 @@ fn has_run(
     release: &ReleasePointer,
 ) -> Result<bool, Error> {
     let rel = repo.pointer_path(env, repository, project);
-    if repo.read_pointer(&rel)?.is_some_and(|p| p.same_release_as(release)) {
-        return Ok(true);
-    }
     Ok(repo.pointer_history(&rel)?.iter().any(|e| e.pointer.same_release_as(release)))
 }
 

@@ -99,9 +99,12 @@ impl EnvironmentPolicy {
                 || candidate.deployer_keys.contains(&approval.key)
             {
                 Some("a self-approval (they deploy it)".to_owned())
+            } else if let Some(earlier) = valid.iter().find(|v| v.key == approval.key) {
+                Some(format!("approved already with the same key (as {})", earlier.approver))
             } else {
-                valid.iter().find(|v| v.key == approval.key).map(|earlier| {
-                    format!("approved already with the same key (as {})", earlier.approver)
+                // One person listed under two names with two keys approves once.
+                valid.iter().find(|v| same_person(&v.approver, who)).map(|earlier| {
+                    format!("approved already under another name ({})", earlier.approver)
                 })
             };
             match problem {
@@ -428,12 +431,19 @@ mod tests {
         let approvals =
             [signed("al", "alice-key"), signed("bob", "bob-key"), signed("b", "bob-key")];
         let alice_keys = [b"alice-key".to_vec()];
-        let candidate =
+        let alices =
             Candidate { deployer_keys: &alice_keys, ..candidate(tag, None, &approvals, &none) };
-        let broken = rules.violations(&candidate);
+        let broken = rules.violations(&alices);
         assert_eq!(broken.len(), 1);
         let detail = &broken[0].detail;
         assert!(detail.contains("al: a self-approval (they deploy it)"), "{detail}");
         assert!(detail.contains("b: approved already with the same key (as bob)"), "{detail}");
+        let twice = [signed("bob@example.com", "k1"), signed("bob@corp.example", "k2")];
+        let broken = rules.violations(&candidate(tag, None, &twice, &none));
+        assert!(
+            broken[0].detail.contains("bob@corp.example: approved already under another name"),
+            "{}",
+            broken[0].detail
+        );
     }
 }

@@ -252,3 +252,37 @@ fn an_alias_from_another_branch_does_not_make_a_release_tagged() {
     assert_eq!(denied.status.code(), Some(7), "{stderr}");
     assert!(stderr.contains("allowed_triggers"), "{stderr}");
 }
+
+/// A release is made from the checkout: `--commit` naming another commit than HEAD (with CI
+/// saying main built it) would label this checkout's code with main's commit.
+#[test]
+fn a_commit_other_than_the_checkout_is_refused() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let root = registry.unique_root("not-the-checkout");
+    let sandbox = Sandbox::new();
+    let (repo, project, main) = repository(&sandbox, "[{branch: main}]");
+    harness::git(&repo, &["checkout", "-q", "-b", "evil"]);
+    std::fs::write(
+        project.join("templates/evil.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  namespace: auth\n",
+    )
+    .expect("evil");
+    harness::git(&repo, &["add", "."]);
+    harness::git(&repo, &["commit", "-q", "-m", "Something evil"]);
+    let ci = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_REF_TYPE", "branch"),
+        ("GITHUB_REF_NAME", "main"),
+        ("GITHUB_SHA", main.as_str()),
+    ];
+    for extra in [&["--commit", main.as_str(), "--commit-time", "1700000000"][..], &[][..]] {
+        let refused = push(&sandbox, &root, &project, extra, &ci);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("names commit {main}, but the checkout is at")),
+            "{stderr}"
+        );
+    }
+}

@@ -170,6 +170,27 @@ pub async fn publish_with_progress(
     progress: UploadProgress<'_>,
     lifetime: Duration,
 ) -> Result<Published, PublishError> {
+    let tag_names = (input.trigger.kind == TriggerKind::Tag)
+        .then(|| aliases::tag_aliases(strategy, &input.project, &input.source.tags).0);
+    let published = publish_numbered(store, input, strategy, progress, lifetime).await?;
+    // A tag pipeline that found the release made (or begun) by another push records that it
+    // tagged it: the release's own metadata names the other trigger.
+    if let Some(tag_names) = tag_names
+        && published.existed
+    {
+        let bytes = store.fetch_manifest(&published.digest).await?;
+        record_tagged(store, &published.commit, &tag_names, (&published.digest, &bytes)).await?;
+    }
+    Ok(published)
+}
+
+async fn publish_numbered(
+    store: &Store,
+    input: ReleaseInput,
+    strategy: TagStrategy,
+    progress: UploadProgress<'_>,
+    lifetime: Duration,
+) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
     let tags = store.list_tags().await?;
     if tags.contains(&commit) {
@@ -406,10 +427,6 @@ async fn republish(
     for alias in aliases.iter().filter(|a| !tags.contains(a)) {
         claim_alias(store, alias, &existing, &bytes, &mut tags_added, &mut warnings).await?;
     }
-    if input.trigger.kind == TriggerKind::Tag {
-        let (tag_names, _) = aliases::tag_aliases(strategy, &input.project, &input.source.tags);
-        record_tagged(store, &commit, &tag_names, (&existing, &bytes), tags).await?;
-    }
     Ok(Published {
         digest: existing,
         number,
@@ -428,10 +445,9 @@ async fn record_tagged(
     commit: &str,
     tag_names: &[String],
     (digest, manifest): (&Digest, &[u8]),
-    tags: &[String],
 ) -> Result<(), StoreError> {
     let marker = aliases::tagged_marker(commit);
-    if tags.contains(&marker) {
+    if store.resolve_tag(&marker).await?.as_ref() == Some(digest) {
         return Ok(());
     }
     for name in tag_names {
