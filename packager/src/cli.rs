@@ -338,6 +338,11 @@ pub struct PointerChangeArgs {
     /// project of the same name.
     #[arg(long)]
     pub replace: bool,
+    /// Your SSH key (listed in the allowed-signers file; default: git's user.signingkey):
+    /// where approvals are required, the deployer proves who they are with it, so that their
+    /// own approval cannot count.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// `deploy` arguments.

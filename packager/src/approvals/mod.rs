@@ -204,12 +204,22 @@ pub fn verify(
     principal: &str,
     signers: &Path,
 ) -> Result<(), String> {
+    verify_in(message, signature, principal, signers, NAMESPACE)
+}
+
+fn verify_in(
+    message: &[u8],
+    signature: &[u8],
+    principal: &str,
+    signers: &Path,
+    namespace: &str,
+) -> Result<(), String> {
     use std::io::Write;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let sig = dir.path().join("approval.sig");
     std::fs::write(&sig, signature).map_err(|e| e.to_string())?;
     let mut child = Command::new("ssh-keygen")
-        .args(["-Y", "verify", "-n", NAMESPACE, "-f"])
+        .args(["-Y", "verify", "-n", namespace, "-f"])
         .arg(signers)
         .arg("-I")
         .arg(principal)
@@ -231,6 +241,50 @@ pub fn verify(
     let said = String::from_utf8_lossy(&output.stderr);
     let said = said.lines().next().unwrap_or("the signature does not verify").trim();
     Err(said.to_owned())
+}
+
+/// The namespace of a deployer's proof of their key: never valid as an approval.
+pub const DEPLOYER_NAMESPACE: &str = "forge-pack-deployer";
+
+/// Who a deployer is, proven by their key: the key (SSH wire form) and the principals the
+/// allowed-signers file lists it for.
+#[derive(Debug, Clone)]
+pub struct Deployer {
+    /// The key.
+    pub key: Vec<u8>,
+    /// Its principals.
+    pub principals: Vec<String>,
+}
+
+/// Signs `message` with `key` (namespace [`DEPLOYER_NAMESPACE`]) and checks the signature
+/// against the allowed signers: the deployer, or why they cannot be told.
+pub fn identify(key: &Path, message: &[u8], signers: &AllowedSigners) -> Result<Deployer, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("deploy");
+    std::fs::write(&path, message).map_err(|e| e.to_string())?;
+    let output = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", DEPLOYER_NAMESPACE, "-f"])
+        .arg(key)
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ssh-keygen: {e}"))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("ssh-keygen could not sign with {}: {}", key.display(), said.trim()));
+    }
+    let signature = std::fs::read(dir.path().join("deploy.sig")).map_err(|e| e.to_string())?;
+    let signed_by = signers::signature_key(&signature)
+        .ok_or_else(|| "the signature holds no readable key".to_owned())?;
+    let principals = signers.principals_of(&signed_by);
+    let Some(first) = principals.first() else {
+        return Err(format!(
+            "the key {} is not listed (by name) in the allowed-signers file",
+            key.display()
+        ));
+    };
+    verify_in(message, &signature, first, signers.path(), DEPLOYER_NAMESPACE)?;
+    Ok(Deployer { key: signed_by, principals })
 }
 
 /// An approval found for a release, checked against its signature and the release.

@@ -51,6 +51,15 @@ impl AllowedSigners {
         self.entries.iter().any(|e| e.key == key && e.principals.iter().any(|p| p == principal))
     }
 
+    /// The principals some line lists `key` for, by name.
+    pub fn principals_of(&self, key: &[u8]) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.key == key)
+            .flat_map(|e| e.principals.iter().filter(|p| is_principal_name(p)).cloned())
+            .collect()
+    }
+
     /// The keys listed for any principal `is_them` says is them.
     pub fn keys_of(&self, is_them: impl Fn(&str) -> bool) -> Vec<Vec<u8>> {
         self.entries

@@ -195,22 +195,45 @@ fn change_pointer(
     let user = repo.git_user()?;
     let actor = actor(change.actor.as_deref(), |k| std::env::var(k).ok(), user.name.clone())
         .ok_or(GitopsError::UnknownActor)?;
-    let deployers: Vec<&str> = [Some(actor.as_str()), user.name.as_deref(), user.email.as_deref()]
+    let mut names: Vec<String> = [Some(actor.clone()), user.name.clone(), user.email.clone()]
         .into_iter()
         .flatten()
         .collect();
-    let (approvals, deployer_keys) = match &rules.approval {
+    let (approvals, deployer_keys, deployer_signed) = match &rules.approval {
         Some(_) => {
             let signers = approvals::AllowedSigners::committed(repo, policy.allowed_signers())?;
             let found =
                 approvals::found(repo, env, repository, project, &chosen.digest, signers.as_ref())?;
-            let keys = signers
-                .map(|s| s.keys_of(|p| deployers.iter().any(|d| same_person(d, p))))
+            let key = match &change.key {
+                Some(key) => Some(key.clone()),
+                None => repo.git_config("user.signingkey")?.map(Into::into),
+            };
+            let deployer = match (key, &signers) {
+                (Some(key), Some(signers)) => {
+                    let message = format!("deploy {} to {env} by {actor}\n", chosen.digest);
+                    let deployer =
+                        approvals::identify(&key, message.as_bytes(), signers).map_err(|why| {
+                            approvals::ApprovalError::Missing(format!(
+                                "cannot tell who deploys by their key: {why}"
+                            ))
+                        })?;
+                    Some(deployer)
+                }
+                _ => None,
+            };
+            if let Some(deployer) = &deployer {
+                names.extend(deployer.principals.iter().cloned());
+            }
+            let mut keys = signers
+                .map(|s| s.keys_of(|p| names.iter().any(|d| same_person(d, p))))
                 .unwrap_or_default();
-            (found, keys)
+            let signed = deployer.is_some();
+            keys.extend(deployer.map(|d| d.key));
+            (found, keys, signed)
         }
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), false),
     };
+    let deployers: Vec<&str> = names.iter().map(String::as_str).collect();
     let facts = Facts {
         action,
         env,
@@ -223,6 +246,7 @@ fn change_pointer(
         actor: &actor,
         deployers: &deployers,
         deployer_keys: &deployer_keys,
+        deployer_signed,
     };
     let previous = current.cloned();
     let (pointer, message) = match plan(&facts)? {

@@ -35,6 +35,8 @@ pub struct Facts<'a> {
     pub deployers: &'a [&'a str],
     /// The keys the allowed-signers file lists for them.
     pub deployer_keys: &'a [Vec<u8>],
+    /// Whether the deployer proved their key.
+    pub deployer_signed: bool,
 }
 
 /// What should happen.
@@ -72,6 +74,7 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
         approvals: facts.approvals,
         deployers: facts.deployers,
         deployer_keys: facts.deployer_keys,
+        deployer_signed: facts.deployer_signed,
         deployed_in: facts.deployed_in,
     };
     let violations = facts.rules.violations(&candidate);
@@ -96,7 +99,9 @@ fn denial(
     };
     let (project, description) = (facts.chosen.project(), facts.chosen.describe());
     let mut hints = Vec::new();
-    if violations.iter().any(|v| v.rule == "requires_approval") {
+    if violations.iter().any(|v| v.detail.starts_with("the deployer must sign")) {
+        hints.push("pass --key <your SSH private key> (or set git's user.signingkey); the allowed-signers file must list its public key for you".into());
+    } else if violations.iter().any(|v| v.rule == "requires_approval") {
         hints.push(format!(
             "an approver (not the deployer) signs an approval of this release: forge-pack approve {} {project} {} --justification \"...\" --key <ssh key>",
             facts.env, facts.chosen.metadata.release.number
@@ -199,6 +204,7 @@ mod tests {
             actor: "alice",
             deployers: &["alice", "alice@example.com"],
             deployer_keys: &[],
+            deployer_signed: true,
         }
     }
 

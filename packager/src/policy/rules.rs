@@ -54,6 +54,9 @@ pub struct Candidate<'a> {
     /// The keys the allowed-signers file lists for the deployer's names: an approval signed
     /// with one of them is the deployer's, whatever name it gives.
     pub deployer_keys: &'a [Vec<u8>],
+    /// Whether the deployer proved their key (needed where approvals are: names alone are
+    /// whatever the deployer's own git configuration says).
+    pub deployer_signed: bool,
     /// The required environments this release is, or has been, deployed to.
     pub deployed_in: &'a BTreeSet<String>,
 }
@@ -180,7 +183,12 @@ impl EnvironmentPolicy {
         }
         if let Some(rule) = &self.approval {
             let (valid, notes) = self.judge_approvals(rule, candidate);
-            if valid.len() < rule.count {
+            if !candidate.deployer_signed {
+                broken.push(Violation {
+                    rule: "requires_approval",
+                    detail: "the deployer must sign the deploy with their key (--key, listed in the allowed-signers file), so that their own approval cannot count".into(),
+                });
+            } else if valid.len() < rule.count {
                 let by = match &rule.approvers {
                     Some(listed) => format!(" by [{}]", listed.join(", ")),
                     None => String::new(),
@@ -250,6 +258,7 @@ mod tests {
             approvals,
             deployers: &["alice"],
             deployer_keys: &[],
+            deployer_signed: true,
             deployed_in,
         }
     }

@@ -74,7 +74,12 @@ fn one_person_one_key_one_approval_and_only_what_is_committed_counts() {
     )
     .expect("allowed_signers");
 
-    let denied = world.fails(7, &["deploy", "production", &location, "v1.2.3", "--actor", "alice"]);
+    // Alice deploys under a name of her choosing; her key says who she is.
+    let alice_key = alice.to_str().expect("utf-8");
+    let denied = world.fails(
+        7,
+        &["deploy", "production", &location, "v1.2.3", "--actor", "asmith", "--key", alice_key],
+    );
     assert!(denied.contains("requires_approval: needs 2 signed approvals"), "{denied}");
     assert!(denied.contains("bob: valid"), "{denied}");
     assert!(denied.contains("alice@example.com: a self-approval (they deploy it)"), "{denied}");
@@ -130,7 +135,7 @@ fn one_person_one_key_one_approval_and_only_what_is_committed_counts() {
         ],
     );
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
-    let out = world.ok("alice", &["deploy", "production", &location, "v1.2.3"]);
+    let out = world.ok("alice", &["deploy", "production", &location, "v1.2.3", "--key", alice_key]);
     assert!(out.starts_with("Deployed auth-service release 2"), "{out}");
     let message = world.last_message();
     assert!(message.contains("Approved by: bob (bob says yes)\n"), "{message}");

@@ -210,8 +210,16 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     );
     assert_eq!(world.commits(), before);
 
-    // Production: approval and staging first.
-    insta::assert_snapshot!(world.fails(7, &["deploy", "production", "auth-service", "v1.2.3"]), @r#"
+    // Production: approval and staging first. Alice proves who she is with her key.
+    let unsigned = world.fails(7, &["deploy", "production", "auth-service", "v1.2.3"]);
+    assert!(
+        unsigned.contains("requires_approval: the deployer must sign the deploy with their key"),
+        "{unsigned}"
+    );
+    assert!(unsigned.contains("hint: pass --key <your SSH private key>"), "{unsigned}");
+    let alice = world.signer("alice");
+    let alice = alice.to_str().expect("utf-8");
+    insta::assert_snapshot!(world.fails(7, &["deploy", "production", "auth-service", "v1.2.3", "--key", alice]), @r#"
     error: the production policy denies deploying auth-service release 2 (v1.2.3, main-2) (envs/production/auth-service/release.yaml):
       requires_approval: needs 1 signed approval of release 2, other than the deployer's; found none
       requires: release 2 has never been deployed to `staging`
@@ -241,7 +249,10 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
         &["production", "auth-service", "2", "--justification", "CHG-42: reviewed in staging"],
     );
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
-    let out = world.ok("alice", &["deploy", "production", "auth-service", "2", "--output", "json"]);
+    let out = world.ok(
+        "alice",
+        &["deploy", "production", "auth-service", "2", "--output", "json", "--key", alice],
+    );
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(report["changed"], true);
     assert_eq!(report["release"]["number"], 2);
@@ -664,7 +675,12 @@ fn approvals_are_signed_and_only_real_ones_by_others_count() {
     git(&world.gitops, &["add", "approvals"]);
     git(&world.gitops, &["commit", "--quiet", "--message", "Approvals, some bad"]);
 
-    let denied = world.fails(7, &["deploy", "production", &location, "v1.2.3", "--actor", "alice"]);
+    let alice = world.signer("alice");
+    let alice = alice.to_str().expect("utf-8");
+    let denied = world.fails(
+        7,
+        &["deploy", "production", &location, "v1.2.3", "--actor", "alice", "--key", alice],
+    );
     assert!(denied.contains("needs 2 signed approvals of release 2 by [alice, bob, carol], other than the deployer's"), "{denied}");
     assert!(denied.contains("alice: a self-approval (they deploy it)"), "{denied}");
     assert!(denied.contains("bob: it approves another release"), "{denied}");
@@ -676,7 +692,7 @@ fn approvals_are_signed_and_only_real_ones_by_others_count() {
     approve("alice", "production", "v1.2.3");
     approve("bob", "production", "v1.2.3");
     approve("carol", "production", "v1.2.3");
-    let out = world.ok("alice", &["deploy", "production", &location, "v1.2.3"]);
+    let out = world.ok("alice", &["deploy", "production", &location, "v1.2.3", "--key", alice]);
     assert!(out.starts_with("Deployed auth-service release 2"), "{out}");
     let message = world.last_message();
     assert!(
