@@ -285,6 +285,12 @@ pub struct InspectArgs {
     /// Print one object, as `<kind>/<name>` or `<namespace>/<kind>/<name>`.
     #[arg(long, value_name = "KIND/NAME")]
     pub show: Option<String>,
+    /// Show the release's build provenance, verified with --key.
+    #[arg(long, requires = "key")]
+    pub provenance: bool,
+    /// A trusted public key (PEM) for --provenance. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub key: Vec<PathBuf>,
 }
 
 /// `list` arguments.

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod approvals;
 pub mod artifacts;
+pub mod attestation;
 pub mod cli;
 pub mod commands;
 pub mod config;

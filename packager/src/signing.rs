@@ -40,6 +40,9 @@ pub enum SigningError {
         /// The store.
         location: String,
     },
+    /// No provenance signed by a trusted key.
+    #[error(transparent)]
+    NoProvenance(#[from] NoProvenance),
     /// No trusted key signed the release.
     #[error("release {digest} in {location} is not signed by any of the keys given ({}){}",
         keys.join(", "), if rejected.is_empty() { "; it has no signatures".to_owned() } else { format!("; signatures found: {}", rejected.join("; ")) })]
@@ -55,12 +58,22 @@ pub enum SigningError {
     },
 }
 
+/// A release signed but without signed provenance.
+#[derive(Debug, thiserror::Error)]
+#[error("release {digest} carries no build provenance signed by the keys given ({})", keys.join(", "))]
+pub struct NoProvenance {
+    /// The release.
+    pub digest: Digest,
+    /// The keys tried.
+    pub keys: Vec<String>,
+}
+
 impl SigningError {
     /// Bad keys are input errors; an unsigned release fails verification.
     pub fn code(&self) -> u8 {
         match self {
             SigningError::Key { .. } | SigningError::NotARegistry { .. } => exit::INPUT,
-            SigningError::NotSigned { .. } => exit::VERIFY,
+            SigningError::NotSigned { .. } | SigningError::NoProvenance(_) => exit::VERIFY,
         }
     }
 
@@ -129,6 +142,28 @@ pub async fn sign(
     // The commit time, not the clock: signing again writes the same referrer.
     let created = &head.metadata.source.commit_time;
     signatures::sign(registry, &subject, &registry.location(), signer, forms, created).await?;
+    Ok(())
+}
+
+/// Attaches a signed statement of `predicate_type` about the release `digest` (provenance).
+pub async fn attest(
+    store: &Store,
+    digest: &Digest,
+    signer: &KeySigner,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+) -> Result<(), Error> {
+    let registry = registry_of(store)?;
+    let manifest = store.fetch_manifest(digest).await?;
+    let head = store.fetch_head(digest).await?;
+    let subject = Subject {
+        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+        size: manifest.len() as u64,
+        digest: digest.clone(),
+    };
+    let statement = forge_sign::bundle::statement(digest, predicate_type, predicate);
+    let created = &head.metadata.source.commit_time;
+    signatures::attach(registry, &subject, signer, &statement, predicate_type, created).await?;
     Ok(())
 }
 

@@ -29,6 +29,9 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
     let head = resolved.store.fetch_head(&resolved.digest).await?;
     let metadata = &head.metadata;
 
+    if args.provenance {
+        return provenance(args, &resolved, output).await;
+    }
     if let Some(selector) = &args.show {
         let object = find_object(&metadata.resources.objects, selector, &resolved.digest)?;
         let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;
@@ -167,4 +170,72 @@ fn find_object<'a>(
             paths: many.iter().map(|o| o.path.clone()).collect(),
         }),
     }
+}
+
+/// `inspect --provenance`: the release's build provenance, verified with the keys given.
+async fn provenance(
+    args: &InspectArgs,
+    resolved: &crate::access::Resolved,
+    output: &Output,
+) -> Result<u8, Error> {
+    use forge_sign::bundle::PROVENANCE_PREDICATE;
+    let keys = crate::signing::load_public_keys(&args.key)?;
+    let verification = crate::signing::verify(&resolved.store, &resolved.digest, &keys).await?;
+    let statements: Vec<_> = verification
+        .statements
+        .into_iter()
+        .filter(|s| s.predicate_type == PROVENANCE_PREDICATE)
+        .collect();
+    let Some(first) = statements.first() else {
+        return Err(crate::signing::SigningError::from(crate::signing::NoProvenance {
+            digest: resolved.digest.clone(),
+            keys: keys.iter().map(forge_sign::PublicKey::fingerprint).collect(),
+        })
+        .into());
+    };
+    if output.json() {
+        output.print_json(&serde_json::json!({
+            "digest": resolved.digest.to_string(),
+            "provenance": statements,
+        }))?;
+        return Ok(exit::OK);
+    }
+    let predicate = &first.predicate;
+    let text = |pointer: &str| {
+        predicate.pointer(pointer).map_or_else(
+            || "-".to_owned(),
+            |v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            },
+        )
+    };
+    let mut rows = vec![
+        vec!["release".to_owned(), resolved.digest.to_string()],
+        vec!["signed by".to_owned(), first.key.clone()],
+        vec!["builder".to_owned(), text("/runDetails/builder/id")],
+        vec!["run".to_owned(), text("/runDetails/metadata/invocationId")],
+        vec!["trigger".to_owned(), text("/buildDefinition/externalParameters/trigger")],
+        vec!["branch".to_owned(), text("/buildDefinition/externalParameters/branch")],
+        vec![
+            "branch verified".to_owned(),
+            text("/buildDefinition/internalParameters/branchVerified"),
+        ],
+        vec!["tag".to_owned(), text("/buildDefinition/externalParameters/tag")],
+        vec!["released by".to_owned(), text("/buildDefinition/externalParameters/actor")],
+    ];
+    let dependencies = predicate
+        .pointer("/buildDefinition/resolvedDependencies")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for dependency in dependencies {
+        let name = dependency.get("uri").or_else(|| dependency.get("name"));
+        let name = name.and_then(serde_json::Value::as_str).unwrap_or("-");
+        let digest = dependency.get("digest").map(ToString::to_string).unwrap_or_default();
+        rows.push(vec!["input".to_owned(), format!("{name} {digest}")]);
+    }
+    output.print(&format!("Provenance (verified)\n{}", table(&rows)))?;
+    Ok(exit::OK)
 }

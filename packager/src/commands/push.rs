@@ -19,6 +19,7 @@ pub async fn run(push: &PushArgs, global: &GlobalArgs, output: &Output) -> Resul
         Some(key) => Some(release::Signing {
             signer: crate::signing::load_signer(key)?,
             forms: push.signing.signature_format.forms(),
+            artifact_files: crate::attestation::artifact_files(&args.artifacts.files)?,
         }),
         None => None,
     };

@@ -61,6 +61,8 @@ pub struct Signing {
     pub signer: forge_sign::KeySigner,
     /// The forms.
     pub forms: Vec<forge_store::signatures::SignatureForm>,
+    /// The artifact files the release used, with their digests (for its provenance).
+    pub artifact_files: Vec<(String, forge_release::Digest)>,
 }
 
 /// A project rendered at its commit and packaged, ready to publish.
@@ -187,6 +189,17 @@ pub async fn publish(
         use forge_sign::Signer as _;
         output.note("signing the release");
         crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
+        let head = store.fetch_head(&published.digest).await?;
+        let predicate = crate::attestation::predicate(&head.metadata, &signing.artifact_files);
+        let predicate_type = forge_sign::bundle::PROVENANCE_PREDICATE;
+        crate::signing::attest(
+            &store,
+            &published.digest,
+            &signing.signer,
+            predicate_type,
+            predicate,
+        )
+        .await?;
         report.signed_by = Some(signing.signer.public_key().fingerprint());
     }
     for warning in &report.warnings {

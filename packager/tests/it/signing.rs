@@ -112,6 +112,42 @@ fn cosign_verifies_what_forge_pack_signs_and_forge_pack_what_cosign_signs() {
         );
     }
     assert_eq!(forms(&world.verify("1", &[&public])), ["bundle", "classic"]);
+    // Its provenance too: cosign verifies the attestation, forge-pack shows its facts.
+    let attested = cosign(
+        &world.sandbox,
+        &[
+            "verify-attestation",
+            "--key",
+            &public,
+            "--insecure-ignore-tlog",
+            "--type",
+            "slsaprovenance1",
+            &image,
+        ],
+    );
+    assert!(attested.status.success(), "{}", String::from_utf8_lossy(&attested.stderr));
+    let shown = world
+        .sandbox
+        .command(&[
+            "inspect",
+            "company/monorepo/auth-service:1",
+            "--provenance",
+            "--key",
+            &public,
+            "--output",
+            "json",
+        ])
+        .env("FORGE_REGISTRY", &world.root)
+        .output()
+        .expect("inspect");
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    let predicate = &shown["provenance"][0]["predicate"];
+    assert_eq!(predicate["buildDefinition"]["externalParameters"]["branch"], "main");
+    assert_eq!(
+        predicate["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
+        commit('1')
+    );
 
     // cosign signs; forge-pack verifies each form.
     for (n, extra, form) in
