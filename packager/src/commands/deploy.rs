@@ -101,7 +101,8 @@ pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Res
     let access = Access::from_args(global)?;
     let (location, image) = project_location(&repo, project, &access)?;
     let selector = ReleaseSelector::Id(release.to_owned());
-    let chosen = Chosen::fetch(&access, &location, image, selector).await?;
+    let mut chosen = Chosen::fetch(&access, &location, image, selector).await?;
+    chosen.check_signatures(&repo).await?;
     if is_bare_name(project) && chosen.metadata.release.project != project {
         return Err(GitopsError::WrongProject {
             location: location.to_string(),

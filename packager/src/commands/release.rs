@@ -190,7 +190,8 @@ pub async fn publish(
         output.note("signing the release");
         crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
         let head = store.fetch_head(&published.digest).await?;
-        let predicate = crate::attestation::predicate(&head.metadata, &signing.artifact_files);
+        let predicate =
+            crate::attestation::predicate(&head.metadata, &ctx.trigger, &signing.artifact_files);
         let predicate_type = forge_sign::bundle::PROVENANCE_PREDICATE;
         crate::signing::attest(
             &store,

@@ -55,7 +55,8 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
             reason: format!("spec.image: {e}"),
         })?
         .project;
-    let chosen = Chosen::fetch(&access, &location, image, selector).await?;
+    let mut chosen = Chosen::fetch(&access, &location, image, selector).await?;
+    chosen.check_signatures(&repo).await?;
     if chosen.metadata.release.project != *project {
         return Err(GitopsError::WrongProject {
             location: location.to_string(),

@@ -234,6 +234,11 @@ fn change_pointer(
         None => (Vec::new(), Vec::new(), false),
     };
     let deployers: Vec<&str> = names.iter().map(String::as_str).collect();
+    let signed = if rules.signed_by.is_empty() {
+        None
+    } else {
+        Some(super::signed_facts(repo, chosen, &rules.signed_by)?)
+    };
     let facts = Facts {
         action,
         env,
@@ -247,6 +252,7 @@ fn change_pointer(
         deployers: &deployers,
         deployer_keys: &deployer_keys,
         deployer_signed,
+        signed: signed.as_ref(),
     };
     let previous = current.cloned();
     let (pointer, message) = match plan(&facts)? {

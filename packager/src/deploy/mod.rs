@@ -39,6 +39,10 @@ pub struct Chosen {
     pub metadata: ReleaseMetadata,
     /// Every event that released it (see [`triggers_of`]).
     pub triggers: Vec<TriggerKind>,
+    /// Its store.
+    pub store: forge_store::Store,
+    /// Its signatures under the keys the policy names (see [`Chosen::check_signatures`]).
+    pub verification: Option<forge_store::signatures::Verification>,
 }
 
 impl Chosen {
@@ -72,7 +76,39 @@ impl Chosen {
         let marker = aliases::tagged_marker(&head.metadata.source.commit);
         let tagged = resolved.store.resolve_tag(&marker).await?.as_ref() == Some(&resolved.digest);
         let triggers = triggers_of(&head.metadata, tagged);
-        Ok(Chosen { image, digest: resolved.digest, metadata: head.metadata, triggers })
+        Ok(Chosen {
+            image,
+            digest: resolved.digest,
+            metadata: head.metadata,
+            triggers,
+            store: resolved.store,
+            verification: None,
+        })
+    }
+
+    /// Reads the release's signatures under every key some environment of the GitOps
+    /// repository's policy (as HEAD has it) names in `signed_by:`; nothing when none does.
+    pub async fn check_signatures(
+        &mut self,
+        repo: &crate::gitops::GitopsRepo,
+    ) -> Result<(), Error> {
+        let policy = crate::policy::Policy::load_committed(repo)?;
+        let keys: Vec<forge_sign::PublicKey> = policy
+            .signing_keys()
+            .into_iter()
+            .map(|path| committed_key(repo, path))
+            .collect::<Result<_, _>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.verification = Some(match &self.store {
+            forge_store::Store::Registry(registry) => {
+                forge_store::signatures::verify(registry, &self.digest, &keys).await?
+            }
+            // Signatures live in registries: a layout's release carries none.
+            forge_store::Store::Layout(_) => forge_store::signatures::Verification::default(),
+        });
+        Ok(())
     }
 
     /// The release's project.
@@ -111,6 +147,46 @@ pub fn triggers_of(metadata: &ReleaseMetadata, tagged: bool) -> Vec<TriggerKind>
         triggers.push(TriggerKind::Tag);
     }
     triggers
+}
+
+/// A public key file (`signed_by:`) as HEAD of the GitOps repository has it.
+pub fn committed_key(
+    repo: &crate::gitops::GitopsRepo,
+    path: &str,
+) -> Result<forge_sign::PublicKey, Error> {
+    let bad =
+        |reason: String| crate::signing::SigningError::Key { path: repo.root().join(path), reason };
+    let bytes = repo
+        .committed_file(path)?
+        .ok_or_else(|| bad("HEAD has no such file (policy keys are read as committed)".into()))?;
+    Ok(forge_sign::PublicKey::from_pem(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| bad(e.to_string()))?)
+}
+
+/// What the release's signatures say under the keys `paths` (an environment's `signed_by:`).
+pub fn signed_facts(
+    repo: &crate::gitops::GitopsRepo,
+    chosen: &Chosen,
+    paths: &[String],
+) -> Result<crate::policy::SignedFacts, Error> {
+    let mut fingerprints = Vec::new();
+    for path in paths {
+        fingerprints.push(committed_key(repo, path)?.fingerprint());
+    }
+    let Some(verification) = &chosen.verification else {
+        return Ok(crate::policy::SignedFacts::default());
+    };
+    let signed = verification.signatures.iter().any(|s| fingerprints.contains(&s.key));
+    let attested = verification
+        .statements
+        .iter()
+        .filter(|s| {
+            fingerprints.contains(&s.key)
+                && s.predicate_type == forge_sign::bundle::PROVENANCE_PREDICATE
+        })
+        .filter_map(|s| crate::attestation::attested(&s.predicate))
+        .collect();
+    Ok(crate::policy::SignedFacts { signed, attested })
 }
 
 /// Environment and project names become directories in the GitOps repository.

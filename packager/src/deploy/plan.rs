@@ -37,6 +37,8 @@ pub struct Facts<'a> {
     pub deployer_keys: &'a [Vec<u8>],
     /// Whether the deployer proved their key.
     pub deployer_signed: bool,
+    /// What the release's signatures say, where the environment names keys.
+    pub signed: Option<&'a crate::policy::SignedFacts>,
 }
 
 /// What should happen.
@@ -75,6 +77,7 @@ pub fn plan(facts: &Facts<'_>) -> Result<Plan, PolicyError> {
         deployers: facts.deployers,
         deployer_keys: facts.deployer_keys,
         deployer_signed: facts.deployer_signed,
+        signed: facts.signed,
         deployed_in: facts.deployed_in,
     };
     let violations = facts.rules.violations(&candidate);
@@ -177,6 +180,10 @@ mod tests {
             digest: image.digest.clone(),
             metadata,
             triggers,
+            store: forge_store::Store::Layout(forge_store::LayoutStore::new(std::path::Path::new(
+                "/nonexistent",
+            ))),
+            verification: None,
         }
     }
 
@@ -205,6 +212,7 @@ mod tests {
             deployers: &["alice", "alice@example.com"],
             deployer_keys: &[],
             deployer_signed: true,
+            signed: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 mod rules;
 
-pub use rules::{ApprovalRule, Candidate, EnvironmentPolicy, Violation, same_person};
+pub use rules::{ApprovalRule, Candidate, EnvironmentPolicy, SignedFacts, Violation, same_person};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -135,6 +135,10 @@ struct EnvironmentFile {
     #[serde(default)]
     requires: Vec<String>,
     verified_branch: Option<bool>,
+    /// Public keys (PEM files in the GitOps repository) one of which must have signed the
+    /// release and its build provenance; the provenance's facts are then what the other
+    /// rules check.
+    signed_by: Option<Vec<String>>,
     /// `deploy --auto` deploys here whatever the rules admit.
     #[serde(default)]
     auto_deploy: bool,
@@ -279,9 +283,21 @@ impl Policy {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            let signed_by = env.signed_by.clone().unwrap_or_default();
+            if let Some(bad) =
+                signed_by.iter().find(|p| p.starts_with('/') || p.split('/').any(|s| s == ".."))
+            {
+                return Err(format!(
+                    "environments.{name}.signed_by: `{bad}` must be a path inside the GitOps repository"
+                ));
+            }
+            if env.signed_by.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!("environments.{name}.signed_by lists no keys"));
+            }
             environments.insert(
                 name.clone(),
                 EnvironmentPolicy {
+                    signed_by,
                     allowed_triggers: env.allowed_triggers.clone(),
                     allowed_branches: branches,
                     approval: approval_rule(name, env)?,
@@ -309,6 +325,11 @@ impl Policy {
         })
     }
 
+    /// Every key file some environment's `signed_by:` names.
+    pub fn signing_keys(&self) -> BTreeSet<&str> {
+        self.environments.values().flat_map(|e| e.signed_by.iter().map(String::as_str)).collect()
+    }
+
     /// The environments `deploy --auto` deploys to (`auto_deploy: true`), in name order.
     pub fn auto_environments(&self) -> Vec<&str> {
         self.environments.iter().filter(|(_, e)| e.auto_deploy).map(|(n, _)| n.as_str()).collect()
@@ -323,6 +344,7 @@ impl Policy {
     /// policy says `unlisted_environments: allow`.
     pub fn environment(&self, env: &str) -> Result<&EnvironmentPolicy, PolicyError> {
         static UNRESTRICTED: EnvironmentPolicy = EnvironmentPolicy {
+            signed_by: Vec::new(),
             allowed_triggers: None,
             allowed_branches: None,
             approval: None,
@@ -384,7 +406,8 @@ mod tests {
                 "requires",
                 "auto_deploy",
                 "promotion_policy",
-                "verified_branch"
+                "verified_branch",
+                "signed_by"
             ]
         );
         let triggers: Vec<TriggerKind> =

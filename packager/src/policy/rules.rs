@@ -11,6 +11,9 @@ use crate::approvals::Found;
 /// nothing.
 #[derive(Debug, Default)]
 pub struct EnvironmentPolicy {
+    /// Key files (in the GitOps repository) one of which must have signed the release and its
+    /// provenance; the provenance's facts are then what the other rules check.
+    pub signed_by: Vec<String>,
     pub(super) allowed_triggers: Option<Vec<TriggerKind>>,
     pub(super) allowed_branches: Option<Vec<(String, GlobMatcher)>>,
     /// Signed approvals the release needs, if any.
@@ -34,8 +37,17 @@ pub struct ApprovalRule {
     pub count: usize,
 }
 
+/// What the release's signatures say, checked against an environment's `signed_by:` keys.
+#[derive(Debug, Clone, Default)]
+pub struct SignedFacts {
+    /// Whether one of the keys signed the release.
+    pub signed: bool,
+    /// The build provenance those keys signed.
+    pub attested: Vec<crate::attestation::Attested>,
+}
+
 /// What a release brings to the policy check.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     /// `release 42 (v1.2.3)`, for messages.
     pub description: &'a str,
@@ -59,6 +71,8 @@ pub struct Candidate<'a> {
     pub deployer_signed: bool,
     /// The required environments this release is, or has been, deployed to.
     pub deployed_in: &'a BTreeSet<String>,
+    /// What its signatures say, where the environment names keys (`signed_by:`).
+    pub signed: Option<&'a SignedFacts>,
 }
 
 /// One rule a deploy broke.
@@ -129,9 +143,56 @@ impl EnvironmentPolicy {
         }
     }
 
-    /// Every rule the candidate breaks, in the order the policy file lists them.
+    /// Every rule the candidate breaks, in the order the policy file lists them. Where the
+    /// environment names keys (`signed_by:`), the release must carry their signature and
+    /// signed provenance, and the provenance's trigger and branch are what the rules check.
     pub fn violations(&self, candidate: &Candidate<'_>) -> Vec<Violation> {
-        let mut broken = Vec::new();
+        if self.signed_by.is_empty() {
+            return self.rule_violations(candidate, Vec::new());
+        }
+        let what = candidate.description;
+        let keys = self.signed_by.join(", ");
+        let violation = |detail: String| Violation { rule: "signed_by", detail };
+        match candidate.signed {
+            Some(facts) if facts.signed && !facts.attested.is_empty() => {
+                let mut triggers: Vec<TriggerKind> = Vec::new();
+                for attested in &facts.attested {
+                    if !triggers.contains(&attested.trigger) {
+                        triggers.push(attested.trigger);
+                    }
+                }
+                let with_branch = |verified: bool| {
+                    facts.attested.iter().find(|a| a.branch.is_some() && a.branch_verified >= verified)
+                };
+                let branch = with_branch(true).or_else(|| with_branch(false));
+                let attested = Candidate {
+                    triggers: &triggers,
+                    branch: branch.and_then(|a| a.branch.as_deref()),
+                    branch_verified: branch.is_some_and(|a| a.branch_verified),
+                    ..*candidate
+                };
+                self.rule_violations(&attested, Vec::new())
+            }
+            Some(facts) if facts.signed => self.rule_violations(
+                candidate,
+                vec![violation(format!(
+                    "needs build provenance signed by one of [{keys}]; {what} is signed but carries none by them"
+                ))],
+            ),
+            _ => self.rule_violations(
+                candidate,
+                vec![violation(format!(
+                    "needs a signature by one of [{keys}]; {what} has none by them"
+                ))],
+            ),
+        }
+    }
+
+    fn rule_violations(
+        &self,
+        candidate: &Candidate<'_>,
+        mut broken: Vec<Violation>,
+    ) -> Vec<Violation> {
         let what = candidate.description;
         let triggers: Vec<&str> = candidate.triggers.iter().map(|t| t.as_str()).collect();
         match &self.allowed_triggers {
@@ -260,6 +321,7 @@ mod tests {
             deployer_keys: &[],
             deployer_signed: true,
             deployed_in,
+            signed: None,
         }
     }
 

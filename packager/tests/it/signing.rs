@@ -214,3 +214,96 @@ fn another_key_or_another_releases_signature_counts_for_nothing() {
     assert!(stderr.contains("a .sig signature of another release"), "{stderr}");
     assert!(world.verify("1", &[&public]).status.success());
 }
+
+/// An ECDSA P-256 key pair made by openssl: (private PKCS#8 PEM, public PEM).
+fn openssl_pair(dir: &std::path::Path, name: &str) -> (String, String) {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {0} && openssl ec -in {0} -pubout -out {1} 2>/dev/null",
+            private.display(),
+            public.display()
+        ))
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    (private.display().to_string(), public.display().to_string())
+}
+
+/// Issue 17: an environment whose policy names the CI's key (`signed_by:`) takes only
+/// releases that key signed, with signed provenance, and checks the trigger and branch the
+/// provenance attests: a release signed on a laptop with `--branch main`, or signed without
+/// provenance, does not reach it.
+#[test]
+fn a_policy_naming_the_ci_key_checks_what_that_key_attested() {
+    let world = Signed::new("signed-policy");
+    let dir = world.sandbox.path();
+    let (ci, ci_pub) = openssl_pair(dir, "ci");
+    let (laptop, _) = openssl_pair(dir, "laptop");
+    let gitops = dir.join("gitops");
+    std::fs::create_dir_all(gitops.join("keys")).expect("mkdir");
+    std::fs::copy(&ci_pub, gitops.join("keys/ci.pub")).expect("key");
+    std::fs::write(
+        gitops.join("policy.yaml"),
+        "environments:\n  production:\n    signed_by: [keys/ci.pub]\n    allowed_triggers: [branch_push]\n    allowed_branches: [main]\n",
+    )
+    .expect("policy");
+    crate::harness::git(&gitops, &["init", "-q", "-b", "main"]);
+    crate::harness::git(&gitops, &["add", "."]);
+    crate::harness::git(&gitops, &["commit", "-q", "-m", "Production takes what CI signed"]);
+    let location = format!("{}/company/monorepo/auth-service", world.root);
+    let deploy = |id: &str| {
+        world
+            .sandbox
+            .command(&["deploy", "production", &location, id, "--actor", "alice"])
+            .env("FORGE_REGISTRY", &world.root)
+            .env("FORGE_GITOPS", &gitops)
+            .output()
+            .expect("deploy")
+    };
+    // 1: a laptop's release, claiming main, signed with the laptop's key.
+    world.push(&commit('1'), &["--manual", "--sign-key", &laptop]);
+    let denied = deploy("1");
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains(
+            "signed_by: needs a signature by one of [keys/ci.pub]; release 1 has none by them"
+        ),
+        "{stderr}"
+    );
+    // 2: signed with the CI key, but no provenance (signed after the fact).
+    world.push(&commit('2'), &[]);
+    let signed = world
+        .sandbox
+        .command(&["sign", "company/monorepo/auth-service:2", "--key", &ci])
+        .env("FORGE_REGISTRY", &world.root)
+        .output()
+        .expect("sign");
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let stderr = String::from_utf8_lossy(&deploy("2").stderr).into_owned();
+    assert!(stderr.contains("needs build provenance signed by one of [keys/ci.pub]"), "{stderr}");
+    // 3: CI built main at this commit and signed it: admitted on the facts it attested.
+    let dir_text = world.project.display().to_string();
+    let third = commit('3');
+    let mut args = push_args(&dir_text, &third);
+    args.extend(["--sign-key", &ci]);
+    let ci_push = world
+        .sandbox
+        .command(&args)
+        .env("FORGE_REGISTRY", &world.root)
+        .envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF_TYPE", "branch"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", third.as_str()),
+        ])
+        .output()
+        .expect("push");
+    assert!(ci_push.status.success(), "{}", String::from_utf8_lossy(&ci_push.stderr));
+    let admitted = deploy("3");
+    assert!(admitted.status.success(), "{}", String::from_utf8_lossy(&admitted.stderr));
+}

@@ -13,6 +13,9 @@ pub(super) struct Finish {
     pub(super) warnings: Vec<String>,
     pub(super) bytes_uploaded: u64,
     pub(super) completed: bool,
+    /// A tag pipeline's push: the release gets the tagged marker (see
+    /// [`forge_release::aliases::tagged_marker`]).
+    pub(super) tagged: bool,
 }
 
 impl Finish {
@@ -55,6 +58,10 @@ impl Finish {
         for alias in self.aliases.iter().skip(1) {
             claim_alias(store, alias, &digest, &manifest, &mut tags_added, &mut self.warnings)
                 .await?;
+        }
+        if self.tagged {
+            let marker = forge_release::aliases::tagged_marker(commit);
+            store.set_tag(&marker, &digest, &manifest).await?;
         }
         if self.completed {
             self.warnings.insert(

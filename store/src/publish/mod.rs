@@ -170,27 +170,6 @@ pub async fn publish_with_progress(
     progress: UploadProgress<'_>,
     lifetime: Duration,
 ) -> Result<Published, PublishError> {
-    let tag_names = (input.trigger.kind == TriggerKind::Tag)
-        .then(|| aliases::tag_aliases(strategy, &input.project, &input.source.tags).0);
-    let published = publish_numbered(store, input, strategy, progress, lifetime).await?;
-    // A tag pipeline that found the release made (or begun) by another push records that it
-    // tagged it: the release's own metadata names the other trigger.
-    if let Some(tag_names) = tag_names
-        && published.existed
-    {
-        let bytes = store.fetch_manifest(&published.digest).await?;
-        record_tagged(store, &published.commit, &tag_names, (&published.digest, &bytes)).await?;
-    }
-    Ok(published)
-}
-
-async fn publish_numbered(
-    store: &Store,
-    input: ReleaseInput,
-    strategy: TagStrategy,
-    progress: UploadProgress<'_>,
-    lifetime: Duration,
-) -> Result<Published, PublishError> {
     let commit = input.source.commit.clone();
     let tags = store.list_tags().await?;
     if tags.contains(&commit) {
@@ -304,7 +283,9 @@ async fn number(
         let outcome;
         (outcome, tags) = contend_number(store, &claim, &release.digest, listed).await?;
         if let Outcome::Won = outcome {
-            let finish = Finish { number, aliases, warnings, bytes_uploaded, completed: false };
+            let tagged = input.trigger.kind == TriggerKind::Tag;
+            let finish =
+                Finish { number, aliases, warnings, bytes_uploaded, completed: false, tagged };
             let manifest = (release.digest.clone(), release.manifest_bytes.clone());
             if let Some(published) = finish.run(store, commit, manifest).await? {
                 return Ok(published);
@@ -381,8 +362,14 @@ async fn complete_numbered(
             });
         }
         let (aliases, warnings) = aliases_for(input, strategy, claim.number);
-        let finish =
-            Finish { number: claim.number, aliases, warnings, bytes_uploaded: 0, completed: true };
+        let finish = Finish {
+            number: claim.number,
+            aliases,
+            warnings,
+            bytes_uploaded: 0,
+            completed: true,
+            tagged: input.trigger.kind == TriggerKind::Tag,
+        };
         if let Some(published) = finish.run(store, commit, (digest, manifest)).await? {
             return Ok(Some(published));
         }
@@ -427,6 +414,11 @@ async fn republish(
     for alias in aliases.iter().filter(|a| !tags.contains(a)) {
         claim_alias(store, alias, &existing, &bytes, &mut tags_added, &mut warnings).await?;
     }
+    // A tag pipeline that finds the release made by another push records that it tagged it.
+    if input.trigger.kind == TriggerKind::Tag && !tags.contains(&aliases::tagged_marker(&commit)) {
+        let (tag_names, _) = aliases::tag_aliases(strategy, &input.project, &input.source.tags);
+        record_tagged(store, &commit, &tag_names, (&existing, &bytes)).await?;
+    }
     Ok(Published {
         digest: existing,
         number,
@@ -447,9 +439,6 @@ async fn record_tagged(
     (digest, manifest): (&Digest, &[u8]),
 ) -> Result<(), StoreError> {
     let marker = aliases::tagged_marker(commit);
-    if store.resolve_tag(&marker).await?.as_ref() == Some(digest) {
-        return Ok(());
-    }
     for name in tag_names {
         if store.resolve_tag(name).await?.as_ref() == Some(digest) {
             return store.set_tag(&marker, digest, manifest).await;

@@ -88,9 +88,9 @@ fn a_pushed_release_reads_back_identically_with_skopeo_oras_and_forge() {
     let tags =
         tool("skopeo", &["list-tags", "--tls-verify=false", &image], "apt-get install skopeo");
     let tags: serde_json::Value = serde_json::from_slice(&tags).expect("json");
-    // 1, the commit, v1.2.3, main-1, and the claims by which the commit and number 1 were
-    // taken.
-    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(6));
+    // 1, the commit, v1.2.3, main-1, the claims by which the commit and number 1 were taken,
+    // and the marker of a tag pipeline's release.
+    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(7));
 
     let out = fixtures::temp_dir();
     let script = format!(
