@@ -149,6 +149,41 @@ fn cosign_verifies_what_forge_pack_signs_and_forge_pack_what_cosign_signs() {
         commit('1')
     );
 
+    // Copied to another registry path with its signature tags (crane copies the referrers
+    // index with the referrers it lists), the release still verifies, with both tools.
+    let copy = Registry::shared(RegistryKind::Plain).unique_root("cosign-copy");
+    let hex = &pushed["digest"].as_str().expect("digest")[7..];
+    for tag in [commit('1'), format!("sha256-{hex}"), format!("sha256-{hex}.sig")] {
+        let copied = world
+            .sandbox
+            .environment(Command::new(go_tool("crane")))
+            .args([
+                "copy",
+                "--insecure",
+                &format!("{}/company/monorepo/auth-service:{tag}", world.root),
+                &format!("{copy}/company/monorepo/auth-service:{tag}"),
+            ])
+            .output()
+            .expect("crane");
+        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    }
+    let reference = format!("{copy}/company/monorepo/auth-service:{}", commit('1'));
+    let verified = world
+        .sandbox
+        .command(&["verify", &reference, "--key", &public, "--output", "json"])
+        .output()
+        .expect("verify");
+    assert_eq!(forms(&verified), ["bundle", "classic"]);
+    let copied_image = format!(
+        "{copy}/company/monorepo/auth-service@{}",
+        pushed["digest"].as_str().expect("digest")
+    );
+    let verified = cosign(
+        &world.sandbox,
+        &["verify", "--key", &public, "--insecure-ignore-tlog", &copied_image],
+    );
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+
     // cosign signs; forge-pack verifies each form.
     for (n, extra, form) in
         [('2', None, "bundle"), ('3', Some("--new-bundle-format=false"), "classic")]
