@@ -132,6 +132,29 @@ read -r ours peer < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_D
   "rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x")
 row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
 
+# --- signatures: signing against cosign, and what verifying costs the plugin ----------------
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$work/ci.key"
+openssl ec -in "$work/ci.key" -pubout -out "$work/ci.pub" 2>/dev/null
+cosign=$(command -v cosign || echo "$HOME/go/bin/cosign")
+export COSIGN_PASSWORD=bench
+(cd "$work" && HOME="$work" "$cosign" generate-key-pair >/dev/null 2>&1)
+ours=$(mean sign "$fp --registry $reg/cmp sign bench/app:$commit --key $work/ci.key")
+# cosign adds a bundle per run: it signs a copy elsewhere, so the plugin's release keeps one.
+"$fp" push -q -C "$project" --registry "$reg/cosign" --commit "$commit" --commit-time 2024-05-01T00:00:00Z --manual >/dev/null
+digest=$("$fp" --registry "$reg/cosign" inspect "bench/app:$commit" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+peer=$(RUNS=5 mean cosign-sign \
+  "$cosign sign --key $work/cosign.key --use-signing-config=false --tlog-upload=false -y $reg/cosign/bench/app@$digest")
+row "sign a release (bundle + .sig)" "$ours" "cosign sign (bundle, offline)" "$peer" 1.0 ""
+export FORGE_CMP_TRUSTED_KEYS="$work/ci.pub"
+(cd "$app" && rm -rf "$FORGE_CMP_CACHE_DIR" && "$cmp" generate >/dev/null)
+ours=$(cd "$app" && mean cmp-warm-signed "$cmp generate")
+row "forge-cmp generate, warm, signed" "$ours" "cat of the same files" "$(mean cat-signed "cat $files")" 2.0 ""
+read -r ours _ < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "$cmp generate" true)
+read -r peer _ < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "env -u FORGE_CMP_TRUSTED_KEYS $cmp generate" true)
+row "forge-cmp generate, cold, signed" "$ours" "the same, no signature rule" "$peer" 1.1 \
+  "verifying costs $(python3 -c "print(f'{($ours - $peer) * 1000:.1f} ms')") (target < 10 ms)"
+unset FORGE_CMP_TRUSTED_KEYS COSIGN_PASSWORD
+
 # --- rendering: YAML parse of the corpus, and a Jsonnet workload against its peers -----------
 ours=$(mean render-yaml "$fp render -C $project --output json")
 row "render 5.6 MB of YAML" "$ours" "cat of the same files" "$(mean cat-corpus "cat $files")" 1000 "must be < 1 s: $(python3 -c "print('ok' if $ours < 1 else 'TOO SLOW')")"

@@ -192,14 +192,25 @@ async fn rendered_release(
     }
     let image = pointer.location.project.to_string();
     let known = cached_digest(pointer, cache);
-    let (release, scanned, blobs_written) =
-        fetch(pointer, known.as_ref(), settings, registry, cache, limits, cache_writes).await?;
+    let (release, scanned, blobs_written, checked) =
+        fetch(pointer, known.as_ref(), settings, (registry, signatures), cache, limits, cache_writes)
+            .await?;
     let digest = release.head.digest.clone();
-    if let Some(rule) = signatures
-        && let Err(error) = check_signatures(rule, pointer, registry, cache, &digest).await
-    {
-        cache_writes.push(std::thread::spawn(move || blobs_written.stored()));
-        return Err(error);
+    if let Some(rule) = signatures {
+        let signed_by = match checked {
+            Some(signed_by) => Ok(signed_by),
+            None => check_signatures(rule, pointer, registry, &digest).await,
+        };
+        match signed_by {
+            Ok(signed_by) if !signed_by.is_empty() => {
+                cache.remember_signed(&digest, &signed_by).inspect_err(warn_cache).ok();
+            }
+            Ok(_) => {}
+            Err(error) => {
+                cache_writes.push(std::thread::spawn(move || blobs_written.stored()));
+                return Err(error);
+            }
+        }
     }
     let rendered = Arc::new(emit::render(release, &scanned, settings.annotate)?);
     let cache = cache.clone();
@@ -223,23 +234,22 @@ async fn rendered_release(
 }
 
 /// Checks the release's signatures against the project's trusted keys (before anything is
-/// rendered), and remembers which trusted keys signed it.
+/// rendered): the trusted keys that signed it.
 async fn check_signatures(
     rule: &SignatureRule,
     pointer: &LoadedPointer,
     registry: &RegistryOptions,
-    cache: &Cache,
     digest: &Digest,
-) -> Result<(), CmpError> {
+) -> Result<Vec<String>, CmpError> {
     let image = pointer.location.project.to_string();
     let store = Store::open(&pointer.location.project, registry)
         .map_err(|source| CmpError::Store { image: image.clone(), source })?;
-    let signed_by = rule.check(&store, &image, digest).await?;
-    if !signed_by.is_empty() {
-        cache.remember_signed(digest, &signed_by).inspect_err(warn_cache).ok();
-    }
-    Ok(())
+    rule.check(&store, &image, digest).await
 }
+
+/// A verified release, what [`emit::scan`] found in its files, where its blobs stand, and the
+/// trusted keys that signed it if they were checked while it was fetched.
+type Fetched = (VerifiedRelease, Vec<Scanned>, Blobs, Option<Vec<String>>);
 
 /// Where a release's blobs stand in the cache once it is verified.
 #[derive(Debug)]
@@ -284,11 +294,11 @@ async fn fetch(
     pointer: &LoadedPointer,
     known: Option<&Digest>,
     settings: &Settings,
-    registry: &RegistryOptions,
+    (registry, signatures): (&RegistryOptions, Option<&SignatureRule>),
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
-) -> Result<(VerifiedRelease, Vec<Scanned>, Blobs), CmpError> {
+) -> Result<Fetched, CmpError> {
     let verify = |raw: &ReleaseImage| {
         raw.verify_inspecting(
             limits,
@@ -305,7 +315,7 @@ async fn fetch(
         && let Ok((release, scanned)) = verify(&raw)
     {
         check_release(&release, pointer)?;
-        return Ok((release, scanned, Blobs::Cached));
+        return Ok((release, scanned, Blobs::Cached, None));
     }
 
     let store = Store::open(&pointer.location.project, registry).map_err(store_error)?;
@@ -333,9 +343,17 @@ async fn fetch(
         && let Ok((release, scanned)) = verify(&raw)
     {
         check_release(&release, pointer)?;
-        return Ok((release, scanned, Blobs::Cached));
+        return Ok((release, scanned, Blobs::Cached, None));
     }
-    let fetched = store.fetch_blobs_of(manifest, &digest, limits).await;
+    // The signatures are checked while the blobs come in.
+    let blobs = store.fetch_blobs_of(manifest, &digest, limits);
+    let (fetched, checked) = match signatures {
+        Some(rule) => {
+            let (fetched, signed_by) = tokio::join!(blobs, rule.check(&store, &image, &digest));
+            (fetched, Some(signed_by?))
+        }
+        None => (blobs.await, None),
+    };
     let raw = Arc::new(fetched.map_err(store_error)?);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
@@ -351,7 +369,7 @@ async fn fetch(
             Ok((release, scanned))
         });
     match verified {
-        Ok((release, scanned)) => Ok((release, scanned, Blobs::Writing(blobs_written))),
+        Ok((release, scanned)) => Ok((release, scanned, Blobs::Writing(blobs_written), checked)),
         Err(error) => {
             cache_writes.push(blobs_written);
             Err(error)

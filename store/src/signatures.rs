@@ -161,7 +161,11 @@ pub async fn verify(
     keys: &[PublicKey],
 ) -> Result<Verification, StoreError> {
     let mut found = Verification::default();
-    for blob in bundles(store, digest).await? {
+    // Both forms at once, and every referrer at once: latency, not bytes, is the cost.
+    let (bundles, classic) =
+        futures_util::future::try_join(bundles(store, digest), classic_signatures(store, digest))
+            .await?;
+    for blob in bundles {
         match bundle::verify(&blob, digest, keys) {
             Ok(verified) if verified.predicate_type == bundle::SIGNATURE_PREDICATE => {
                 found.signatures.push(Signature {
@@ -177,7 +181,7 @@ pub async fn verify(
             Err(why) => found.rejected.push(why),
         }
     }
-    for (payload, signature) in classic_signatures(store, digest).await? {
+    for (payload, signature) in classic {
         match classic::verify(&payload, &signature, digest, keys) {
             Ok(key) => found
                 .signatures
@@ -202,25 +206,25 @@ async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>,
     let Some(index) = index else { return Ok(Vec::new()) };
     // An index that cannot be read lists nothing: its signatures are not there.
     let entries = bundle::index_entries(&index).unwrap_or_default();
-    let mut blobs = Vec::new();
-    for (referrer, size) in entries {
-        if size > crate::registry::options::limits::MANIFEST_BYTES {
-            continue;
-        }
-        let manifest = store.fetch_manifest(&referrer).await?;
-        let Some((layer, size)) = bundle::bundle_layer(&manifest) else { continue };
-        if size > bundle::MAX_BUNDLE_BYTES {
-            continue;
-        }
-        let descriptor = Descriptor {
-            media_type: bundle::MEDIA_TYPE.to_owned(),
-            digest: layer,
-            size,
-            annotations: BTreeMap::new(),
-        };
-        blobs.push(store.fetch_blob(&descriptor).await?);
-    }
-    Ok(blobs)
+    let fetches = entries
+        .into_iter()
+        .filter(|(_, size)| *size <= crate::registry::options::limits::MANIFEST_BYTES)
+        .map(|(referrer, _)| async move {
+            let manifest = store.fetch_manifest(&referrer).await?;
+            let Some((layer, size)) = bundle::bundle_layer(&manifest) else { return Ok(None) };
+            if size > bundle::MAX_BUNDLE_BYTES {
+                return Ok(None);
+            }
+            let descriptor = Descriptor {
+                media_type: bundle::MEDIA_TYPE.to_owned(),
+                digest: layer,
+                size,
+                annotations: BTreeMap::new(),
+            };
+            store.fetch_blob(&descriptor).await.map(Some)
+        });
+    let blobs = futures_util::future::try_join_all(fetches).await?;
+    Ok(blobs.into_iter().flatten().collect())
 }
 
 /// The payloads and signatures of the classic `.sig` image of `digest`.
@@ -232,19 +236,17 @@ async fn classic_signatures(
         return Ok(Vec::new());
     };
     let layers = classic::layers(&manifest).unwrap_or_default();
-    let mut found = Vec::new();
-    for layer in &layers {
-        let Some((payload, size, signature)) = classic::layer_parts(layer) else { continue };
-        if size > classic::MAX_PAYLOAD_BYTES {
-            continue;
-        }
+    let fetches = layers.iter().filter_map(classic::layer_parts).filter(|(_, size, _)| {
+        *size <= classic::MAX_PAYLOAD_BYTES
+    });
+    let fetches = fetches.map(|(payload, size, signature)| async move {
         let descriptor = Descriptor {
             media_type: classic::PAYLOAD_MEDIA_TYPE.to_owned(),
             digest: payload,
             size,
             annotations: BTreeMap::new(),
         };
-        found.push((store.fetch_blob(&descriptor).await?, signature.to_owned()));
-    }
-    Ok(found)
+        Ok::<_, StoreError>((store.fetch_blob(&descriptor).await?, signature.to_owned()))
+    });
+    futures_util::future::try_join_all(fetches).await
 }
