@@ -82,7 +82,7 @@ impl SignatureRule {
         let store_error = |source| CmpError::Store { image: image.to_owned(), source };
         let verification = match store {
             Store::Registry(registry) => {
-                signatures::verify(registry, digest, &self.trusted).await.map_err(store_error)?
+                signatures::verify_signed(registry, digest, &self.trusted).await.map_err(store_error)?
             }
             // Signatures live in registries; a layout carries none.
             Store::Layout(_) => signatures::Verification::default(),

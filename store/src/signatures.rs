@@ -154,18 +154,65 @@ impl Verification {
     }
 }
 
-/// Finds the signatures of the release `digest` and checks them against `keys`.
+/// Finds the signatures of the release `digest` and checks them against `keys`: every
+/// signature and signed statement.
 pub async fn verify(
     store: &RegistryStore,
     digest: &Digest,
     keys: &[PublicKey],
 ) -> Result<Verification, StoreError> {
-    let mut found = Verification::default();
     // Both forms at once, and every referrer at once: latency, not bytes, is the cost.
-    let (bundles, classic) =
-        futures_util::future::try_join(bundles(store, digest), classic_signatures(store, digest))
-            .await?;
-    for blob in bundles {
+    let (mut found, classic) = futures_util::future::try_join(
+        verify_bundles(store, digest, keys),
+        verify_classic(store, digest, keys),
+    )
+    .await?;
+    found.merge(classic);
+    Ok(found)
+}
+
+/// [`verify`] for a reader that needs one trusted signature and no statements: whichever form
+/// shows one first ends the search.
+pub async fn verify_signed(
+    store: &RegistryStore,
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<Verification, StoreError> {
+    use futures_util::future::{Either, select};
+    let bundles = std::pin::pin!(verify_bundles(store, digest, keys));
+    let classic = std::pin::pin!(verify_classic(store, digest, keys));
+    let (mut first, rest) = match select(bundles, classic).await {
+        Either::Left((found, rest)) => (found?, Either::Left(rest)),
+        Either::Right((found, rest)) => (found?, Either::Right(rest)),
+    };
+    if first.is_signed() {
+        return Ok(first);
+    }
+    let second = match rest {
+        Either::Left(classic) => classic.await?,
+        Either::Right(bundles) => bundles.await?,
+    };
+    first.merge(second);
+    Ok(first)
+}
+
+impl Verification {
+    fn merge(&mut self, other: Verification) {
+        self.signatures.extend(other.signatures);
+        self.statements.extend(other.statements);
+        self.rejected.extend(other.rejected);
+        let mut seen = BTreeMap::new();
+        self.signatures.retain(|s| seen.insert((s.form, s.key.clone()), ()).is_none());
+    }
+}
+
+async fn verify_bundles(
+    store: &RegistryStore,
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<Verification, StoreError> {
+    let mut found = Verification::default();
+    for blob in bundles(store, digest).await? {
         match bundle::verify(&blob, digest, keys) {
             Ok(verified) if verified.predicate_type == bundle::SIGNATURE_PREDICATE => {
                 found.signatures.push(Signature {
@@ -181,7 +228,16 @@ pub async fn verify(
             Err(why) => found.rejected.push(why),
         }
     }
-    for (payload, signature) in classic {
+    Ok(found)
+}
+
+async fn verify_classic(
+    store: &RegistryStore,
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<Verification, StoreError> {
+    let mut found = Verification::default();
+    for (payload, signature) in classic_signatures(store, digest).await? {
         match classic::verify(&payload, &signature, digest, keys) {
             Ok(key) => found
                 .signatures
@@ -189,20 +245,19 @@ pub async fn verify(
             Err(why) => found.rejected.push(why),
         }
     }
-    let mut seen = BTreeMap::new();
-    found.signatures.retain(|s| seen.insert((s.form, s.key.clone()), ()).is_none());
     Ok(found)
 }
 
 /// The bundle blobs of every referrer of `digest` (at most [`bundle::MAX_REFERRERS`]).
 async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>, StoreError> {
-    let index = match store.referrers(digest).await? {
-        Some(index) => Some(index),
-        None => store
-            .fetch_manifest_by_tag(&bundle::fallback_tag(digest))
-            .await?
-            .map(|(bytes, _)| bytes),
-    };
+    // The referrers API and the tag schema's index, asked at once: the API's answer wins.
+    let fallback_tag = bundle::fallback_tag(digest);
+    let (api, fallback) = futures_util::future::try_join(
+        store.referrers(digest),
+        store.fetch_manifest_by_tag(&fallback_tag),
+    )
+    .await?;
+    let index = api.or(fallback.map(|(bytes, _)| bytes));
     let Some(index) = index else { return Ok(Vec::new()) };
     // An index that cannot be read lists nothing: its signatures are not there.
     let entries = bundle::index_entries(&index).unwrap_or_default();
