@@ -151,7 +151,8 @@ ours=$(cd "$app" && mean cmp-warm-signed "$cmp generate")
 row "forge-cmp generate, warm, signed" "$ours" "cat of the same files" "$(mean cat-signed "cat $files")" 2.0 ""
 read -r ours _ < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "$cmp generate" true)
 read -r peer _ < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "env -u FORGE_CMP_TRUSTED_KEYS $cmp generate" true)
-row "forge-cmp generate, cold, signed" "$ours" "the same, no signature rule" "$peer" 1.1 \
+# The target is absolute: verifying may add at most 10 ms to a cold generate.
+row "forge-cmp generate, cold, signed" "$ours" "the same, no signature rule" "$peer" "$(python3 -c "print(round(1 + 0.010 / $peer, 2))")" \
   "verifying costs $(python3 -c "print(f'{($ours - $peer) * 1000:.1f} ms')") (target < 10 ms)"
 unset FORGE_CMP_TRUSTED_KEYS COSIGN_PASSWORD
 
