@@ -118,7 +118,7 @@ row "list 1,000 releases" "$ours" "skopeo list-tags (tags only)" "$peer" 100 "mu
 "$fp" push -q -C "$project" --registry "$reg/cmp" --commit "$commit" --commit-time 2024-05-01T00:00:00Z --manual >/dev/null
 app="$work/app"; mkdir -p "$app"
 printf 'apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: app\nspec:\n  image: %s/cmp/bench/app\n  commit: %s\n' "$reg" "$commit" > "$app/release.yaml"
-"$fp" pull --registry "$reg/cmp" "bench/app:$commit" -o "$work/extracted" >/dev/null 2>&1
+"$fp" pull --registry "$reg/cmp" "bench/app:$commit" --out "$work/extracted" >/dev/null 2>&1
 export FORGE_CMP_CACHE_DIR="$work/cmp-cache" FORGE_CMP_ALLOWED_IMAGES="$reg/cmp/"
 (cd "$app" && "$cmp" generate >/dev/null)
 files=$(find "$work/extracted" -name '*.yaml' | sort | tr '\n' ' ')

@@ -192,9 +192,16 @@ async fn rendered_release(
     }
     let image = pointer.location.project.to_string();
     let known = cached_digest(pointer, cache);
-    let (release, scanned, blobs_written, checked) =
-        fetch(pointer, known.as_ref(), settings, (registry, signatures), cache, limits, cache_writes)
-            .await?;
+    let (release, scanned, blobs_written, checked) = fetch(
+        pointer,
+        known.as_ref(),
+        settings,
+        (registry, signatures),
+        cache,
+        limits,
+        cache_writes,
+    )
+    .await?;
     let digest = release.head.digest.clone();
     if let Some(rule) = signatures {
         let signed_by = match checked {

@@ -81,9 +81,9 @@ impl SignatureRule {
     ) -> Result<Vec<String>, CmpError> {
         let store_error = |source| CmpError::Store { image: image.to_owned(), source };
         let verification = match store {
-            Store::Registry(registry) => {
-                signatures::verify_signed(registry, digest, &self.trusted).await.map_err(store_error)?
-            }
+            Store::Registry(registry) => signatures::verify_signed(registry, digest, &self.trusted)
+                .await
+                .map_err(store_error)?,
             // Signatures live in registries; a layout carries none.
             Store::Layout(_) => signatures::Verification::default(),
         };

@@ -195,7 +195,16 @@ impl Access {
             let credentials = Credentials { username: user, password: Secret::new(password) };
             Some((credentials, "FORGE_REGISTRY_USERNAME"))
         });
-        let plain_http = if access.insecure { PlainHttp::Any } else { PlainHttp::LoopbackOnly };
+        if access.insecure && !global.quiet {
+            eprintln!(
+                "warning: --insecure (FORGE_INSECURE_REGISTRY) is now --plain-http (FORGE_PLAIN_HTTP): it allows plain HTTP, it never skipped TLS verification"
+            );
+        }
+        let plain_http = if access.plain_http || access.insecure {
+            PlainHttp::Any
+        } else {
+            PlainHttp::LoopbackOnly
+        };
         let options = RegistryOptions {
             ca_files: access.ca_file.clone(),
             plain_http,

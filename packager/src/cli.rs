@@ -21,7 +21,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Output format: text for people, json for scripts.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, global = true, value_parser = output_format, default_value = "text", value_name = "FORMAT")]
     pub output: OutputFormat,
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -86,7 +86,8 @@ pub enum Command {
     /// Check a release's signatures (forge-pack's or cosign's) against public keys.
     Verify(VerifyArgs),
     /// Print shell completions.
-    Completions(CompletionsArgs),
+    #[command(alias = "completions")]
+    Completion(CompletionsArgs),
 }
 
 /// Where the project is.
@@ -178,7 +179,7 @@ pub struct RenderArgs {
     pub artifacts: ArtifactArgs,
     /// Write one file per object into this directory (the release tarball's layout) instead
     /// of printing a stream.
-    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    #[arg(long = "out", visible_alias = "output-dir", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
@@ -306,7 +307,7 @@ pub struct PullArgs {
     /// Release reference.
     pub reference: String,
     /// Directory to create with the release's files.
-    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    #[arg(long = "out", visible_alias = "output-dir", value_name = "DIR")]
     pub out: PathBuf,
 }
 
@@ -461,8 +462,11 @@ pub struct AccessArgs {
     /// Extra CA certificate (PEM) to trust for registries (repeatable).
     #[arg(long, global = true, env = "FORGE_CA_FILE", value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,
-    /// Allow plain HTTP to a registry that is not on loopback.
-    #[arg(long, global = true, env = "FORGE_INSECURE_REGISTRY")]
+    /// Speak plain HTTP to a registry that is not on loopback (as oras and helm spell it).
+    #[arg(long, global = true, env = "FORGE_PLAIN_HTTP")]
+    pub plain_http: bool,
+    /// The former name of --plain-http (it never skipped TLS verification); warns.
+    #[arg(long, global = true, hide = true, env = "FORGE_INSECURE_REGISTRY")]
     pub insecure: bool,
 }
 
@@ -506,4 +510,16 @@ pub enum TriggerArg {
     Manual,
     /// A pull (merge) request's build.
     PullRequest,
+}
+
+/// `--output`/`-o`: a format. `-o <dir>` once meant a directory for `pull` and `render`; that
+/// use gets a hint rather than a bare "invalid value".
+fn output_format(value: &str) -> Result<OutputFormat, String> {
+    match value {
+        "text" => Ok(OutputFormat::Text),
+        "json" => Ok(OutputFormat::Json),
+        other => Err(format!(
+            "`{other}` is not an output format (text, json); `-o` is the format, as in kubectl and helm: a directory for pull or render is given with --out DIR"
+        )),
+    }
 }

@@ -291,9 +291,10 @@ async fn classic_signatures(
         return Ok(Vec::new());
     };
     let layers = classic::layers(&manifest).unwrap_or_default();
-    let fetches = layers.iter().filter_map(classic::layer_parts).filter(|(_, size, _)| {
-        *size <= classic::MAX_PAYLOAD_BYTES
-    });
+    let fetches = layers
+        .iter()
+        .filter_map(classic::layer_parts)
+        .filter(|(_, size, _)| *size <= classic::MAX_PAYLOAD_BYTES);
     let fetches = fetches.map(|(payload, size, signature)| async move {
         let descriptor = Descriptor {
             media_type: classic::PAYLOAD_MEDIA_TYPE.to_owned(),

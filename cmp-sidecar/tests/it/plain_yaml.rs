@@ -151,7 +151,7 @@ fn every_file_forge_pack_writes_for_the_example_projects_is_read_line_by_line() 
                 source.to_str().expect("utf-8"),
                 "--artifacts",
                 artifacts.to_str().expect("utf-8"),
-                "-o",
+                "--out",
                 out.to_str().expect("utf-8"),
             ],
         );

@@ -44,7 +44,7 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::Status(args) => status::run(&args, &output),
         Command::Sign(args) => sign::run(&args, &cli.global, &output).await,
         Command::Verify(args) => verify::run(&args, &cli.global, &output).await,
-        Command::Completions(args) => completions::run(&args),
+        Command::Completion(args) => completions::run(&args),
     }
 }
 

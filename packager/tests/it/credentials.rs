@@ -45,7 +45,10 @@ fn explicit_credentials_reach_no_other_host_from_any_reading_command() {
     let commands: Vec<(&str, Vec<String>)> = vec![
         ("inspect", vec!["inspect".into(), other_ref.clone()]),
         ("list", vec!["list".into(), format!("{}/{PROJECT}", other.addr)]),
-        ("pull", vec!["pull".into(), other_ref.clone(), "-o".into(), pulled.display().to_string()]),
+        (
+            "pull",
+            vec!["pull".into(), other_ref.clone(), "--out".into(), pulled.display().to_string()],
+        ),
         ("diff", vec!["diff".into(), format!("{PROJECT}:7"), other_ref.clone()]),
     ];
     for (what, args) in commands {

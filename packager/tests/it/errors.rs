@@ -54,8 +54,10 @@ fn a_local_write_failure_is_not_a_registry_failure() {
     build.extend(harness::pinned());
     sandbox.ok(&build);
     // Not even root can create a directory under /proc.
-    let stderr = sandbox
-        .fails(9, &["pull", "company/monorepo/auth-service:1", "-o", "/proc/forge-pack-test/out"]);
+    let stderr = sandbox.fails(
+        9,
+        &["pull", "company/monorepo/auth-service:1", "--out", "/proc/forge-pack-test/out"],
+    );
     assert!(stderr.starts_with("error: /proc/forge-pack-test: "), "{stderr}");
 }
 
@@ -88,4 +90,40 @@ fn global_options_have_their_own_help_heading() {
     let show = help.find("--show <KIND/NAME>").expect("--show");
     assert!(show < global && global < registry, "{help}");
     assert!(help.contains("Registry access (global):"), "{help}");
+}
+
+/// Issue 19: the field's spellings. `-o` is the output format (`list -o json`), and `-o <dir>`
+/// where a directory once went says what to write instead; `completion` (and `completions`);
+/// `--plain-http`, with `--insecure` as a warning alias.
+#[test]
+fn the_cli_speaks_as_kubectl_helm_and_oras_do() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let mut args = harness::push_args(dir, harness::COMMIT);
+    args[0] = "build";
+    sandbox.ok(&args);
+    let listed = sandbox.ok(&["list", "company/monorepo/auth-service", "-o", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert!(listed.is_array() || listed.is_object(), "{listed}");
+    let out = sandbox.path().join("out");
+    let stderr = sandbox
+        .fails(2, &["pull", "company/monorepo/auth-service:1", "-o", out.to_str().expect("utf-8")]);
+    assert!(
+        stderr.contains("is not an output format (text, json)") && stderr.contains("--out DIR"),
+        "{stderr}"
+    );
+    sandbox.ok(&["pull", "company/monorepo/auth-service:1", "--out", out.to_str().expect("utf-8")]);
+    for word in ["completion", "completions"] {
+        assert!(sandbox.ok(&[word, "bash"]).contains("forge-pack"), "{word}");
+    }
+    let warned = sandbox.run(&["list", "company/monorepo/auth-service", "--insecure"]);
+    assert!(warned.status.success());
+    assert!(
+        String::from_utf8_lossy(&warned.stderr)
+            .contains("--insecure (FORGE_INSECURE_REGISTRY) is now --plain-http")
+    );
+    assert!(
+        sandbox.run(&["list", "company/monorepo/auth-service", "--plain-http"]).status.success()
+    );
 }

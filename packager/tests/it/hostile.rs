@@ -66,7 +66,7 @@ fn pulling_from_a_hostile_registry_stays_small_and_fails_cleanly() {
         let out = sandbox.path().join(what.replace(' ', "-"));
         let reference = format!("{}/{PROJECT}:7", registry.addr);
         let mut command =
-            sandbox.command(&["pull", &reference, "-o", out.to_str().expect("utf-8")]);
+            sandbox.command(&["pull", &reference, "--out", out.to_str().expect("utf-8")]);
         let (output, peak) = run_measuring_memory(&mut command);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{what}: {stderr}");
@@ -96,7 +96,7 @@ fn a_blob_that_does_not_match_its_digest_exits_5() {
     let sandbox = Sandbox::new();
     let out = sandbox.path().join("out");
     let reference = format!("{}/{PROJECT}:7", registry.addr);
-    let stderr = sandbox.fails(5, &["pull", &reference, "-o", out.to_str().expect("utf-8")]);
+    let stderr = sandbox.fails(5, &["pull", &reference, "--out", out.to_str().expect("utf-8")]);
     assert!(stderr.contains(layer.digest.as_str()) && stderr.contains("hashes to"), "{stderr}");
 }
 

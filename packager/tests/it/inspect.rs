@@ -80,7 +80,7 @@ fn list_shows_releases_newest_first_and_pull_extracts_verified_files() {
     assert_eq!(listed[1]["aliases"], serde_json::json!(["1", "main-1"]));
 
     let out = sandbox.path().join("pulled");
-    sandbox.ok(&["pull", "company/monorepo/auth-service:2", "-o", out.to_str().expect("utf-8")]);
+    sandbox.ok(&["pull", "company/monorepo/auth-service:2", "--out", out.to_str().expect("utf-8")]);
     let extra =
         std::fs::read_to_string(out.join("auth/core.ConfigMap.extra.yaml")).expect("pulled file");
     assert_eq!(
@@ -117,8 +117,10 @@ fn pull_refuses_a_tampered_store_and_leaves_no_directory() {
     bytes[middle] ^= 1;
     std::fs::write(blobs.join(&layer), bytes).expect("tamper");
     let out = sandbox.path().join("pulled");
-    let stderr = sandbox
-        .fails(5, &["pull", "company/monorepo/auth-service:1", "-o", out.to_str().expect("utf-8")]);
+    let stderr = sandbox.fails(
+        5,
+        &["pull", "company/monorepo/auth-service:1", "--out", out.to_str().expect("utf-8")],
+    );
     assert!(stderr.contains(&format!("content of sha256:{layer}")), "{stderr}");
     assert!(stderr.contains("the store is corrupt or was tampered with"), "{stderr}");
     assert!(!out.exists());
@@ -133,7 +135,7 @@ fn progress_shows_on_a_terminal_only() {
     let binary = env!("CARGO_BIN_EXE_forge-pack");
     let pull = |dir: &str, extra: &str| {
         let out = sandbox.path().join(dir);
-        format!("{binary} pull company/monorepo/auth-service:1 -o {} {extra}", out.display())
+        format!("{binary} pull company/monorepo/auth-service:1 --out {} {extra}", out.display())
     };
     let in_terminal = |command: String| {
         let mut script = std::process::Command::new("script");
@@ -147,7 +149,7 @@ fn progress_shows_on_a_terminal_only() {
     assert!(shown.contains("downloading and verifying sha256:"), "{shown}");
     let hidden = in_terminal(pull("tty-no-progress", "--no-progress"));
     assert!(!hidden.contains("downloading"), "{hidden}");
-    let output = sandbox.run(&["pull", "company/monorepo/auth-service:1", "-o", "piped"]);
+    let output = sandbox.run(&["pull", "company/monorepo/auth-service:1", "--out", "piped"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && !stderr.contains("downloading"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no terminal escapes in a pipe: {stderr:?}");

@@ -94,7 +94,7 @@ fn push_list_inspect_diff_and_pull_through_a_registry() {
     let (code, _, stderr) = env_registry(&[
         "pull",
         "company/monorepo/auth-service:main-2",
-        "-o",
+        "--out",
         out.to_str().expect("utf-8"),
     ]);
     assert_eq!(code, Some(0), "{stderr}");

@@ -19,7 +19,7 @@ fn render_to_a_directory_writes_the_release_file_layout() {
         "render",
         "-C",
         project.to_str().expect("utf-8"),
-        "-o",
+        "--out",
         out.to_str().expect("utf-8"),
     ]);
     let mut files: Vec<String> = walk(&out)
@@ -38,7 +38,7 @@ fn render_to_a_directory_writes_the_release_file_layout() {
     );
     let stderr = sandbox.fails(
         2,
-        &["render", "-C", project.to_str().expect("utf-8"), "-o", out.to_str().expect("utf-8")],
+        &["render", "-C", project.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")],
     );
     assert!(stderr.contains("already exists and is not empty"), "{stderr}");
 }
