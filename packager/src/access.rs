@@ -220,6 +220,30 @@ impl Access {
         Ok(access)
     }
 
+    /// The store a `login` to `host` checks its credentials against: the explicit
+    /// credentials, for that host alone.
+    pub fn login_store(
+        &self,
+        host: &str,
+    ) -> Result<Option<forge_store::registry::RegistryStore>, LookupError> {
+        let Some((credentials, origin)) = &self.explicit else { return Ok(None) };
+        let mut options = self.options.clone();
+        options.credentials = Some(HostCredentials {
+            host: host.to_owned(),
+            credentials: credentials.clone(),
+            origin,
+        });
+        // The check needs a repository name for its token scope; none is read.
+        let store = forge_store::registry::RegistryStore::new(host, "forge-pack/login", &options)
+            .map_err(LookupError::from)?;
+        Ok(Some(store))
+    }
+
+    /// The explicit credentials, if any.
+    pub fn explicit_credentials(&self) -> Option<&Credentials> {
+        self.explicit.as_ref().map(|(credentials, _)| credentials)
+    }
+
     /// Gives the explicit credentials to `registry`'s host, unless they belong to a host
     /// already.
     fn bind(&self, registry: &str) {

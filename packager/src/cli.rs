@@ -85,6 +85,11 @@ pub enum Command {
     Sign(SignArgs),
     /// Check a release's signatures (forge-pack's or cosign's) against public keys.
     Verify(VerifyArgs),
+    /// Log in to a registry: check the credentials (--username, --password-stdin) and keep
+    /// them in the auth file (REGISTRY_AUTH_FILE, else the docker config).
+    Login(LoginArgs),
+    /// Log out of a registry: remove its credentials from the auth file.
+    Logout(LoginArgs),
     /// Print shell completions.
     #[command(alias = "completions")]
     Completion(CompletionsArgs),
@@ -439,6 +444,13 @@ pub struct StatusArgs {
     /// The GitOps checkout.
     #[command(flatten)]
     pub dir: GitopsDirArgs,
+}
+
+/// `login` and `logout` arguments.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry: `host[:port]`.
+    pub registry: String,
 }
 
 /// `completions` arguments.

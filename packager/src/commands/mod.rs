@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod diff;
 pub mod inspect;
 pub mod list;
+pub mod login;
 pub mod pull;
 pub mod push;
 pub mod release;
@@ -42,6 +43,8 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,
         Command::Approve(args) => approve::run(&args, &cli.global, &output).await,
         Command::Status(args) => status::run(&args, &output),
+        Command::Login(args) => login::login(&args, &cli.global, &output).await,
+        Command::Logout(args) => login::logout(&args, &output),
         Command::Sign(args) => sign::run(&args, &cli.global, &output).await,
         Command::Verify(args) => verify::run(&args, &cli.global, &output).await,
         Command::Completion(args) => completions::run(&args),

@@ -169,3 +169,85 @@ fn a_pointers_image_does_not_decide_where_credentials_go() {
         assert_no_credentials(&other, args[0]);
     }
 }
+
+/// Issue 19: `login` checks the credentials with the registry and keeps them in the auth file
+/// other tools read (mode 0600, other entries kept); every command then finds them there;
+/// `logout` removes them. Wrong credentials write nothing.
+#[test]
+fn login_keeps_checked_credentials_where_every_command_finds_them() {
+    use std::io::Write;
+    let registry = Registry::shared(RegistryKind::Htpasswd);
+    let sandbox = Sandbox::new();
+    let auth = sandbox.path().join("auth.json");
+    std::fs::write(&auth, "{\"auths\": {\"other.example.com\": {\"auth\": \"eDp5\"}}}")
+        .expect("auth");
+    let login = |password: &str| {
+        let mut child = sandbox
+            .command(&[
+                "login",
+                &registry.addr,
+                "--username",
+                forge_testkit::REGISTRY_USER,
+                "--password-stdin",
+            ])
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("login");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("login")
+    };
+    let refused = login("wrong");
+    assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!std::fs::read_to_string(&auth).expect("auth").contains(&registry.addr));
+
+    let logged_in = login(forge_testkit::REGISTRY_PASSWORD);
+    assert!(logged_in.status.success(), "{}", String::from_utf8_lossy(&logged_in.stderr));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&auth).expect("auth")).expect("json");
+    assert!(file["auths"]["other.example.com"].is_object(), "other entries stay: {file}");
+    assert!(file["auths"][&registry.addr]["auth"].is_string(), "{file}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&auth).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // A push with no other credentials finds them.
+    let root = format!("{}/{}", registry.addr, registry.unique_repository("login"));
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let pushed = sandbox
+        .command(&harness::push_args(dir, harness::COMMIT))
+        .env("FORGE_REGISTRY", &root)
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .output()
+        .expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+
+    let out = sandbox
+        .command(&["logout", &registry.addr])
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .output()
+        .expect("logout");
+    assert!(out.status.success());
+    assert!(!std::fs::read_to_string(&auth).expect("auth").contains(&registry.addr));
+    let listed = sandbox
+        .command(&["list", &format!("{root}/company/monorepo/auth-service")])
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .output()
+        .expect("list");
+    assert_eq!(
+        listed.status.code(),
+        Some(4),
+        "logged out: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}

@@ -1,5 +1,6 @@
 //! What signatures need of a registry beyond releases: the referrers API (OCI 1.1), and
-//! manifests of other media types (the referrers tag schema's index, signature images).
+//! manifests of other media types (the referrers tag schema's index, signature images); and
+//! the login check.
 
 use bytes::Bytes;
 use forge_release::Digest;
@@ -56,5 +57,14 @@ impl RegistryStore {
         self.exchange(call, Scope::Push, |_| async { Ok(()) })
             .await
             .map_err(|failure| self.error(&format!("uploading manifest {reference}"), failure))
+    }
+
+    /// Whether the registry accepts this store's credentials: `GET /v2/`, answering its
+    /// challenge as any request does (what `docker login` and `oras login` check).
+    pub async fn check_login(&self) -> Result<(), StoreError> {
+        let call = Call::new(Method::GET, self.inner.base.clone());
+        self.exchange(call, Scope::Pull, |_| async { Ok(()) })
+            .await
+            .map_err(|failure| self.error("logging in", failure))
     }
 }
