@@ -13,6 +13,8 @@ command -v htpasswd >/dev/null || missing_apt+=(apache2-utils)
 command -v openssl >/dev/null || missing_apt+=(openssl)
 command -v hyperfine >/dev/null || missing_apt+=(hyperfine)
 command -v python3 >/dev/null || missing_apt+=(python3)
+# kubectl (its --dry-run=client checks the install manifests); Debian ships it as kubernetes-client.
+command -v kubectl >/dev/null || missing_apt+=(kubernetes-client)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"

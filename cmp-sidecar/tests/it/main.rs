@@ -5,6 +5,7 @@
 mod argo;
 mod generate;
 mod hostile;
+mod install;
 mod plain_yaml;
 mod plugin_files;
 mod registry;

@@ -44,7 +44,7 @@ fn plugin_yaml_passes_argo_cd_validation() {
 /// The shipped sidecar configuration is one forge-cmp accepts, and it allows what it says.
 #[test]
 fn the_shipped_sidecar_configuration_is_valid() {
-    let (_, text) = plugin_file("forge-cmp-config.yaml");
+    let (_, text) = plugin_file("sidecar/forge-cmp-config.yaml");
     let config_map: Value = serde_saphyr::from_str(&text).expect("the ConfigMap parses");
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("config.yaml");
