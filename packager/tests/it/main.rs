@@ -3,6 +3,7 @@
 mod approvals;
 mod artifacts;
 mod build;
+mod ci_templates;
 mod credentials;
 mod deploy;
 mod errors;
