@@ -1,6 +1,7 @@
 //! End-to-end tests of the `forge-pack` binary, run as users run it.
 
 mod approvals;
+mod argocd_oci;
 mod artifacts;
 mod build;
 mod ci_templates;
