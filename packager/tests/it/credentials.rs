@@ -251,3 +251,61 @@ fn login_keeps_checked_credentials_where_every_command_finds_them() {
         String::from_utf8_lossy(&listed.stderr)
     );
 }
+
+/// Issue 19: the auth files podman, skopeo and docker write are all read, in skopeo's order:
+/// `REGISTRY_AUTH_FILE`, then `$XDG_RUNTIME_DIR/containers/auth.json` (an entry may name
+/// `host/namespace`), then the docker config.
+#[test]
+fn podman_skopeo_and_docker_auth_files_are_all_read() {
+    use base64::Engine;
+    let registry = Registry::shared(RegistryKind::Htpasswd);
+    let sandbox = Sandbox::new();
+    let namespace = registry.unique_repository("auth-files");
+    let root = format!("{}/{namespace}", registry.addr);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        forge_testkit::REGISTRY_USER,
+        forge_testkit::REGISTRY_PASSWORD
+    ));
+    let entry = |key: &str| format!("{{\"auths\": {{\"{key}\": {{\"auth\": \"{token}\"}}}}}}");
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let runtime = sandbox.path().join("run");
+    std::fs::create_dir_all(runtime.join("containers")).expect("mkdir");
+    std::fs::write(
+        runtime.join("containers/auth.json"),
+        entry(&format!("{}/{namespace}", registry.addr)),
+    )
+    .expect("podman auth");
+    let pushed = sandbox
+        .command(&harness::push_args(dir, harness::COMMIT))
+        .env("FORGE_REGISTRY", &root)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("push");
+    assert!(
+        pushed.status.success(),
+        "podman's auth.json: {}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let explicit = sandbox.path().join("skopeo.json");
+    std::fs::write(&explicit, entry(&registry.addr)).expect("auth file");
+    let listed = sandbox
+        .command(&["list", &format!("{root}/company/monorepo/auth-service")])
+        .env("REGISTRY_AUTH_FILE", &explicit)
+        .output()
+        .expect("list");
+    assert!(
+        listed.status.success(),
+        "REGISTRY_AUTH_FILE: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let docker = sandbox.path().join(".docker");
+    std::fs::create_dir_all(&docker).expect("mkdir");
+    std::fs::write(docker.join("config.json"), entry(&registry.addr)).expect("docker config");
+    let listed = sandbox
+        .command(&["list", &format!("{root}/company/monorepo/auth-service")])
+        .output()
+        .expect("list");
+    assert!(listed.status.success(), "docker config: {}", String::from_utf8_lossy(&listed.stderr));
+}
