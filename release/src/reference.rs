@@ -25,6 +25,9 @@ pub enum StoreRoot {
 impl StoreRoot {
     /// Parses `oci:<dir>` or a registry host such as `registry.example.com[/prefix]`.
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
+        if let Some(registry) = text.strip_prefix("oci://") {
+            return Self::parse(registry).map_err(|e| ReferenceError::new(text, &e.reason));
+        }
         if let Some(dir) = text.strip_prefix("oci:") {
             if dir.is_empty() {
                 return Err(ReferenceError::new(
@@ -128,6 +131,23 @@ impl ReferenceError {
 impl ReleaseRef {
     /// Parses `text`; references without a store use `default_root`.
     pub fn parse(text: &str, default_root: &StoreRoot) -> Result<Self, ReferenceError> {
+        // `oci://host/repo:tag`, as Argo CD, Flux and Helm write it, is a registry reference;
+        // `oci:<dir>` (no `//`) a layout directory.
+        if let Some(rest) = text.strip_prefix("oci://") {
+            let parsed = Self::parse(rest, default_root)
+                .map_err(|e| ReferenceError::new(text, &e.reason))?;
+            if !matches!(
+                &parsed.project,
+                ProjectLocation::InRoot { root: StoreRoot::Registry(_), .. }
+            ) || split_registry_host(rest).is_none()
+            {
+                return Err(ReferenceError::new(
+                    text,
+                    "`oci://` needs a registry host, e.g. `oci://registry.example.com/company/app:42`",
+                ));
+            }
+            return Ok(parsed);
+        }
         let (name, release) = split_release(text)?;
         if let Some(dir) = name.strip_prefix("oci:") {
             if dir.is_empty() {
@@ -162,6 +182,15 @@ fn split_release(text: &str) -> Result<(&str, Option<ReleaseSelector>), Referenc
         let digest = digest.parse().map_err(|_| {
             ReferenceError::new(text, "the part after `@` must be `sha256:<64 hex>`")
         })?;
+        // `repo:tag@sha256:…` (as crane and docker take it): the tag is for people, the
+        // digest decides.
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let name = match name[last_slash..].rfind(':') {
+            Some(i) if !(last_slash == 0 && name.starts_with("oci:") && i == 3) => {
+                &name[..last_slash + i]
+            }
+            _ => name,
+        };
         return Ok((name, Some(ReleaseSelector::Digest(digest))));
     }
     let last_slash = text.rfind('/').map_or(0, |i| i + 1);
@@ -245,6 +274,31 @@ mod tests {
             .expect("valid");
         assert_eq!(r.project.to_string(), "registry.example.com/company/auth");
         assert_eq!(r.release, Some(ReleaseSelector::Id(sha.into())));
+    }
+
+    /// Issue 18: the forms Argo CD, Flux, Helm, crane and docker write.
+    #[test]
+    fn oci_urls_and_tags_with_digests_are_registry_references() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let url = ReleaseRef::parse("oci://registry.example.com/company/auth:v1.2.3", &root())
+            .expect("oci://");
+        assert_eq!(url.project.to_string(), "registry.example.com/company/auth");
+        assert_eq!(url.release, Some(ReleaseSelector::Id("v1.2.3".into())));
+        let pinned =
+            ReleaseRef::parse(&format!("registry.example.com/company/auth:v1@{digest}"), &root())
+                .expect("tag@digest");
+        assert_eq!(pinned.project.to_string(), "registry.example.com/company/auth");
+        assert_eq!(pinned.release, Some(ReleaseSelector::Digest(digest.parse().expect("digest"))));
+        let both =
+            ReleaseRef::parse(&format!("oci://localhost:5000/company/auth:9@{digest}"), &root())
+                .expect("both");
+        assert_eq!(both.project.to_string(), "localhost:5000/company/auth");
+        let refused = ReleaseRef::parse("oci://company/auth:1", &root()).expect_err("no host");
+        assert!(refused.reason.contains("needs a registry host"), "{refused}");
+        assert_eq!(
+            StoreRoot::parse("oci://registry.example.com/prefix").expect("root"),
+            StoreRoot::Registry("registry.example.com/prefix".into())
+        );
     }
 
     #[test]
