@@ -7,23 +7,24 @@
 use std::path::PathBuf;
 
 use forge_release::Digest;
-use forge_release::metadata::{ReleaseMetadata, Trigger, TriggerKind};
+use forge_release::metadata::{ReleaseMetadata, SourceInfo, Trigger, TriggerKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// forge-pack's build type.
 pub const BUILD_TYPE: &str = "https://forge-pack.dev/release/v1";
 
-/// The predicate for the release described by `metadata`, released (or, by a later push of
-/// its commit, tagged or aliased) by `trigger`, built with the artifact files `files` (path as
+/// The predicate for the release described by `metadata`, as this push saw it (`source`, the
+/// facts of its own checkout and CI), released (or, by a later push of its commit, tagged or
+/// aliased) by `trigger`, built with the artifact files `files` (path as
 /// given, and their digest). Each push that signs attests its own trigger: a tag pipeline
 /// re-tagging a release pushed from main attests `tag`.
 pub fn predicate(
     metadata: &ReleaseMetadata,
+    source: &SourceInfo,
     trigger: &Trigger,
     files: &[(String, Digest)],
 ) -> Value {
-    let source = &metadata.source;
     let mut dependencies = vec![json!({
         "uri": source.repository_url.as_deref().map(|u| format!("git+{u}")).unwrap_or_default(),
         "digest": {"gitCommit": source.commit},
@@ -134,7 +135,12 @@ mod tests {
             )
         };
         let trigger = metadata.release.trigger.clone();
-        let value = predicate(&metadata, &trigger, &[("artifacts.json".into(), Digest::of(b"x"))]);
+        let value = predicate(
+            &metadata,
+            &metadata.source,
+            &trigger,
+            &[("artifacts.json".into(), Digest::of(b"x"))],
+        );
         let facts = attested(&value).expect("facts");
         assert_eq!(facts.trigger, TriggerKind::Tag);
         assert_eq!((facts.branch.as_deref(), facts.branch_verified), (Some("main"), true));

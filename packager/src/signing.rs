@@ -40,6 +40,16 @@ pub enum SigningError {
         /// The store.
         location: String,
     },
+    /// The release found under this commit is not what this push built.
+    #[error(
+        "release {digest} was made by another push from other source facts ({differs}): this push signs only what it built"
+    )]
+    NotThisBuild {
+        /// The release.
+        digest: Digest,
+        /// What differs.
+        differs: String,
+    },
     /// No provenance signed by a trusted key.
     #[error(transparent)]
     NoProvenance(#[from] NoProvenance),
@@ -73,6 +83,7 @@ impl SigningError {
     pub fn code(&self) -> u8 {
         match self {
             SigningError::Key { .. } | SigningError::NotARegistry { .. } => exit::INPUT,
+            SigningError::NotThisBuild { .. } => exit::REFUSED,
             SigningError::NotSigned { .. } | SigningError::NoProvenance(_) => exit::VERIFY,
         }
     }
@@ -95,6 +106,40 @@ fn read_key_file(path: &Path) -> Result<String, SigningError> {
     let bad = |reason: String| SigningError::Key { path: path.to_owned(), reason };
     let bytes = forge_store::bounded::read_file(path, KEY_BYTES).map_err(|e| bad(e.to_string()))?;
     String::from_utf8(bytes).map_err(|_| bad("not a PEM text file".into()))
+}
+
+/// Whether the release described by `metadata` is the build of `source` and `artifacts`:
+/// a release found under the commit may have been pushed by anyone who can push, and a key
+/// must not vouch for facts it did not see (repository, commit, files read, artifacts).
+pub fn same_build(
+    metadata: &forge_release::metadata::ReleaseMetadata,
+    source: &forge_release::metadata::SourceInfo,
+    artifacts: &[forge_release::metadata::Artifact],
+    digest: &Digest,
+) -> Result<(), SigningError> {
+    let theirs = &metadata.source;
+    let mut differs = Vec::new();
+    if theirs.repository_url != source.repository_url {
+        differs.push(format!(
+            "repository {} here, {} in the release",
+            source.repository_url.as_deref().unwrap_or("unknown"),
+            theirs.repository_url.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if theirs.commit != source.commit {
+        differs.push("commit".to_owned());
+    }
+    if theirs.files != source.files {
+        differs.push("the files read".to_owned());
+    }
+    if metadata.artifacts != artifacts {
+        differs.push("artifacts".to_owned());
+    }
+    if differs.is_empty() {
+        Ok(())
+    } else {
+        Err(SigningError::NotThisBuild { digest: digest.clone(), differs: differs.join(", ") })
+    }
 }
 
 /// Reads a private key; an encrypted one opens with [`PASSWORD_VAR`].

@@ -178,6 +178,8 @@ pub async fn publish(
         bar.set_length(total);
         bar.set_position(done);
     };
+    // What this push built, to tell whether a release found already made is the same build.
+    let built = (input.source.clone(), input.artifacts.clone());
     // The claims this push makes lapse once it has certainly given up: at its deadline.
     let published =
         publish::publish_with_progress(&store, input, config.tag_strategy, &progress, lifetime)
@@ -188,10 +190,19 @@ pub async fn publish(
     if let Some(signing) = signing {
         use forge_sign::Signer as _;
         output.note("signing the release");
-        crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
         let head = store.fetch_head(&published.digest).await?;
-        let predicate =
-            crate::attestation::predicate(&head.metadata, &ctx.trigger, &signing.artifact_files);
+        // A release another push made is signed only if it is this build: same source facts
+        // (repository, commit, the files read and their blobs) and the same artifacts.
+        if published.existed {
+            crate::signing::same_build(&head.metadata, &built.0, &built.1, &published.digest)?;
+        }
+        crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
+        let predicate = crate::attestation::predicate(
+            &head.metadata,
+            &ctx.source,
+            &ctx.trigger,
+            &signing.artifact_files,
+        );
         let predicate_type = forge_sign::bundle::PROVENANCE_PREDICATE;
         crate::signing::attest(
             &store,

@@ -342,3 +342,31 @@ fn a_policy_naming_the_ci_key_checks_what_that_key_attested() {
     let admitted = deploy("3");
     assert!(admitted.status.success(), "{}", String::from_utf8_lossy(&admitted.stderr));
 }
+
+/// A key vouches only for what its push built: a release of the commit pushed earlier by
+/// someone else, from other source facts, is not signed (and nothing attests its facts).
+#[test]
+fn a_push_does_not_sign_a_release_someone_else_built() {
+    let world = Signed::new("not-this-build");
+    let dir = world.sandbox.path();
+    let (ci, ci_pub) = openssl_pair(dir, "ci");
+    let project = world.project.display().to_string();
+    let target = commit('e');
+    let mut forged = push_args(&project, &target);
+    let at = forged.iter().position(|a| *a == "--source-url").expect("--source-url") + 1;
+    forged[at] = "https://evil.example/attacker.git";
+    let pushed =
+        world.sandbox.command(&forged).env("FORGE_REGISTRY", &world.root).output().expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let mut args = push_args(&project, &target);
+    args.extend(["--sign-key", &ci]);
+    let refused =
+        world.sandbox.command(&args).env("FORGE_REGISTRY", &world.root).output().expect("push");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("was made by another push from other source facts (repository"),
+        "{stderr}"
+    );
+    assert_eq!(world.verify(&target, &[&ci_pub]).status.code(), Some(5));
+}
