@@ -47,6 +47,14 @@ impl SignatureRule {
         if self.keys.is_empty() {
             return Err(invalid("signatures: lists no keys".into()));
         }
+        // forge-cmp runs in the Application's directory, which its GitOps writers control: a
+        // relative path would let them name a key of their own.
+        if let Some(relative) = self.keys.iter().find(|k| !k.is_absolute()) {
+            return Err(invalid(format!(
+                "signature key {} must be an absolute path (a file the operator mounts into the sidecar)",
+                relative.display()
+            )));
+        }
         self.trusted = self
             .keys
             .iter()
@@ -81,9 +89,19 @@ impl SignatureRule {
     ) -> Result<Vec<String>, CmpError> {
         let store_error = |source| CmpError::Store { image: image.to_owned(), source };
         let verification = match store {
-            Store::Registry(registry) => signatures::verify_signed(registry, digest, &self.trusted)
-                .await
-                .map_err(store_error)?,
+            Store::Registry(registry) => {
+                match signatures::verify_signed(registry, digest, &self.trusted).await {
+                    Ok(verification) => verification,
+                    Err(source) if !self.required => {
+                        eprintln!(
+                            "forge-cmp: warning: {} (signatures are not required for this project)",
+                            store_error(source)
+                        );
+                        return Ok(Vec::new());
+                    }
+                    Err(source) => return Err(store_error(source)),
+                }
+            }
             // Signatures live in registries; a layout carries none.
             Store::Layout(_) => signatures::Verification::default(),
         };
@@ -101,5 +119,17 @@ impl SignatureRule {
         }
         eprintln!("forge-cmp: warning: {error} (signatures are not required for this project)");
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_named_by_absolute_paths_only() {
+        let mut rule = SignatureRule::required_by(vec!["keys/ci.pub".into()]);
+        let refused = rule.load(Path::new("/etc/forge-cmp/config.yaml")).expect_err("relative");
+        assert!(refused.to_string().contains("must be an absolute path"), "{refused}");
     }
 }
