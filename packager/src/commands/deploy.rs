@@ -102,7 +102,16 @@ pub async fn run(args: &DeployArgs, global: &GlobalArgs, output: &Output) -> Res
     let (location, image) = project_location(&repo, project, &access)?;
     let selector = ReleaseSelector::Id(release.to_owned());
     let mut chosen = Chosen::fetch(&access, &location, image, selector).await?;
-    chosen.check_signatures(&repo).await?;
+    let envs: Vec<String> = match env {
+        Some(env) => vec![env.to_owned()],
+        None => crate::policy::Policy::load_committed(&repo)?
+            .auto_environments()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
+    let envs: Vec<&str> = envs.iter().map(String::as_str).collect();
+    chosen.check_signatures(&repo, &envs).await?;
     if is_bare_name(project) && chosen.metadata.release.project != project {
         return Err(GitopsError::WrongProject {
             location: location.to_string(),

@@ -56,7 +56,7 @@ pub async fn run(args: &RollbackArgs, global: &GlobalArgs, output: &Output) -> R
         })?
         .project;
     let mut chosen = Chosen::fetch(&access, &location, image, selector).await?;
-    chosen.check_signatures(&repo).await?;
+    chosen.check_signatures(&repo, &[env.as_str()]).await?;
     if chosen.metadata.release.project != *project {
         return Err(GitopsError::WrongProject {
             location: location.to_string(),

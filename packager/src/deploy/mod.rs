@@ -86,18 +86,23 @@ impl Chosen {
         })
     }
 
-    /// Reads the release's signatures under every key some environment of the GitOps
-    /// repository's policy (as HEAD has it) names in `signed_by:`; nothing when none does.
+    /// Reads the release's signatures under the keys the environments `envs` name in
+    /// `signed_by:` (the policy as HEAD has it); nothing when none does, so that one
+    /// environment's keys cannot hold up deploys elsewhere.
     pub async fn check_signatures(
         &mut self,
         repo: &crate::gitops::GitopsRepo,
+        envs: &[&str],
     ) -> Result<(), Error> {
         let policy = crate::policy::Policy::load_committed(repo)?;
-        let keys: Vec<forge_sign::PublicKey> = policy
-            .signing_keys()
-            .into_iter()
-            .map(|path| committed_key(repo, path))
-            .collect::<Result<_, _>>()?;
+        let mut paths = std::collections::BTreeSet::new();
+        for env in envs {
+            if let Ok(rules) = policy.environment(env) {
+                paths.extend(rules.signed_by.iter().map(String::as_str));
+            }
+        }
+        let keys: Vec<forge_sign::PublicKey> =
+            paths.into_iter().map(|path| committed_key(repo, path)).collect::<Result<_, _>>()?;
         if keys.is_empty() {
             return Ok(());
         }

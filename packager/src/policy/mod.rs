@@ -325,11 +325,6 @@ impl Policy {
         })
     }
 
-    /// Every key file some environment's `signed_by:` names.
-    pub fn signing_keys(&self) -> BTreeSet<&str> {
-        self.environments.values().flat_map(|e| e.signed_by.iter().map(String::as_str)).collect()
-    }
-
     /// The environments `deploy --auto` deploys to (`auto_deploy: true`), in name order.
     pub fn auto_environments(&self) -> Vec<&str> {
         self.environments.iter().filter(|(_, e)| e.auto_deploy).map(|(n, _)| n.as_str()).collect()

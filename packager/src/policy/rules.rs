@@ -155,23 +155,19 @@ impl EnvironmentPolicy {
         let violation = |detail: String| Violation { rule: "signed_by", detail };
         match candidate.signed {
             Some(facts) if facts.signed && !facts.attested.is_empty() => {
-                let mut triggers: Vec<TriggerKind> = Vec::new();
-                for attested in &facts.attested {
-                    if !triggers.contains(&attested.trigger) {
-                        triggers.push(attested.trigger);
-                    }
-                }
-                let with_branch = |verified: bool| {
-                    facts.attested.iter().find(|a| a.branch.is_some() && a.branch_verified >= verified)
-                };
-                let branch = with_branch(true).or_else(|| with_branch(false));
-                let attested = Candidate {
-                    triggers: &triggers,
-                    branch: branch.and_then(|a| a.branch.as_deref()),
-                    branch_verified: branch.is_some_and(|a| a.branch_verified),
-                    ..*candidate
-                };
-                self.rule_violations(&attested, Vec::new())
+                // Each signed statement is one build's facts: the release is admitted if one
+                // of them is, never on a trigger from one and a branch from another.
+                let judged = facts.attested.iter().map(|attested| {
+                    let triggers = [attested.trigger];
+                    let one = Candidate {
+                        triggers: &triggers,
+                        branch: attested.branch.as_deref(),
+                        branch_verified: attested.branch_verified,
+                        ..*candidate
+                    };
+                    self.rule_violations(&one, Vec::new())
+                });
+                judged.min_by_key(Vec::len).unwrap_or_default()
             }
             Some(facts) if facts.signed => self.rule_violations(
                 candidate,
@@ -516,5 +512,35 @@ mod tests {
             "{}",
             broken[0].detail
         );
+    }
+
+    /// Issue 17: facts from two signed builds never combine: a trigger one build attested
+    /// and a branch another did admit nothing, in either order.
+    #[test]
+    fn signed_facts_are_judged_one_build_at_a_time() {
+        use crate::attestation::Attested;
+        let policy = Policy::parse(
+            "environments:\n  prod: {signed_by: [ci.pub], allowed_triggers: [branch_push], allowed_branches: [main]}\n",
+        )
+        .expect("policy");
+        let rules = policy.environment("prod").expect("listed");
+        let none = BTreeSet::new();
+        let built = |trigger, branch: &str| Attested {
+            trigger,
+            branch: Some(branch.into()),
+            branch_verified: true,
+            tag: None,
+        };
+        let feature = built(TriggerKind::BranchPush, "feature/x");
+        let manual = built(TriggerKind::Manual, "main");
+        for attested in [vec![feature.clone(), manual.clone()], vec![manual, feature]] {
+            let facts = SignedFacts { signed: true, attested };
+            let signed = Candidate { signed: Some(&facts), ..candidate(&[], None, &[], &none) };
+            assert!(!rules.violations(&signed).is_empty());
+        }
+        let main =
+            SignedFacts { signed: true, attested: vec![built(TriggerKind::BranchPush, "main")] };
+        let signed = Candidate { signed: Some(&main), ..candidate(&[], None, &[], &none) };
+        assert!(rules.violations(&signed).is_empty());
     }
 }
