@@ -146,40 +146,50 @@ pub fn add_to_index(
     Ok(Some(serde_json::to_vec(&index).expect("an index serialises")))
 }
 
-/// The referrer manifests an index lists (digest and size), at most [`MAX_REFERRERS`].
+#[derive(serde::Deserialize)]
+struct Listing {
+    #[serde(default)]
+    manifests: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+struct Layers {
+    #[serde(default)]
+    layers: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    #[serde(default)]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// The referrer manifests an index lists (digest and size), at most [`MAX_REFERRERS`]. Read
+/// into typed values: whatever else the index holds is skipped, not kept.
 pub fn index_entries(index: &[u8]) -> Result<Vec<(Digest, u64)>, String> {
-    let value: Value = serde_json::from_slice(index)
-        .map_err(|_| "a referrers index that is not JSON".to_owned())?;
-    let manifests = value
-        .get("manifests")
-        .and_then(Value::as_array)
-        .ok_or_else(|| "a referrers index without manifests".to_owned())?;
-    let entries: Vec<(Digest, u64)> = manifests
-        .iter()
-        .filter_map(|m| {
-            let digest = m.get("digest")?.as_str()?.parse().ok()?;
-            Some((digest, m.get("size")?.as_u64()?))
-        })
+    let listing: Listing = serde_json::from_slice(index)
+        .map_err(|_| "a referrers index that is not an index".to_owned())?;
+    Ok(listing
+        .manifests
+        .into_iter()
+        .filter_map(|m| Some((m.digest.parse().ok()?, m.size)))
         .take(MAX_REFERRERS)
-        .collect();
-    Ok(entries)
+        .collect())
 }
 
 /// The bundle layer of a referrer manifest: its digest and size, if it has exactly one.
 pub fn bundle_layer(manifest: &[u8]) -> Option<(Digest, u64)> {
-    let value: Value = serde_json::from_slice(manifest).ok()?;
-    let layers: Vec<&Value> = value
-        .get("layers")?
-        .as_array()?
-        .iter()
-        .filter(|l| {
-            l.get("mediaType")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"))
-        })
+    let manifest: Layers = serde_json::from_slice(manifest).ok()?;
+    let bundles: Vec<Entry> = manifest
+        .layers
+        .into_iter()
+        .filter(|l| l.media_type.starts_with("application/vnd.dev.sigstore.bundle"))
         .collect();
-    let [layer] = layers.as_slice() else { return None };
-    Some((layer.get("digest")?.as_str()?.parse().ok()?, layer.get("size")?.as_u64()?))
+    let [layer] = bundles.as_slice() else { return None };
+    Some((layer.digest.parse().ok()?, layer.size))
 }
 
 /// A verified statement: who signed it and what it says.

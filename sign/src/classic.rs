@@ -106,6 +106,37 @@ pub fn image(layers: &[Value]) -> (Vec<u8>, Vec<u8>) {
     (config, serde_json::to_vec(&manifest).expect("a manifest serialises"))
 }
 
+/// The simple-signing layers of a signature image (at most [`MAX_LAYERS`]): each payload's
+/// digest and size and its base64 signature. Read into typed values: whatever else the
+/// manifest holds is skipped, not kept.
+pub fn signed_layers(manifest: &[u8]) -> Vec<(Digest, u64, String)> {
+    #[derive(serde::Deserialize)]
+    struct Image {
+        #[serde(default)]
+        layers: Vec<Layer>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Layer {
+        media_type: String,
+        digest: String,
+        size: u64,
+        #[serde(default)]
+        annotations: std::collections::BTreeMap<String, String>,
+    }
+    let Ok(image) = serde_json::from_slice::<Image>(manifest) else { return Vec::new() };
+    image
+        .layers
+        .into_iter()
+        .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
+        .filter_map(|l| {
+            let signature = l.annotations.get(SIGNATURE_ANNOTATION)?.clone();
+            Some((l.digest.parse().ok()?, l.size, signature))
+        })
+        .take(MAX_LAYERS)
+        .collect()
+}
+
 /// A layer's payload descriptor and base64 signature, if it is a simple-signing layer.
 pub fn layer_parts(layer: &Value) -> Option<(Digest, u64, &str)> {
     if layer.get("mediaType")?.as_str()? != PAYLOAD_MEDIA_TYPE {

@@ -78,7 +78,7 @@ pub async fn attach(
     // A registry with the referrers API indexes the referrer itself; others need the index.
     if store.referrers(&subject.digest).await?.is_none() {
         let tag = bundle::fallback_tag(&subject.digest);
-        let existing = store.fetch_manifest_by_tag(&tag).await?.map(|(bytes, _)| bytes);
+        let existing = store.fetch_small_manifest_by_tag(&tag).await?;
         let updated = bundle::add_to_index(existing.as_deref(), &digest, referrer.len() as u64)
             .map_err(|e| sign_failed(store, e))?;
         if let Some(index) = updated {
@@ -99,8 +99,8 @@ async fn sign_classic(
     let tag = classic::tag(&subject.digest);
     let signed = classic::sign(signer, docker_reference, &subject.digest)
         .map_err(|e| sign_failed(store, e))?;
-    let mut layers = match store.fetch_manifest_by_tag(&tag).await? {
-        Some((bytes, _)) => classic::layers(&bytes).map_err(|e| sign_failed(store, e))?,
+    let mut layers = match store.fetch_small_manifest_by_tag(&tag).await? {
+        Some(bytes) => classic::layers(&bytes).map_err(|e| sign_failed(store, e))?,
         None => Vec::new(),
     };
     if layers.contains(&signed.layer) {
@@ -254,18 +254,20 @@ async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>,
     let fallback_tag = bundle::fallback_tag(digest);
     let (api, fallback) = futures_util::future::try_join(
         store.referrers(digest),
-        store.fetch_manifest_by_tag(&fallback_tag),
+        store.fetch_small_manifest_by_tag(&fallback_tag),
     )
     .await?;
-    let index = api.or(fallback.map(|(bytes, _)| bytes));
+    let index = api.or(fallback);
     let Some(index) = index else { return Ok(Vec::new()) };
     // An index that cannot be read lists nothing: its signatures are not there.
     let entries = bundle::index_entries(&index).unwrap_or_default();
     let fetches = entries
         .into_iter()
-        .filter(|(_, size)| *size <= crate::registry::options::limits::MANIFEST_BYTES)
+        .filter(|(_, size)| *size <= crate::registry::SMALL_MANIFEST_BYTES)
         .map(|(referrer, _)| async move {
-            let manifest = store.fetch_manifest(&referrer).await?;
+            let Some(manifest) = store.fetch_small_manifest(&referrer).await? else {
+                return Ok(None);
+            };
             let Some((layer, size)) = bundle::bundle_layer(&manifest) else { return Ok(None) };
             if size > bundle::MAX_BUNDLE_BYTES {
                 return Ok(None);
@@ -287,14 +289,11 @@ async fn classic_signatures(
     store: &RegistryStore,
     digest: &Digest,
 ) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
-    let Some((manifest, _)) = store.fetch_manifest_by_tag(&classic::tag(digest)).await? else {
+    let Some(manifest) = store.fetch_small_manifest_by_tag(&classic::tag(digest)).await? else {
         return Ok(Vec::new());
     };
-    let layers = classic::layers(&manifest).unwrap_or_default();
-    let fetches = layers
-        .iter()
-        .filter_map(classic::layer_parts)
-        .filter(|(_, size, _)| *size <= classic::MAX_PAYLOAD_BYTES);
+    let layers = classic::signed_layers(&manifest);
+    let fetches = layers.into_iter().filter(|(_, size, _)| *size <= classic::MAX_PAYLOAD_BYTES);
     let fetches = fetches.map(|(payload, size, signature)| async move {
         let descriptor = Descriptor {
             media_type: classic::PAYLOAD_MEDIA_TYPE.to_owned(),
@@ -302,7 +301,7 @@ async fn classic_signatures(
             size,
             annotations: BTreeMap::new(),
         };
-        Ok::<_, StoreError>((store.fetch_blob(&descriptor).await?, signature.to_owned()))
+        Ok::<_, StoreError>((store.fetch_blob(&descriptor).await?, signature))
     });
     futures_util::future::try_join_all(fetches).await
 }

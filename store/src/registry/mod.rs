@@ -26,6 +26,7 @@ use reqwest::Url;
 use sha2::Digest as _;
 
 pub use credentials::{CredentialSource, HostAuth};
+pub use referrers::SMALL_MANIFEST_BYTES;
 pub use options::{
     Credentials, HostCredentials, PlainHttp, RegistryOptions, RetryPolicy, Secret, is_loopback,
 };
@@ -345,11 +346,21 @@ impl RegistryStore {
         reference: &str,
         operation: &str,
     ) -> Result<Option<Bytes>, StoreError> {
+        self.get_manifest_within(reference, operation, limits::MANIFEST_BYTES).await
+    }
+
+    /// A manifest of at most `limit` bytes (more is an error).
+    async fn get_manifest_within(
+        &self,
+        reference: &str,
+        operation: &str,
+        limit: u64,
+    ) -> Result<Option<Bytes>, StoreError> {
         let mut call = Call::new(Method::GET, self.url(&format!("manifests/{reference}")));
         call.headers.insert(http::header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
         let fetched = self
             .exchange(call, Scope::Pull, |response| {
-                transport::read_limited(response, limits::MANIFEST_BYTES, "a manifest")
+                transport::read_limited(response, limit, "a manifest")
             })
             .await;
         match fetched {

@@ -9,7 +9,10 @@ use http::{HeaderValue, Method, StatusCode};
 use super::transport::{self, Call, Failure};
 use super::{RegistryStore, Scope};
 use crate::error::StoreError;
-use crate::registry::options::limits;
+
+/// The most a referrers list, a referrer manifest or a signature image may take: they are a
+/// few hundred bytes each, and a registry that sends more is not sending signatures.
+pub const SMALL_MANIFEST_BYTES: u64 = 256 * 1024;
 
 /// The OCI index media type (the referrers API's answer, the fallback tag's manifest).
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -29,7 +32,7 @@ impl RegistryStore {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.split(';').next().map(str::trim) == Some(INDEX_MEDIA_TYPE));
                 let body =
-                    transport::read_limited(response, limits::MANIFEST_BYTES, "a referrers list")
+                    transport::read_limited(response, SMALL_MANIFEST_BYTES, "a referrers list")
                         .await?;
                 Ok(is_index.then(|| body.to_vec()))
             })
@@ -66,5 +69,26 @@ impl RegistryStore {
         self.exchange(call, Scope::Pull, |_| async { Ok(()) })
             .await
             .map_err(|failure| self.error("logging in", failure))
+    }
+
+    /// A small manifest (at most [`SMALL_MANIFEST_BYTES`]) by digest, verified; `None` if
+    /// there is none.
+    pub async fn fetch_small_manifest(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let operation = format!("fetching manifest {digest}");
+        let Some(bytes) = self.get_manifest_within(digest.as_str(), &operation, SMALL_MANIFEST_BYTES).await? else {
+            return Ok(None);
+        };
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Tampered { digest: digest.clone(), actual, location: self.location() });
+        }
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// A small manifest (at most [`SMALL_MANIFEST_BYTES`]) by tag; `None` if the tag is not
+    /// there.
+    pub async fn fetch_small_manifest_by_tag(&self, tag: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let operation = format!("fetching manifest {tag}");
+        Ok(self.get_manifest_within(tag, &operation, SMALL_MANIFEST_BYTES).await?.map(|b| b.to_vec()))
     }
 }
