@@ -26,10 +26,10 @@ use reqwest::Url;
 use sha2::Digest as _;
 
 pub use credentials::{CredentialSource, HostAuth};
-pub use referrers::SMALL_MANIFEST_BYTES;
 pub use options::{
     Credentials, HostCredentials, PlainHttp, RegistryOptions, RetryPolicy, Secret, is_loopback,
 };
+pub use referrers::SMALL_MANIFEST_BYTES;
 
 use self::auth::{Challenge, TokenClient, Tokens};
 use self::options::limits;

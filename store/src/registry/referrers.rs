@@ -73,22 +73,37 @@ impl RegistryStore {
 
     /// A small manifest (at most [`SMALL_MANIFEST_BYTES`]) by digest, verified; `None` if
     /// there is none.
-    pub async fn fetch_small_manifest(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn fetch_small_manifest(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let operation = format!("fetching manifest {digest}");
-        let Some(bytes) = self.get_manifest_within(digest.as_str(), &operation, SMALL_MANIFEST_BYTES).await? else {
+        let Some(bytes) =
+            self.get_manifest_within(digest.as_str(), &operation, SMALL_MANIFEST_BYTES).await?
+        else {
             return Ok(None);
         };
         let actual = Digest::of(&bytes);
         if &actual != digest {
-            return Err(StoreError::Tampered { digest: digest.clone(), actual, location: self.location() });
+            return Err(StoreError::Tampered {
+                digest: digest.clone(),
+                actual,
+                location: self.location(),
+            });
         }
         Ok(Some(bytes.to_vec()))
     }
 
     /// A small manifest (at most [`SMALL_MANIFEST_BYTES`]) by tag; `None` if the tag is not
     /// there.
-    pub async fn fetch_small_manifest_by_tag(&self, tag: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn fetch_small_manifest_by_tag(
+        &self,
+        tag: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let operation = format!("fetching manifest {tag}");
-        Ok(self.get_manifest_within(tag, &operation, SMALL_MANIFEST_BYTES).await?.map(|b| b.to_vec()))
+        Ok(self
+            .get_manifest_within(tag, &operation, SMALL_MANIFEST_BYTES)
+            .await?
+            .map(|b| b.to_vec()))
     }
 }
