@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use forge_release::Digest;
 use forge_release::image::ReleaseImage;
-use forge_release::reference::ProjectLocation;
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
 use forge_store::Store;
@@ -407,11 +406,14 @@ fn check_identity(
     if commit != pointer.pointer.spec.commit {
         return Err(mismatch(format!("spec.commit: the release is commit {commit}")));
     }
-    if let ProjectLocation::InRoot { path, .. } = &pointer.location.project
-        && path != name
-        && !path.ends_with(&format!("/{name}"))
+    // A release is its metadata (repository, project, commit): a mirror may keep it under any
+    // path the project's rule allows. A pointer that records the identity must get it.
+    if let Some(identity) = pointer.pointer.identity()
+        && identity != name
     {
-        return Err(mismatch(format!("spec.image: the release is {name}")));
+        return Err(mismatch(format!(
+            "metadata.annotations[forge.dev/release] {identity}: the release is {name}"
+        )));
     }
     Ok(())
 }

@@ -18,6 +18,9 @@ pub const KIND: &str = "ReleasePointer";
 /// Annotation holding the release's aliases (comma-separated), so the GitOps repository says
 /// which release is deployed without asking the registry.
 pub const ALIASES_ANNOTATION: &str = "forge.dev/aliases";
+/// The annotation naming the release's identity, `<repository>/<project>` (its metadata's, not
+/// where it is stored: a mirror may keep it under another path).
+pub const RELEASE_ANNOTATION: &str = "forge.dev/release";
 
 /// A ReleasePointer document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +104,19 @@ impl ReleasePointer {
             self.metadata.annotations.insert(ALIASES_ANNOTATION.to_owned(), aliases.join(","));
         }
         self
+    }
+
+    /// Records the release's identity, `<repository>/<project>` (see [`RELEASE_ANNOTATION`]).
+    pub fn with_identity(mut self, repository: &str, project: &str) -> Self {
+        self.metadata
+            .annotations
+            .insert(RELEASE_ANNOTATION.to_owned(), format!("{repository}/{project}"));
+        self
+    }
+
+    /// The identity recorded by [`Self::with_identity`], if any.
+    pub fn identity(&self) -> Option<&str> {
+        self.metadata.annotations.get(RELEASE_ANNOTATION).map(String::as_str)
     }
 
     /// The aliases recorded by [`Self::with_aliases`].

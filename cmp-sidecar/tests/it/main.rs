@@ -6,6 +6,7 @@ mod argo;
 mod generate;
 mod hostile;
 mod install;
+mod mirrors;
 mod plain_yaml;
 mod plugin_files;
 mod registry;

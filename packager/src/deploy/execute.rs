@@ -176,8 +176,14 @@ fn change_pointer(
     let name = format!("{repository}/{project}");
     if let Some(current) = current
         && !change.replace
-        && current.spec.image != name
-        && !current.spec.image.ends_with(&format!("/{name}"))
+        && match current.identity() {
+            // Recorded by a deploy: the releases' own identities.
+            Some(identity) => identity != name,
+            // Written by hand or by an earlier forge-pack: the image path says what it can.
+            None => {
+                current.spec.image != name && !current.spec.image.ends_with(&format!("/{name}"))
+            }
+        }
     {
         return Err(GitopsError::OtherRepository {
             rel,

@@ -132,6 +132,7 @@ impl Chosen {
             release.number,
         )
         .with_aliases(&release.aliases)
+        .with_identity(&release.repository, &release.project)
     }
 
     /// `release 42 (v1.2.3)`.

@@ -1,0 +1,100 @@
+//! Issue 18: one identity rule for deploy and forge-cmp. A release is its metadata
+//! (repository, project, commit); a mirror keeps it under another path, and deploy, status
+//! and forge-cmp all take it there. A pointer that records the identity gets only that
+//! release.
+
+use std::path::Path;
+use std::process::Command;
+
+use forge_testkit::{Registry, RegistryKind, go_tool};
+use serde_json::Value;
+
+use crate::argo::{Env, argo_parse, failure, forge_pack};
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let env = Env::new();
+    let source = registry.unique_root("mirror-src");
+    let mirror = registry.unique_root("mirror-dst");
+    let project = crate::argo::example_project(&env);
+    let commit = "d".repeat(40);
+    let dir = project.to_str().expect("utf-8");
+    let push = [
+        "push",
+        "-C",
+        dir,
+        "--commit",
+        &commit,
+        "--commit-time",
+        "2024-05-01T12:00:00Z",
+        "--manual",
+    ];
+    forge_pack(&source, &push);
+    let rendered: Vec<Value> =
+        serde_json::from_slice(&forge_pack(&source, &["render", "-C", dir, "-o", "json"]))
+            .expect("json");
+    // The production registry keeps it at prod/auth-service.
+    for tag in [commit.as_str(), "1"] {
+        let copied = Command::new(go_tool("crane"))
+            .args(["copy", "--insecure"])
+            .arg(format!("{source}/company/monorepo/auth-service:{tag}"))
+            .arg(format!("{mirror}/prod/auth-service:{tag}"))
+            .output()
+            .expect("crane");
+        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    }
+
+    let gitops = env.dir.path().join("gitops");
+    std::fs::create_dir_all(&gitops).expect("mkdir");
+    std::fs::write(gitops.join("policy.yaml"), "environments:\n  dev: {}\n").expect("policy");
+    git(&gitops, &["init", "-q", "-b", "main"]);
+    git(&gitops, &["add", "."]);
+    git(&gitops, &["commit", "-q", "-m", "policy"]);
+    let binary = Path::new(env!("CARGO_BIN_EXE_forge-cmp")).with_file_name("forge-pack");
+    let deploy = Command::new(&binary)
+        .args(["deploy", "dev", &format!("{mirror}/prod/auth-service"), "1", "--actor", "ada"])
+        .env("FORGE_GITOPS", &gitops)
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .expect("deploy");
+    assert!(deploy.status.success(), "{}", String::from_utf8_lossy(&deploy.stderr));
+    let status = Command::new(&binary)
+        .args(["status", "dev", "-o", "json"])
+        .env("FORGE_GITOPS", &gitops)
+        .output()
+        .expect("status");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("prod/auth-service"));
+
+    let app = "envs/dev/auth-service";
+    assert_eq!(argo_parse(&env.generate(&gitops, app, &[])), rendered);
+
+    // A pointer whose recorded identity is another release's gets nothing.
+    let pointer = gitops.join(app).join("release.yaml");
+    let text = std::fs::read_to_string(&pointer).expect("pointer");
+    assert!(text.contains("forge.dev/release: company/monorepo/auth-service"), "{text}");
+    std::fs::write(
+        &pointer,
+        text.replace("company/monorepo/auth-service", "company/other/auth-service"),
+    )
+    .expect("edit");
+    let fresh = Env::new();
+    let stderr = failure(&fresh.generate(&gitops, app, &[]));
+    assert!(stderr.contains("the release is company/monorepo/auth-service"), "{stderr}");
+}
