@@ -161,6 +161,7 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
         .collect();
     mark_conflicts(store, &tags, &mut releases).await?;
     releases.extend(incomplete(store, &tags, &releases).await?);
+    copied(store, &tags, &mut releases).await?;
     releases.sort_by_key(|r| (std::cmp::Reverse(r.number), r.state != State::Complete));
     Ok(releases)
 }
@@ -243,8 +244,10 @@ async fn incomplete(
                         &commit[..commit.len().min(12)]
                     ),
                 )
-            } else {
+            } else if pushed_here(tags, &commit) {
                 (State::Incomplete, "incomplete: push the commit again".to_owned())
+            } else {
+                (State::Complete, String::new())
             };
             Ok(Some(ListedRelease {
                 number: release_number(tag).unwrap_or(0),
@@ -254,13 +257,72 @@ async fn incomplete(
                 trigger: note(annotations::FORGE_TRIGGER),
                 digest: digest.to_string(),
                 state,
-                note: Some(why),
+                note: (!why.is_empty()).then_some(why),
             }))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())
+}
+
+/// Releases only aliases name (a promotion that copied `v1.2.3` or `main-4`, not the commit
+/// or the number): every tag no listed release carries is looked up, and the releases found
+/// are listed once each, with all their tags. None in a store forge-pack pushed to.
+async fn copied(
+    store: &Store,
+    tags: &[String],
+    listed: &mut Vec<ListedRelease>,
+) -> Result<(), Error> {
+    let carried: BTreeSet<&str> = listed
+        .iter()
+        .flat_map(|r| r.aliases.iter().map(String::as_str).chain([r.commit.as_str()]))
+        .collect();
+    let orphans: Vec<&String> = tags
+        .iter()
+        .filter(|t| {
+            !carried.contains(t.as_str())
+                && !is_commit_sha(t)
+                && release_number(t).is_none()
+                && !forge_release::aliases::is_bookkeeping(t)
+        })
+        .collect();
+    let fetched: Vec<Option<(String, Digest, Manifest)>> = stream::iter(orphans)
+        .map(|tag| async move {
+            let Some((bytes, digest)) = store.fetch_manifest_by_tag(tag).await? else {
+                return Ok::<_, Error>(None);
+            };
+            Ok(Manifest::parse_release(&bytes, Some(&digest))
+                .ok()
+                .map(|m| (tag.clone(), digest, m)))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut found: BTreeMap<Digest, (Manifest, Vec<String>)> = BTreeMap::new();
+    for (tag, digest, manifest) in fetched.into_iter().flatten() {
+        // An alias of a release listed already (copied by number and alias, say).
+        if let Some(release) = listed.iter_mut().find(|r| r.digest == digest.as_str()) {
+            release.aliases.push(tag);
+            continue;
+        }
+        found.entry(digest).or_insert_with(|| (manifest, Vec::new())).1.push(tag);
+    }
+    listed.extend(found.into_iter().map(|(digest, (manifest, mut aliases))| {
+        let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
+        aliases.sort();
+        ListedRelease {
+            number: number_of(&manifest),
+            commit: note(annotations::REVISION),
+            created: note(annotations::CREATED),
+            aliases,
+            trigger: note(annotations::FORGE_TRIGGER),
+            digest: digest.to_string(),
+            state: State::Complete,
+            note: None,
+        }
+    }));
+    Ok(())
 }
 
 /// How whole the release `digest` is (its number and commit tags looked up), and why not.
@@ -276,29 +338,36 @@ pub async fn state_of(
         store.resolve_tag(&number.to_string()),
     )
     .await?;
-    Ok(match (by_commit, by_number) {
-        (Some(c), Some(n)) if c == *digest && n == *digest => (State::Complete, None),
-        (None, Some(n)) if n == *digest => {
-            (State::Incomplete, Some("incomplete: its push stopped before its commit tag".into()))
-        }
-        (by_commit, by_number) => {
-            let mut why = Vec::new();
-            match by_number {
-                Some(other) if other != *digest => {
-                    why.push(format!("number {number} names {other}"))
-                }
-                None => why.push(format!("no number tag {number}")),
-                Some(_) => {}
-            }
-            match by_commit {
-                Some(other) if other != *digest => {
-                    why.push(format!("commit {commit} names {other}"))
-                }
-                None => why.push(format!("no commit tag {commit}")),
-                Some(_) => {}
-            }
-            (State::Conflict, Some(format!("a conflict: {}", why.join(", "))))
-        }
+    let mut why = Vec::new();
+    if let Some(other) = by_number.as_ref().filter(|n| *n != digest) {
+        why.push(format!("number {number} names {other}"));
+    }
+    if let Some(other) = by_commit.as_ref().filter(|c| *c != digest) {
+        why.push(format!("commit {commit} names {other}"));
+    }
+    if !why.is_empty() {
+        return Ok((State::Conflict, Some(format!("a conflict: {}", why.join(", ")))));
+    }
+    if by_commit.is_some() && by_number.is_some() {
+        return Ok((State::Complete, None));
+    }
+    // A tag is missing: a push of this commit stopped here (its claims are here), or the
+    // release was copied in by some of its tags (a promotion by number or alias): whole.
+    let tags = store.list_tags().await?;
+    if by_commit.is_none() && pushed_here(&tags, commit) {
+        return Ok((
+            State::Incomplete,
+            Some("incomplete: its push stopped before its commit tag".into()),
+        ));
+    }
+    Ok((State::Complete, None))
+}
+
+/// Whether a publisher claimed `commit` in this store (its claims stay as tags).
+fn pushed_here(tags: &[String], commit: &str) -> bool {
+    tags.iter().any(|t| {
+        Claim::parse(t).is_some_and(|c| c.commit == commit)
+            || forge_release::aliases::CommitClaim::parse(t).is_some_and(|c| c.commit == commit)
     })
 }
 

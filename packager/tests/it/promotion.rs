@@ -1,0 +1,77 @@
+//! Issue 18: a registry that received a release by some of its tags (a promotion copies `2`
+//! or `v1.2.3`, not the commit) lists it, once per release with all its tags there, and
+//! deploys it; a push that stopped before its commit tag still shows as incomplete.
+
+use std::process::Command;
+
+use forge_testkit::{Registry, RegistryKind, go_tool};
+use serde_json::Value;
+
+use crate::harness::{Sandbox, push_args};
+
+fn crane_copy(from: &str, to: &str) {
+    let copied = Command::new(go_tool("crane"))
+        .args(["copy", "--insecure", from, to])
+        .output()
+        .expect("crane");
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+}
+
+#[test]
+fn a_release_copied_by_number_or_alias_is_listed_and_deployable() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let (source, production) =
+        (registry.unique_root("promote-src"), registry.unique_root("promote-dst"));
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    for (commit, extra) in [('1', &[][..]), ('2', &["--tag", "auth-service/v1.2.3"][..])] {
+        let commit = commit.to_string().repeat(40);
+        let mut args = push_args(dir, &commit);
+        args.extend(extra);
+        let pushed = sandbox.command(&args).env("FORGE_REGISTRY", &source).output().expect("push");
+        assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    }
+    let repo = |root: &str| format!("{root}/company/monorepo/auth-service");
+    // Release 2 promoted by number and by its version; release 1 by its branch alias only.
+    for tag in ["2", "v1.2.3", "main-1"] {
+        crane_copy(&format!("{}:{tag}", repo(&source)), &format!("{}:{tag}", repo(&production)));
+    }
+    let listed =
+        sandbox.command(&["list", &repo(&production), "-o", "json"]).output().expect("list");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed: Vec<Value> = serde_json::from_slice(&listed.stdout).expect("json");
+    let summary: Vec<(u64, Vec<String>, String)> = listed
+        .iter()
+        .map(|r| {
+            let aliases = serde_json::from_value(r["aliases"].clone()).expect("aliases");
+            (
+                r["number"].as_u64().expect("number"),
+                aliases,
+                r["state"].as_str().expect("state").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (2, vec!["2".to_owned(), "v1.2.3".to_owned()], "complete".to_owned()),
+            (1, vec!["main-1".to_owned()], "complete".to_owned()),
+        ]
+    );
+
+    let gitops = sandbox.path().join("gitops");
+    std::fs::create_dir_all(&gitops).expect("mkdir");
+    std::fs::write(gitops.join("policy.yaml"), "environments:\n  prod: {}\n").expect("policy");
+    crate::harness::git(&gitops, &["init", "-q", "-b", "main"]);
+    crate::harness::git(&gitops, &["add", "."]);
+    crate::harness::git(&gitops, &["commit", "-q", "-m", "policy"]);
+    for id in ["v1.2.3", "main-1"] {
+        let deployed = sandbox
+            .command(&["deploy", "prod", &repo(&production), id, "--actor", "ada"])
+            .env("FORGE_GITOPS", &gitops)
+            .output()
+            .expect("deploy");
+        assert!(deployed.status.success(), "{id}: {}", String::from_utf8_lossy(&deployed.stderr));
+    }
+}
