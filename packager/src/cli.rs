@@ -69,6 +69,9 @@ pub enum Command {
     List(ListArgs),
     /// Extract a release's verified manifests into a directory.
     Pull(PullArgs),
+    /// Copy a release (or, with --all, every release of a project) into another repository,
+    /// byte for byte, with its tags and signatures.
+    Copy(CopyArgs),
     /// Compare two releases object by object (exit 0 identical, 1 different, 2+ error).
     Diff(DiffArgs),
     /// Deploy a release to an environment: check the policy, move the GitOps pointer, commit.
@@ -444,6 +447,18 @@ pub struct StatusArgs {
     /// The GitOps checkout.
     #[command(flatten)]
     pub dir: GitopsDirArgs,
+}
+
+/// `copy` arguments.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The release (`<project>:<id>`), or with --all the project, to copy.
+    pub source: String,
+    /// The repository to copy into: `[<registry>/]<repository>/<project>` or `oci:<dir>`.
+    pub destination: String,
+    /// Copy every (complete) release of the project.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `login` and `logout` arguments.

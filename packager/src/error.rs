@@ -78,6 +78,9 @@ pub enum Error {
     /// A release that does not verify.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// A copy the destination refuses (another release under its number or commit).
+    #[error(transparent)]
+    Copy(forge_store::copy::CopyError),
     /// Signing keys and signatures.
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
@@ -129,6 +132,8 @@ impl Error {
             Error::Publish(_) => exit::STORE,
             Error::Format(_) => exit::VERIFY,
             Error::Signing(e) => e.code(),
+            Error::Copy(forge_store::copy::CopyError::Store(e)) => of_store(e),
+            Error::Copy(_) => exit::REFUSED,
             Error::Deadline { .. } => exit::STORE,
         }
     }
@@ -161,6 +166,10 @@ impl Error {
             ),
             Error::Compare(inner) => inner.hint(),
             Error::Signing(e) => e.hint(),
+            Error::Copy(forge_store::copy::CopyError::Conflict { .. }) => Some(
+                "a number or commit names one release per repository: copy into another repository, or remove the other release there first".into(),
+            ),
+            Error::Copy(forge_store::copy::CopyError::Store(e)) => store_hint(e),
             Error::Deadline { .. } => {
                 Some("check that the registry is reachable, or pass a longer --timeout".into())
             }

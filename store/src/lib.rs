@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod bounded;
+pub mod copy;
 pub mod error;
 pub mod layout;
 pub mod publish;

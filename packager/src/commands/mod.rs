@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod build;
 pub mod completions;
+pub mod copy;
 pub mod deploy;
 pub mod diff;
 pub mod inspect;
@@ -38,6 +39,7 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::Inspect(args) => inspect::run(&args, &cli.global, &output).await,
         Command::List(args) => list::run(&args, &cli.global, &output).await,
         Command::Pull(args) => pull::run(&args, &cli.global, &output).await,
+        Command::Copy(args) => copy::run(&args, &cli.global, &output).await,
         Command::Diff(args) => diff::run(&args, &cli.global, &output).await,
         Command::Deploy(args) => deploy::run(&args, &cli.global, &output).await,
         Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,

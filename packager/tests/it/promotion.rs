@@ -75,3 +75,104 @@ fn a_release_copied_by_number_or_alias_is_listed_and_deployable() {
         assert!(deployed.status.success(), "{id}: {}", String::from_utf8_lossy(&deployed.stderr));
     }
 }
+
+/// Issue 18: `copy --all` brings every release across byte for byte (same numbers, same
+/// digests), with its tags and signatures (verified there); run again it uploads nothing; into
+/// a repository that has another release under a number it is refused, naming both.
+#[test]
+fn copy_all_keeps_digests_tags_and_signatures_and_refuses_a_taken_number() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let (source, target) = (registry.unique_root("copy-src"), registry.unique_root("copy-dst"));
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let key = sandbox.path().join("ci.key");
+    let public = sandbox.path().join("ci.pub");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {0} && openssl ec -in {0} -pubout -out {1} 2>/dev/null",
+            key.display(),
+            public.display()
+        ))
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    for (commit, extra) in [('1', vec![]), ('2', vec!["--tag", "auth-service/v1.2.3"])] {
+        let commit = commit.to_string().repeat(40);
+        let mut args = push_args(dir, &commit);
+        args.extend(extra);
+        args.extend(["--sign-key", key.to_str().expect("utf-8")]);
+        let pushed = sandbox.command(&args).env("FORGE_REGISTRY", &source).output().expect("push");
+        assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    }
+    let repo = |root: &str| format!("{root}/company/monorepo/auth-service");
+    let copy = |to: &str| {
+        sandbox
+            .command(&["copy", &repo(&source), &repo(to), "--all", "-o", "json"])
+            .output()
+            .expect("copy")
+    };
+    let first = copy(&target);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let report: Vec<Value> = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(report.len(), 2);
+    assert!(
+        report
+            .iter()
+            .all(|r| r["blobsUploaded"].as_u64() > Some(0) && r["signatures"].as_u64() > Some(0)),
+        "{report:?}"
+    );
+
+    let listing = |root: &str| -> Vec<(u64, String, Vec<String>)> {
+        let out = sandbox.command(&["list", &repo(root), "-o", "json"]).output().expect("list");
+        let listed: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+        listed
+            .iter()
+            .map(|r| {
+                let aliases = serde_json::from_value(r["aliases"].clone()).expect("aliases");
+                (
+                    r["number"].as_u64().expect("n"),
+                    r["digest"].as_str().expect("d").to_owned(),
+                    aliases,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(listing(&target), listing(&source));
+    let verified = sandbox
+        .command(&[
+            "verify",
+            &format!("{}:2", repo(&target)),
+            "--key",
+            public.to_str().expect("utf-8"),
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("verify");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+
+    let again = copy(&target);
+    let report: Vec<Value> = serde_json::from_slice(&again.stdout).expect("json");
+    assert!(
+        report.iter().all(|r| r["blobsUploaded"] == 0 && r["tagsAdded"] == serde_json::json!([])),
+        "{report:?}"
+    );
+
+    // A repository whose release 1 is another one.
+    let other = registry.unique_root("copy-taken");
+    let nines = "9".repeat(40);
+    let mut args = push_args(dir, &nines);
+    args.push("--manual");
+    let pushed = sandbox.command(&args).env("FORGE_REGISTRY", &other).output().expect("push");
+    assert!(pushed.status.success());
+    let refused = copy(&other);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("already has release sha256:")
+            && stderr.contains("under `1`; this release is sha256:"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,116 @@
+//! `forge-pack copy`: one release, or every release of a project, into another repository,
+//! byte for byte (same digests), with its tags and its signatures; only missing blobs travel,
+//! and a copy run again goes on where it stopped.
+
+use forge_release::Digest;
+use forge_release::manifest::Manifest;
+use forge_release::reference::ReleaseRef;
+use forge_store::copy::{Copied, copy_release};
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::cli::{CopyArgs, GlobalArgs};
+use crate::commands::list::{self, State};
+use crate::error::{Error, exit};
+use crate::output::{Output, table};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CopyReport {
+    number: u64,
+    #[serde(flatten)]
+    copied: Copied,
+}
+
+/// Runs `copy`.
+pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
+    let access = Access::from_args(global)?;
+    let root = access.default_root(None)?;
+    let source = ReleaseRef::parse(&args.source, &root)?;
+    let destination = ReleaseRef::parse(&args.destination, &root)?;
+    if destination.release.is_some() {
+        return Err(Error::usage_hint(
+            format!("`{}` names a release; copy into a repository", args.destination),
+            "give the destination as <registry>/<repository>/<project>, without :<id>",
+        ));
+    }
+    // The destination is where this command writes: explicit credentials go there.
+    let to = access.open_release(&destination.project)?;
+    let from = access.open(&source.project)?;
+    let releases: Vec<(u64, Digest, Vec<String>)> = match (&source.release, args.all) {
+        (None, true) => list::list(&from, output)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == State::Complete)
+            .map(|r| {
+                let digest: Digest = r.digest.parse().expect("a listed digest");
+                let mut tags = r.aliases;
+                tags.push(r.commit);
+                (r.number, digest, tags)
+            })
+            .collect(),
+        (Some(selector), false) => {
+            let resolved = access.resolve_in(&source.project, selector.clone()).await?;
+            let bytes = from.fetch_manifest(&resolved.digest).await?;
+            let manifest = Manifest::parse_release(&bytes, Some(&resolved.digest))?;
+            let tags = list::tags_of(&from, &resolved.digest, &manifest).await?;
+            let number = manifest
+                .annotation(forge_release::manifest::annotations::FORGE_NUMBER)
+                .and_then(forge_release::aliases::release_number)
+                .unwrap_or(0);
+            vec![(number, resolved.digest, tags)]
+        }
+        (None, false) => {
+            return Err(Error::usage_hint(
+                format!("`{}` names a project, not a release", args.source),
+                "name a release (<project>:<id>), or pass --all to copy every release",
+            ));
+        }
+        (Some(_), true) => {
+            return Err(Error::usage(
+                "--all copies a whole project: give the source without :<id>",
+            ));
+        }
+    };
+    let bar = output.count_bar("copying releases", releases.len() as u64);
+    let mut reports = Vec::new();
+    // Oldest first: numbers arrive in the order they were made.
+    for (number, digest, tags) in releases.into_iter().rev() {
+        let copied = copy_release(&from, &to, &digest, &tags).await.map_err(Error::Copy);
+        bar.inc(1);
+        let copied = match copied {
+            Ok(copied) => copied,
+            Err(error) => {
+                bar.finish_and_clear();
+                return Err(error);
+            }
+        };
+        for warning in &copied.warnings {
+            output.warn(warning);
+        }
+        reports.push(CopyReport { number, copied });
+    }
+    bar.finish_and_clear();
+    if output.json() {
+        output.print_json(&reports)?;
+        return Ok(exit::OK);
+    }
+    let mut rows = vec![vec![
+        "NUMBER".to_owned(),
+        "DIGEST".to_owned(),
+        "TAGS ADDED".to_owned(),
+        "UPLOADED".to_owned(),
+        "SIGNATURES".to_owned(),
+    ]];
+    for r in &reports {
+        rows.push(vec![
+            r.number.to_string(),
+            r.copied.digest.clone(),
+            r.copied.tags_added.join(", "),
+            format!("{} blobs, {} bytes", r.copied.blobs_uploaded, r.copied.bytes_uploaded),
+            r.copied.signatures.to_string(),
+        ]);
+    }
+    output.print(&table(&rows))?;
+    Ok(exit::OK)
+}
