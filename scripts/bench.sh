@@ -115,6 +115,14 @@ ours=$(mean list "$fp --registry $reg list bench/many --output json")
 peer=$(mean list-tags "skopeo list-tags --tls-verify=false docker://$reg/bench/many")
 row "list 1,000 releases" "$ours" "skopeo list-tags (tags only)" "$peer" 100 "must be < 2 s: $(python3 -c "print('ok' if $ours < 2 else 'TOO SLOW')")"
 
+# Copying a project's releases to another repository: forge-pack copy --all against skopeo
+# copying each of the same tags.
+target/release/examples/seed_releases "$reg/bench/fifty" 50
+skopeo list-tags --tls-verify=false "docker://$reg/bench/fifty" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["Tags"]))' > "$work/fifty-tags"
+ours=$(fresh copy-ours 3 "$fp -q copy $reg/bench/fifty $reg/{n}/app --all")
+peer=$(fresh copy-skopeo 3 "for t in \$(cat $work/fifty-tags); do skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg/bench/fifty:\$t docker://$reg/{n}/app:\$t; done")
+row "copy 50 releases (--all)" "$ours" "skopeo copy of each tag" "$peer" 1.0 ""
+
 "$fp" push -q -C "$project" --registry "$reg/cmp" --commit "$commit" --commit-time 2024-05-01T00:00:00Z --manual >/dev/null
 app="$work/app"; mkdir -p "$app"
 printf 'apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: app\nspec:\n  image: %s/cmp/bench/app\n  commit: %s\n' "$reg" "$commit" > "$app/release.yaml"
