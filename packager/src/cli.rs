@@ -294,6 +294,9 @@ pub struct InspectArgs {
     /// Print one object, as `<kind>/<name>` or `<namespace>/<kind>/<name>`.
     #[arg(long, value_name = "KIND/NAME")]
     pub show: Option<String>,
+    /// List the container images the release's objects run (with their digests when pinned).
+    #[arg(long)]
+    pub images: bool,
     /// Show the release's build provenance, verified with --key.
     #[arg(long, requires = "key")]
     pub provenance: bool,

@@ -23,6 +23,35 @@ impl ImageRef {
     }
 }
 
+/// The release's image inventory: every image the objects run, once each, sorted, with the
+/// objects that run it and its digest when the reference pins one.
+pub fn inventory(
+    objects: &[crate::render::RenderedObject],
+) -> Vec<forge_release::metadata::ContainerImage> {
+    let mut by_image: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for object in objects {
+        for image in &object.images {
+            let users = by_image.entry(image.image.as_str()).or_default();
+            let id = object.id.to_string();
+            if !users.contains(&id) {
+                users.push(id);
+            }
+        }
+    }
+    by_image
+        .into_iter()
+        .map(|(image, objects)| forge_release::metadata::ContainerImage {
+            image: image.to_owned(),
+            digest: image
+                .rsplit_once('@')
+                .map(|(_, d)| d)
+                .filter(|d| d.parse::<forge_release::Digest>().is_ok())
+                .map(str::to_owned),
+            objects,
+        })
+        .collect()
+}
+
 /// Every container image in `object` (pods, workload templates, cron job templates, and any
 /// other pod spec nested inside), in document order.
 pub fn images(object: &Value) -> Vec<ImageRef> {

@@ -57,6 +57,7 @@ fn main() {
         artifacts: Vec::new(),
         manifests: Vec::new(),
         resources: ResourcesLayer::build(files, 0).expect("layer"),
+        images: Vec::new(),
         tool: ToolInfo { name: "bench".into(), version: "0".into() },
     };
     let release = package::package(&input, 1, &["1".into()]).expect("package");

@@ -51,8 +51,25 @@ pub struct ReleaseMetadata {
     pub manifests: Vec<ManifestInfo>,
     /// What the release deploys.
     pub resources: ResourcesInfo,
+    /// Every container image its objects run, sorted by reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ContainerImage>,
     /// The tool that made it.
     pub tool: ToolInfo,
+}
+
+/// A container image the release's objects run (containers, init and ephemeral containers of
+/// every pod spec, workload and CronJob templates included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerImage {
+    /// The reference as the objects write it.
+    pub image: String,
+    /// Its digest, when the reference pins one (`…@sha256:<hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The objects that run it, as `<group>/<kind> <namespace>/<name>`.
+    pub objects: Vec<String>,
 }
 
 impl ReleaseMetadata {

@@ -41,6 +41,8 @@ pub struct ReleaseInput {
     pub manifests: Vec<ManifestInfo>,
     /// The rendered objects' layer, built once.
     pub resources: ResourcesLayer,
+    /// Every container image the objects run.
+    pub images: Vec<crate::metadata::ContainerImage>,
     /// The tool version to record.
     pub tool: ToolInfo,
 }
@@ -182,6 +184,7 @@ pub fn package(
         artifacts,
         manifests,
         resources: layer,
+        images,
         tool,
     } = input;
     let created = timefmt::rfc3339(*commit_time).ok_or(PackageError::BadTime(*commit_time))?;
@@ -210,6 +213,7 @@ pub fn package(
             tar_sha256: layer.info.tar_sha256.clone(),
             objects: layer.objects.clone(),
         },
+        images: images.clone(),
         tool: tool.clone(),
     };
     let metadata_bytes = metadata.to_bytes();

@@ -58,6 +58,7 @@ fn main() {
                 1_714_564_800,
             )
             .expect("layer"),
+            images: Vec::new(),
             tool: ToolInfo { name: "bench".into(), version: "0".into() },
         };
         let aliases = [i.to_string(), format!("main-{i}")];

@@ -75,6 +75,7 @@ pub fn input_with(files: Vec<ResourceFile>) -> ReleaseInput {
         }],
         manifests: Vec::new(),
         resources: ResourcesLayer::build(files, COMMIT_TIME).expect("valid fixture objects"),
+        images: Vec::new(),
         tool: ToolInfo { name: "forge-pack".into(), version: "0.0.0-test".into() },
     }
 }

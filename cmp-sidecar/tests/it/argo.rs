@@ -56,6 +56,7 @@ impl Env {
             artifacts: Vec::new(),
             manifests: Vec::new(),
             resources: ResourcesLayer::build(files, 1_714_564_800).expect("layer"),
+            images: Vec::new(),
             tool: ToolInfo { name: "test".into(), version: "0".into() },
         };
         runtime()

@@ -32,6 +32,22 @@ pub async fn run(args: &InspectArgs, global: &GlobalArgs, output: &Output) -> Re
     if args.provenance {
         return provenance(args, &resolved, output).await;
     }
+    if args.images {
+        let head = resolved.store.fetch_head(&resolved.digest).await?;
+        let images = &head.metadata.images;
+        if output.json() {
+            output.print_json(images)?;
+        } else {
+            let mut rows =
+                vec![vec!["IMAGE".to_owned(), "PINNED".to_owned(), "OBJECTS".to_owned()]];
+            for image in images {
+                let pinned = if image.digest.is_some() { "yes" } else { "no" };
+                rows.push(vec![image.image.clone(), pinned.to_owned(), image.objects.join(", ")]);
+            }
+            output.print(&table(&rows))?;
+        }
+        return Ok(exit::OK);
+    }
     if let Some(selector) = &args.show {
         let object = find_object(&metadata.resources.objects, selector, &resolved.digest)?;
         let release = resolved.store.fetch_release(&resolved.digest, &Limits::default()).await?;

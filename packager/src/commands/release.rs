@@ -139,6 +139,7 @@ pub async fn prepare(
         .iter()
         .map(|(path, blob)| SourceFile { path: path.clone(), blob: blob.clone() })
         .collect();
+    let images = crate::images::inventory(&rendered.objects);
     let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)
         .map_err(crate::render::RenderError::from)?;
     let input = ReleaseInput {
@@ -150,6 +151,7 @@ pub async fn prepare(
         artifacts,
         manifests,
         resources,
+        images,
         tool: ToolInfo { name: "forge-pack".into(), version: env!("CARGO_PKG_VERSION").into() },
     };
     Ok(Prepared { config, context: ctx, input })

@@ -9,7 +9,7 @@ fn digest_line(stdout: &str) -> String {
 /// The golden digest of the example project built with pinned source facts. It may only
 /// change with a deliberate change to the release format or the example project.
 const EXAMPLE_DIGEST: &str =
-    "sha256:96ba89440fe2c09f1ea5537ff844dde95b20f3874b2b52c604d512e78c548d4d";
+    "sha256:703efd2865b1eb4fab35c1417200a6bc8eb5eef740b0bf7e1fe421f8a47d4fcd";
 
 #[test]
 fn same_inputs_give_the_same_digest_in_any_directory_time_zone_and_locale() {

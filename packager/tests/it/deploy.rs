@@ -196,7 +196,7 @@ fn deploy_promote_and_roll_back_under_the_example_policy() {
     Environment: staging
     Release id: company/monorepo/auth-service/1111111111111111111111111111111111111111
     Commit: 1111111111111111111111111111111111111111
-    Digest: sha256:3793b4d0878679e1c5cabe76a4f8a8fa0e14bdb80a8ff9a1740e50adcf5cccb4
+    Digest: sha256:8de07516de2d7d8ba1a4bb00832d871f99573f0bcdd89b850d62ddc939cae627
     Image: [REGISTRY]/company/monorepo/auth-service
     Trigger: branch_push (main)
     ");

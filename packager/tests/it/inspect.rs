@@ -28,6 +28,18 @@ fn inspect_by_number_alias_sha_and_prefix_shows_the_same_release() {
         "configmap/auth-settings",
     ]);
     assert!(object.contains("FEATURE_SSO: \"on\""), "{object}");
+    // Issue 18: the image inventory, with the objects that run each image.
+    let images =
+        sandbox.ok(&["inspect", "company/monorepo/auth-service:1", "--images", "-o", "json"]);
+    let images: serde_json::Value = serde_json::from_str(&images).expect("json");
+    assert_eq!(
+        images,
+        serde_json::json!([{
+            "image": "registry.example.com/company/auth-service@sha256:0d5f5a0b9e0ad2b3a1c1c8f36e3d9d2b8a7f6e5d4c3b2a1908f7e6d5c4b3a291",
+            "digest": "sha256:0d5f5a0b9e0ad2b3a1c1c8f36e3d9d2b8a7f6e5d4c3b2a1908f7e6d5c4b3a291",
+            "objects": ["apps/Deployment auth/auth-service"],
+        }])
+    );
 }
 
 #[test]
