@@ -144,6 +144,14 @@ fn descriptor(digest: Digest, size: u64) -> Descriptor {
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
+fn too_large(from: &RegistryStore, tag: &str) -> StoreError {
+    StoreError::Registry {
+        location: from.location(),
+        operation: format!("copying {tag}"),
+        reason: "a signature payload is larger than signatures are".into(),
+    }
+}
+
 /// The `.sig` image and every referrer of `digest`, with their blobs; the destination's
 /// `.sig` image keeps its own signatures too, and its referrers index gains the copies.
 async fn copy_signatures(
@@ -167,6 +175,8 @@ async fn copy_signatures(
             }
         }
         if layers.len() > before {
+            // Signature payloads are small: a layer claiming more is not copied, and the
+            // image is not either (a registry cannot make a copy read without bound).
             let blobs: Vec<Descriptor> = layers
                 .iter()
                 .filter_map(|l| {
@@ -174,6 +184,9 @@ async fn copy_signatures(
                     Some(descriptor(digest, l.get("size")?.as_u64()?))
                 })
                 .collect();
+            if blobs.iter().any(|b| b.size > classic::MAX_PAYLOAD_BYTES) {
+                return Err(too_large(from, &tag));
+            }
             let refs: Vec<&Descriptor> = blobs.iter().collect();
             copy_blobs(&from_store, &to_store, &refs, copied).await?;
             let (config, manifest) = classic::image(&layers);
@@ -207,6 +220,11 @@ async fn copy_signatures(
                 Some(descriptor(digest, d.get("size")?.as_u64()?))
             })
             .collect();
+        // Bundles are small: a referrer with a larger blob is not one to carry (an SBOM, say,
+        // or a registry trying to make the copy read without bound).
+        if blobs.iter().any(|b| b.size > bundle::MAX_BUNDLE_BYTES) {
+            continue;
+        }
         let refs: Vec<&Descriptor> = blobs.iter().collect();
         copy_blobs(&from_store, &to_store, &refs, copied).await?;
         to.put_manifest_as(referrer.as_str(), &bytes, MANIFEST).await?;
