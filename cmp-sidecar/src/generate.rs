@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use forge_release::Digest;
 use forge_release::image::ReleaseImage;
+use forge_release::reference::ProjectLocation;
 use forge_release::tarball::Limits;
 use forge_release::verify::VerifiedRelease;
 use forge_store::Store;
@@ -406,8 +407,18 @@ fn check_identity(
     if commit != pointer.pointer.spec.commit {
         return Err(mismatch(format!("spec.commit: the release is commit {commit}")));
     }
-    // A release is its metadata (repository, project, commit): a mirror may keep it under any
-    // path the project's rule allows. A pointer that records the identity must get it.
+    // A release is its metadata (repository, project, commit): a mirror may keep it under
+    // another path the project's rule allows, but under its project's name, so that a rule's
+    // prefix cannot be made to serve another project's release copied beneath it. A pointer
+    // that records the identity must get exactly that.
+    let project = name.rsplit('/').next().unwrap_or(name);
+    if let ProjectLocation::InRoot { path, .. } = &pointer.location.project
+        && path.rsplit('/').next() != Some(project)
+    {
+        return Err(mismatch(format!(
+            "spec.image: the release is {name}, whose project is not {path}'s last name"
+        )));
+    }
     if let Some(identity) = pointer.pointer.identity()
         && identity != name
     {

@@ -25,7 +25,7 @@ pub enum StoreRoot {
 impl StoreRoot {
     /// Parses `oci:<dir>` or a registry host such as `registry.example.com[/prefix]`.
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
-        if let Some(registry) = text.strip_prefix("oci://") {
+        if let Some(registry) = text.strip_prefix("oci://").filter(|r| !r.starts_with('/')) {
             return Self::parse(registry).map_err(|e| ReferenceError::new(text, &e.reason));
         }
         if let Some(dir) = text.strip_prefix("oci:") {
@@ -133,7 +133,9 @@ impl ReleaseRef {
     pub fn parse(text: &str, default_root: &StoreRoot) -> Result<Self, ReferenceError> {
         // `oci://host/repo:tag`, as Argo CD, Flux and Helm write it, is a registry reference;
         // `oci:<dir>` (no `//`) a layout directory.
-        if let Some(rest) = text.strip_prefix("oci://") {
+        if let Some(rest) = text.strip_prefix("oci://")
+            && !rest.starts_with('/')
+        {
             let parsed = Self::parse(rest, default_root)
                 .map_err(|e| ReferenceError::new(text, &e.reason))?;
             if !matches!(
@@ -293,6 +295,9 @@ mod tests {
             ReleaseRef::parse(&format!("oci://localhost:5000/company/auth:9@{digest}"), &root())
                 .expect("both");
         assert_eq!(both.project.to_string(), "localhost:5000/company/auth");
+        // `oci:///abs/dir` stays a layout directory (`oci:` + an absolute path).
+        let layout = ReleaseRef::parse("oci:///srv/releases/auth:1", &root()).expect("layout");
+        assert_eq!(layout.project, ProjectLocation::LayoutDir("//srv/releases/auth".into()));
         let refused = ReleaseRef::parse("oci://company/auth:1", &root()).expect_err("no host");
         assert!(refused.reason.contains("needs a registry host"), "{refused}");
         assert_eq!(

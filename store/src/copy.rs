@@ -61,6 +61,9 @@ pub async fn copy_release(
 ) -> Result<Copied, CopyError> {
     let bytes = from.fetch_manifest(digest).await?;
     let manifest = Manifest::parse_release(&bytes, Some(digest)).map_err(StoreError::from)?;
+    // Sizes no reader accepts are refused before a byte is fetched.
+    crate::store::check_sizes(&manifest, &forge_release::tarball::Limits::default())
+        .map_err(StoreError::from)?;
     let number = manifest
         .annotation(forge_release::manifest::annotations::FORGE_NUMBER)
         .unwrap_or_default()
@@ -148,7 +151,11 @@ fn too_large(from: &RegistryStore, tag: &str) -> StoreError {
     StoreError::Registry {
         location: from.location(),
         operation: format!("copying {tag}"),
-        reason: "a signature payload is larger than signatures are".into(),
+        reason: format!(
+            "its signatures are larger, or more, than signatures are (payloads over {} bytes, or over {} of them)",
+            classic::MAX_PAYLOAD_BYTES,
+            classic::MAX_LAYERS
+        ),
     }
 }
 
@@ -165,7 +172,14 @@ async fn copy_signatures(
     if let Some(bytes) = from.fetch_small_manifest_by_tag(&tag).await? {
         let theirs = classic::layers(&bytes).unwrap_or_default();
         let mut layers = match to.fetch_small_manifest_by_tag(&tag).await? {
-            Some(existing) => classic::layers(&existing).unwrap_or_default(),
+            // The destination's own signatures are kept: one it cannot read is not replaced.
+            Some(existing) => {
+                classic::layers(&existing).map_err(|reason| StoreError::Registry {
+                    location: to.location(),
+                    operation: format!("reading {tag}"),
+                    reason,
+                })?
+            }
             None => Vec::new(),
         };
         let before = layers.len();
@@ -173,6 +187,9 @@ async fn copy_signatures(
             if !layers.contains(&layer) {
                 layers.push(layer);
             }
+        }
+        if layers.len() > classic::MAX_LAYERS {
+            return Err(too_large(from, &tag));
         }
         if layers.len() > before {
             // Signature payloads are small: a layer claiming more is not copied, and the

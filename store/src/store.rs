@@ -230,7 +230,7 @@ impl Store {
 
 /// Refuses a release whose blobs are said to be larger than any reader accepts, before a
 /// byte of them is fetched.
-fn check_sizes(manifest: &Manifest, limits: &Limits) -> Result<(), FormatError> {
+pub(crate) fn check_sizes(manifest: &Manifest, limits: &Limits) -> Result<(), FormatError> {
     for (size, what, limit) in [
         (manifest.config.size, "config bytes", limits.max_config_bytes),
         (manifest.metadata().size, "metadata bytes", limits.max_metadata_bytes),

@@ -97,4 +97,25 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
     let fresh = Env::new();
     let stderr = failure(&fresh.generate(&gitops, app, &[]));
     assert!(stderr.contains("the release is company/monorepo/auth-service"), "{stderr}");
+
+    // Copied beneath another team's prefix under another project's name, it is not that
+    // project's release: a pointer there (recording no identity) gets nothing.
+    let copied = Command::new(go_tool("crane"))
+        .args(["copy", "--insecure"])
+        .arg(format!("{source}/company/monorepo/auth-service:{commit}"))
+        .arg(format!("{mirror}/teamb/billing:{commit}"))
+        .output()
+        .expect("crane");
+    assert!(copied.status.success());
+    let billing = "envs/dev/billing";
+    std::fs::create_dir_all(gitops.join(billing)).expect("mkdir");
+    std::fs::write(
+        gitops.join(billing).join("release.yaml"),
+        format!(
+            "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: billing\nspec:\n  image: {mirror}/teamb/billing\n  commit: {commit}\n"
+        ),
+    )
+    .expect("pointer");
+    let stderr = failure(&Env::new().generate(&gitops, billing, &[]));
+    assert!(stderr.contains("whose project is not"), "{stderr}");
 }

@@ -53,6 +53,17 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
             let resolved = access.resolve_in(&source.project, selector.clone()).await?;
             let bytes = from.fetch_manifest(&resolved.digest).await?;
             let manifest = Manifest::parse_release(&bytes, Some(&resolved.digest))?;
+            // Only a whole release travels: not a publisher's placeholder, not a release that
+            // lost its number, not one whose push stopped.
+            let (state, why) = list::state_of(&from, &resolved.digest, &manifest).await?;
+            if state != State::Complete {
+                return Err(Error::usage(format!(
+                    "{} in {} is not a whole release: {}",
+                    resolved.digest,
+                    source.project,
+                    why.unwrap_or_default()
+                )));
+            }
             let tags = list::tags_of(&from, &resolved.digest, &manifest).await?;
             let number = manifest
                 .annotation(forge_release::manifest::annotations::FORGE_NUMBER)

@@ -159,9 +159,10 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
             }
         })
         .collect();
-    mark_conflicts(store, &tags, &mut releases).await?;
     releases.extend(incomplete(store, &tags, &releases).await?);
     copied(store, &tags, &mut releases).await?;
+    // After the copies are in: a copy that carries a number another release holds is marked.
+    mark_conflicts(store, &tags, &mut releases).await?;
     releases.sort_by_key(|r| (std::cmp::Reverse(r.number), r.state != State::Complete));
     Ok(releases)
 }
@@ -285,6 +286,8 @@ async fn copied(
                 && !is_commit_sha(t)
                 && release_number(t).is_none()
                 && !forge_release::aliases::is_bookkeeping(t)
+            // Signature images and referrers indexes (`sha256-<hex>[.sig|.att]`).
+            && !t.starts_with("sha256-")
         })
         .collect();
     let fetched: Vec<Option<(String, Digest, Manifest)>> = stream::iter(orphans)
