@@ -37,18 +37,27 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     // The destination is where this command writes: explicit credentials go there.
     let to = access.open_release(&destination.project)?;
     let from = access.open(&source.project)?;
-    let releases: Vec<(u64, Digest, Vec<String>)> = match (&source.release, args.all) {
-        (None, true) => list::list(&from, output)
-            .await?
-            .into_iter()
-            .filter(|r| r.state == State::Complete)
-            .map(|r| {
-                let digest: Digest = r.digest.parse().expect("a listed digest");
-                let mut tags = r.aliases;
-                tags.push(r.commit);
-                (r.number, digest, tags)
-            })
-            .collect(),
+    let releases: Vec<(u64, Digest, String, Vec<String>)> = match (&source.release, args.all) {
+        (None, true) => {
+            let listed = list::list(&from, output).await?;
+            let partial = listed.iter().filter(|r| r.state != State::Complete).count();
+            if partial > 0 {
+                output.warn(&format!(
+                    "{partial} release(s) in {} are not whole (incomplete or in conflict) and are not copied",
+                    source.project
+                ));
+            }
+            listed
+                .into_iter()
+                .filter(|r| r.state == State::Complete)
+                .map(|r| {
+                    let digest: Digest = r.digest.parse().expect("a listed digest");
+                    let mut tags = r.aliases;
+                    tags.push(r.commit.clone());
+                    (r.number, digest, r.commit, tags)
+                })
+                .collect()
+        }
         (Some(selector), false) => {
             let resolved = access.resolve_in(&source.project, selector.clone()).await?;
             let bytes = from.fetch_manifest(&resolved.digest).await?;
@@ -69,7 +78,11 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
                 .annotation(forge_release::manifest::annotations::FORGE_NUMBER)
                 .and_then(forge_release::aliases::release_number)
                 .unwrap_or(0);
-            vec![(number, resolved.digest, tags)]
+            let commit = manifest
+                .annotation(forge_release::manifest::annotations::REVISION)
+                .unwrap_or_default()
+                .to_owned();
+            vec![(number, resolved.digest, commit, tags)]
         }
         (None, false) => {
             return Err(Error::usage_hint(
@@ -83,10 +96,27 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
             ));
         }
     };
+    // The destination's releases, however they got there (a copy by alias holds neither its
+    // number nor its commit tag): another release of a number or commit is refused.
+    let there = list::list(&to, output).await?;
+    for (number, digest, commit, _) in &releases {
+        if let Some(other) = there
+            .iter()
+            .find(|r| r.digest != digest.as_str() && (r.number == *number || r.commit == *commit))
+        {
+            let tag = if other.number == *number { number.to_string() } else { commit.clone() };
+            return Err(Error::Copy(forge_store::copy::CopyError::Conflict {
+                location: to.location(),
+                tag,
+                existing: other.digest.parse().expect("a listed digest"),
+                digest: digest.clone(),
+            }));
+        }
+    }
     let bar = output.count_bar("copying releases", releases.len() as u64);
     let mut reports = Vec::new();
     // Oldest first: numbers arrive in the order they were made.
-    for (number, digest, tags) in releases.into_iter().rev() {
+    for (number, digest, _, tags) in releases.into_iter().rev() {
         let copied = copy_release(&from, &to, &digest, &tags).await.map_err(Error::Copy);
         bar.inc(1);
         let copied = match copied {

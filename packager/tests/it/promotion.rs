@@ -175,4 +175,17 @@ fn copy_all_keeps_digests_tags_and_signatures_and_refuses_a_taken_number() {
             && stderr.contains("under `1`; this release is sha256:"),
         "{stderr}"
     );
+
+    // A repository that holds another release of commit 1 by an alias only (no number or
+    // commit tag to collide with) refuses it too.
+    let commit_one = "1".repeat(40);
+    let elsewhere = registry.unique_root("copy-elsewhere");
+    let mut args = push_args(dir, &commit_one);
+    args.push("--manual");
+    let pushed = sandbox.command(&args).env("FORGE_REGISTRY", &elsewhere).output().expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let by_alias = registry.unique_root("copy-by-alias");
+    crane_copy(&format!("{}:main-1", repo(&elsewhere)), &format!("{}:rc", repo(&by_alias)));
+    let refused = copy(&by_alias);
+    assert_eq!(refused.status.code(), Some(6), "{}", String::from_utf8_lossy(&refused.stderr));
 }
