@@ -72,6 +72,10 @@ pub enum Command {
     /// Copy a release (or, with --all, every release of a project) into another repository,
     /// byte for byte, with its tags and signatures.
     Copy(CopyArgs),
+    /// Export a release as one OCI image-layout tarball (for a site without network access).
+    Export(ExportArgs),
+    /// Import the releases of an exported tarball into a registry (digests preserved).
+    Import(ImportArgs),
     /// Compare two releases object by object (exit 0 identical, 1 different, 2+ error).
     Diff(DiffArgs),
     /// Deploy a release to an environment: check the policy, move the GitOps pointer, commit.
@@ -462,6 +466,26 @@ pub struct CopyArgs {
     /// Copy every (complete) release of the project.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The release: `[<registry>/]<repository>/<project>:<id>`.
+    pub reference: String,
+    /// The tarball to write.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tarball `export` wrote.
+    pub archive: PathBuf,
+    /// Where its releases go: `<registry>[/<prefix>]`; each lands at
+    /// `<destination>/<repository>/<project>`.
+    pub destination: String,
 }
 
 /// `login` and `logout` arguments.

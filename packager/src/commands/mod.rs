@@ -16,6 +16,7 @@ pub mod render;
 pub mod rollback;
 pub mod sign;
 pub mod status;
+pub mod transfer;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -40,6 +41,8 @@ async fn run_command(cli: Cli) -> Result<u8, Error> {
         Command::List(args) => list::run(&args, &cli.global, &output).await,
         Command::Pull(args) => pull::run(&args, &cli.global, &output).await,
         Command::Copy(args) => copy::run(&args, &cli.global, &output).await,
+        Command::Export(args) => transfer::export(&args, &cli.global, &output).await,
+        Command::Import(args) => transfer::import(&args, &cli.global, &output).await,
         Command::Diff(args) => diff::run(&args, &cli.global, &output).await,
         Command::Deploy(args) => deploy::run(&args, &cli.global, &output).await,
         Command::Rollback(args) => rollback::run(&args, &cli.global, &output).await,

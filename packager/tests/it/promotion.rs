@@ -189,3 +189,71 @@ fn copy_all_keeps_digests_tags_and_signatures_and_refuses_a_taken_number() {
     let refused = copy(&by_alias);
     assert_eq!(refused.status.code(), Some(6), "{}", String::from_utf8_lossy(&refused.stderr));
 }
+
+/// Issue 18: a release exported as one OCI layout tarball imports into another registry with
+/// its digest and tags (and again uploads nothing); an archive whose bytes were changed is
+/// refused before anything is tagged.
+#[test]
+fn export_and_import_carry_a_release_to_a_site_without_network_access() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let (source, site) = (registry.unique_root("export-src"), registry.unique_root("export-site"));
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let commit = "4".repeat(40);
+    let pushed = sandbox
+        .command(&push_args(dir, &commit))
+        .env("FORGE_REGISTRY", &source)
+        .output()
+        .expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let archive = sandbox.path().join("release.tar");
+    let reference = format!("{source}/company/monorepo/auth-service:1");
+    let exported = sandbox
+        .command(&["export", &reference, "--out", archive.to_str().expect("utf-8")])
+        .output()
+        .expect("export");
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let import = |archive: &std::path::Path, to: &str| {
+        sandbox
+            .command(&["import", archive.to_str().expect("utf-8"), to, "-o", "json"])
+            .output()
+            .expect("import")
+    };
+    let imported = import(&archive, &site);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let digest_of = |root: &str| {
+        let out = sandbox
+            .command(&[
+                "inspect",
+                &format!("{root}/company/monorepo/auth-service:{commit}"),
+                "-o",
+                "json",
+            ])
+            .output()
+            .expect("inspect");
+        let value: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (value["digest"].as_str().expect("digest").to_owned(), value["tags"].clone())
+    };
+    assert_eq!(digest_of(&site), digest_of(&source));
+    let again = import(&archive, &site);
+    let report: Vec<Value> = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(report[0]["blobsUploaded"], 0, "{report:?}");
+
+    // One byte changed in the resources layer: refused (exit 5), nothing tagged there.
+    let tampered = sandbox.path().join("tampered.tar");
+    let script = format!(
+        "import tarfile, io\nsrc = tarfile.open('{}')\ndst = tarfile.open('{}', 'w')\nentries = [(m, src.extractfile(m).read()) for m in src.getmembers()]\nbiggest = max(entries, key=lambda e: len(e[1]))[0].name\nfor m, data in entries:\n    if m.name == biggest:\n        data = bytes([data[0] ^ 1]) + data[1:]\n    dst.addfile(m, io.BytesIO(data))\ndst.close()\n",
+        archive.display(),
+        tampered.display()
+    );
+    assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
+    let elsewhere = registry.unique_root("export-tampered");
+    let refused = import(&tampered, &elsewhere);
+    assert_eq!(refused.status.code(), Some(5), "{}", String::from_utf8_lossy(&refused.stderr));
+    let listed = sandbox
+        .command(&["list", &format!("{elsewhere}/company/monorepo/auth-service"), "-o", "json"])
+        .output()
+        .expect("list");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+}
