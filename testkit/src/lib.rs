@@ -12,5 +12,5 @@ mod yaml;
 pub use hostile::{HostileRegistry, Received, Reply, run_measuring_memory};
 pub use proxy::{Fault, FaultProxy};
 pub use registry::{PASSWORD as REGISTRY_PASSWORD, Registry, RegistryKind, USER as REGISTRY_USER};
-pub use tools::go_tool;
+pub use tools::{crane_copy, ecdsa_key_pair, go_tool};
 pub use yaml::yaml_1_1_reading;

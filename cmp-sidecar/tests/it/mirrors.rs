@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use forge_testkit::{Registry, RegistryKind, go_tool};
+use forge_testkit::{Registry, RegistryKind, crane_copy};
 use serde_json::Value;
 
 use crate::argo::{Env, argo_parse, failure, forge_pack};
@@ -49,13 +49,10 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
             .expect("json");
     // The production registry keeps it at prod/auth-service.
     for tag in [commit.as_str(), "1"] {
-        let copied = Command::new(go_tool("crane"))
-            .args(["copy", "--insecure"])
-            .arg(format!("{source}/company/monorepo/auth-service:{tag}"))
-            .arg(format!("{mirror}/prod/auth-service:{tag}"))
-            .output()
-            .expect("crane");
-        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+        crane_copy(
+            &format!("{source}/company/monorepo/auth-service:{tag}"),
+            &format!("{mirror}/prod/auth-service:{tag}"),
+        );
     }
 
     let gitops = env.dir.path().join("gitops");
@@ -100,13 +97,10 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
 
     // Copied beneath another team's prefix under another project's name, it is not that
     // project's release: a pointer there (recording no identity) gets nothing.
-    let copied = Command::new(go_tool("crane"))
-        .args(["copy", "--insecure"])
-        .arg(format!("{source}/company/monorepo/auth-service:{commit}"))
-        .arg(format!("{mirror}/teamb/billing:{commit}"))
-        .output()
-        .expect("crane");
-    assert!(copied.status.success());
+    crane_copy(
+        &format!("{source}/company/monorepo/auth-service:{commit}"),
+        &format!("{mirror}/teamb/billing:{commit}"),
+    );
     let billing = "envs/dev/billing";
     std::fs::create_dir_all(gitops.join(billing)).expect("mkdir");
     std::fs::write(

@@ -5,31 +5,13 @@
 //! verification.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use forge_testkit::{Registry, RegistryKind, go_tool};
+use forge_testkit::{Registry, RegistryKind, crane_copy, ecdsa_key_pair as key_pair};
 use serde_json::Value;
 
 use crate::argo::{Env, argo_parse, failure};
 
 const APP: &str = "envs/prod/auth-service";
-
-/// An ECDSA P-256 key pair made by openssl: (private PKCS#8 PEM, public PEM).
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let made = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {0} && openssl ec -in {0} -pubout -out {1} 2>/dev/null",
-            private.display(),
-            public.display()
-        ))
-        .status()
-        .expect("openssl is required for this test (make deps installs it)");
-    assert!(made.success());
-    (private, public)
-}
 
 /// Pushes the example project at `commit` into `registry`, signed with `key` if given; the
 /// release digest.
@@ -79,14 +61,6 @@ fn gitops(env: &Env, image: &str, commit: char) -> PathBuf {
     );
     std::fs::write(root.join(APP).join("release.yaml"), pointer).expect("pointer");
     root
-}
-
-fn crane_copy(from: &str, to: &str) {
-    let copied = Command::new(go_tool("crane"))
-        .args(["copy", "--insecure", from, to])
-        .output()
-        .expect("crane");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
 }
 
 #[test]

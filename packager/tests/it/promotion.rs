@@ -4,18 +4,10 @@
 
 use std::process::Command;
 
-use forge_testkit::{Registry, RegistryKind, go_tool};
+use forge_testkit::{Registry, RegistryKind, crane_copy};
 use serde_json::Value;
 
 use crate::harness::{Sandbox, push_args};
-
-fn crane_copy(from: &str, to: &str) {
-    let copied = Command::new(go_tool("crane"))
-        .args(["copy", "--insecure", from, to])
-        .output()
-        .expect("crane");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
-}
 
 #[test]
 fn a_release_copied_by_number_or_alias_is_listed_and_deployable() {
@@ -86,18 +78,7 @@ fn copy_all_keeps_digests_tags_and_signatures_and_refuses_a_taken_number() {
     let sandbox = Sandbox::new();
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
-    let key = sandbox.path().join("ci.key");
-    let public = sandbox.path().join("ci.pub");
-    let made = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {0} && openssl ec -in {0} -pubout -out {1} 2>/dev/null",
-            key.display(),
-            public.display()
-        ))
-        .status()
-        .expect("openssl");
-    assert!(made.success());
+    let (key, public) = forge_testkit::ecdsa_key_pair(sandbox.path(), "ci");
     for (commit, extra) in [('1', vec![]), ('2', vec!["--tag", "auth-service/v1.2.3"])] {
         let commit = commit.to_string().repeat(40);
         let mut args = push_args(dir, &commit);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use forge_testkit::{Registry, RegistryKind, go_tool};
+use forge_testkit::{Registry, RegistryKind, crane_copy, go_tool};
 
 use crate::harness::{Sandbox, push_args};
 
@@ -154,18 +154,10 @@ fn cosign_verifies_what_forge_pack_signs_and_forge_pack_what_cosign_signs() {
     let copy = Registry::shared(RegistryKind::Plain).unique_root("cosign-copy");
     let hex = &pushed["digest"].as_str().expect("digest")[7..];
     for tag in [commit('1'), format!("sha256-{hex}"), format!("sha256-{hex}.sig")] {
-        let copied = world
-            .sandbox
-            .environment(Command::new(go_tool("crane")))
-            .args([
-                "copy",
-                "--insecure",
-                &format!("{}/company/monorepo/auth-service:{tag}", world.root),
-                &format!("{copy}/company/monorepo/auth-service:{tag}"),
-            ])
-            .output()
-            .expect("crane");
-        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+        crane_copy(
+            &format!("{}/company/monorepo/auth-service:{tag}", world.root),
+            &format!("{copy}/company/monorepo/auth-service:{tag}"),
+        );
     }
     let reference = format!("{copy}/company/monorepo/auth-service:{}", commit('1'));
     let verified = world
@@ -234,13 +226,7 @@ fn another_key_or_another_releases_signature_counts_for_nothing() {
     for suffix in ["", ".sig"] {
         let from = format!("{repository}:sha256-{}{suffix}", hex(&signed));
         let to = format!("{repository}:sha256-{}{suffix}", hex(&unsigned));
-        let copied = world
-            .sandbox
-            .environment(Command::new(go_tool("crane")))
-            .args(["copy", "--insecure", &from, &to])
-            .output()
-            .expect("crane");
-        assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+        crane_copy(&from, &to);
     }
     let refused = world.verify("2", &[&public]);
     assert_eq!(refused.status.code(), Some(5));
@@ -250,20 +236,9 @@ fn another_key_or_another_releases_signature_counts_for_nothing() {
     assert!(world.verify("1", &[&public]).status.success());
 }
 
-/// An ECDSA P-256 key pair made by openssl: (private PKCS#8 PEM, public PEM).
+/// An ECDSA P-256 key pair made by openssl, as paths in text.
 fn openssl_pair(dir: &std::path::Path, name: &str) -> (String, String) {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let made = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {0} && openssl ec -in {0} -pubout -out {1} 2>/dev/null",
-            private.display(),
-            public.display()
-        ))
-        .status()
-        .expect("openssl");
-    assert!(made.success());
+    let (private, public) = forge_testkit::ecdsa_key_pair(dir, name);
     (private.display().to_string(), public.display().to_string())
 }
 

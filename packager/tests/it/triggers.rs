@@ -26,6 +26,18 @@ fn repository(sandbox: &Sandbox, on: &str) -> (PathBuf, PathBuf, String) {
     (repo, project, commit)
 }
 
+/// A new branch `branch` with one more commit: a ConfigMap nobody reviewed.
+fn commit_on_a_new_branch(repo: &Path, project: &Path, branch: &str) {
+    harness::git(repo, &["checkout", "-q", "-b", branch]);
+    std::fs::write(
+        project.join("templates/evil.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  namespace: auth\n",
+    )
+    .expect("evil");
+    harness::git(repo, &["add", "."]);
+    harness::git(repo, &["commit", "-q", "-m", "Something evil"]);
+}
+
 fn git_stdout(dir: &Path, args: &[&str]) -> String {
     let output =
         std::process::Command::new("git").args(args).current_dir(dir).output().expect("git");
@@ -157,14 +169,7 @@ fn a_claimed_branch_is_not_a_verified_one() {
     let root = registry.unique_root("provenance");
     let sandbox = Sandbox::new();
     let (repo, project, _) = repository(&sandbox, "[{branch: main}]");
-    harness::git(&repo, &["checkout", "-q", "-b", "feature/evil"]);
-    std::fs::write(
-        project.join("templates/evil.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  namespace: auth\n",
-    )
-    .expect("evil");
-    harness::git(&repo, &["add", "."]);
-    harness::git(&repo, &["commit", "-q", "-m", "Something evil"]);
+    commit_on_a_new_branch(&repo, &project, "feature/evil");
     let claimed = report(&push(&sandbox, &root, &project, &["--manual", "--branch", "main"], &[]));
     assert_eq!(claimed["released"], true);
 
@@ -261,14 +266,7 @@ fn a_commit_other_than_the_checkout_is_refused() {
     let root = registry.unique_root("not-the-checkout");
     let sandbox = Sandbox::new();
     let (repo, project, main) = repository(&sandbox, "[{branch: main}]");
-    harness::git(&repo, &["checkout", "-q", "-b", "evil"]);
-    std::fs::write(
-        project.join("templates/evil.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  namespace: auth\n",
-    )
-    .expect("evil");
-    harness::git(&repo, &["add", "."]);
-    harness::git(&repo, &["commit", "-q", "-m", "Something evil"]);
+    commit_on_a_new_branch(&repo, &project, "evil");
     let ci = [
         ("GITHUB_ACTIONS", "true"),
         ("GITHUB_EVENT_NAME", "push"),
