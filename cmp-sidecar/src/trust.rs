@@ -28,6 +28,9 @@ pub struct SignatureRule {
     /// The keys, read when the configuration is loaded.
     #[serde(skip)]
     pub trusted: Vec<PublicKey>,
+    /// Their fingerprints (what the cache records), worked out once at load.
+    #[serde(skip)]
+    fingerprints: Vec<String>,
 }
 
 fn required() -> bool {
@@ -37,7 +40,7 @@ fn required() -> bool {
 impl SignatureRule {
     /// A rule requiring a signature by one of the keys in `paths`.
     pub fn required_by(paths: Vec<PathBuf>) -> Self {
-        SignatureRule { keys: paths, required: true, trusted: Vec::new() }
+        SignatureRule { keys: paths, required: true, trusted: Vec::new(), fingerprints: Vec::new() }
     }
 
     /// Reads the keys; a rule without keys, or a key that cannot be read, is a configuration
@@ -65,18 +68,18 @@ impl SignatureRule {
                     .map_err(|e| invalid(format!("signature key {}: {e}", path.display())))
             })
             .collect::<Result<_, _>>()?;
+        self.fingerprints = self.trusted.iter().map(PublicKey::fingerprint).collect();
         Ok(())
     }
 
     /// The trusted keys' fingerprints.
-    pub fn fingerprints(&self) -> Vec<String> {
-        self.trusted.iter().map(PublicKey::fingerprint).collect()
+    pub fn fingerprints(&self) -> &[String] {
+        &self.fingerprints
     }
 
     /// Whether keys `signed_by` (fingerprints a verification recorded) satisfy the rule.
     pub fn satisfied_by(&self, signed_by: &[String]) -> bool {
-        let trusted = self.fingerprints();
-        signed_by.iter().any(|key| trusted.contains(key))
+        signed_by.iter().any(|key| self.fingerprints.contains(key))
     }
 
     /// Checks the signatures of `digest` in `store`; the fingerprints of the trusted keys that
@@ -111,7 +114,7 @@ impl SignatureRule {
         let error = CmpError::NotSigned {
             image: image.to_owned(),
             digest: digest.clone(),
-            keys: self.fingerprints(),
+            keys: self.fingerprints.clone(),
             rejected: verification.rejected,
         };
         if self.required {

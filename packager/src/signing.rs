@@ -169,46 +169,63 @@ pub fn registry_of(store: &Store) -> Result<&RegistryStore, SigningError> {
     }
 }
 
-/// Signs the release `digest` in `store` in each of `forms`.
+/// A release about to be signed: what a signature's subject says of it, and its metadata
+/// (read once, for every signature and statement made of it).
+#[derive(Debug)]
+pub struct Target {
+    /// The manifest, as a referrer's subject names it.
+    pub subject: Subject,
+    /// The release's metadata.
+    pub metadata: forge_release::metadata::ReleaseMetadata,
+}
+
+impl Target {
+    /// Reads the release `digest` in `store` (its manifest and metadata).
+    pub async fn read(store: &Store, digest: &Digest) -> Result<Self, Error> {
+        registry_of(store)?;
+        let (manifest, head) =
+            futures_util::future::try_join(store.fetch_manifest(digest), store.fetch_head(digest))
+                .await?;
+        let subject = Subject {
+            media_type: MANIFEST_MEDIA_TYPE.to_owned(),
+            size: manifest.len() as u64,
+            digest: digest.clone(),
+        };
+        Ok(Target { subject, metadata: head.metadata })
+    }
+
+    /// The commit time, not the clock: signing again writes the same referrer.
+    fn created(&self) -> &str {
+        &self.metadata.source.commit_time
+    }
+}
+
+/// Signs the release `target` in `store` in each of `forms`.
 pub async fn sign(
     store: &Store,
-    digest: &Digest,
+    target: &Target,
     signer: &KeySigner,
     forms: &[SignatureForm],
 ) -> Result<(), Error> {
     let registry = registry_of(store)?;
-    let manifest = store.fetch_manifest(digest).await?;
-    let head = store.fetch_head(digest).await?;
-    let subject = Subject {
-        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
-        size: manifest.len() as u64,
-        digest: digest.clone(),
-    };
-    // The commit time, not the clock: signing again writes the same referrer.
-    let created = &head.metadata.source.commit_time;
-    signatures::sign(registry, &subject, &registry.location(), signer, forms, created).await?;
+    let location = registry.location();
+    signatures::sign(registry, &target.subject, &location, signer, forms, target.created()).await?;
     Ok(())
 }
 
-/// Attaches a signed statement of `predicate_type` about the release `digest` (provenance).
+/// Attaches a signed statement of `predicate_type` about the release `target` (provenance).
 pub async fn attest(
     store: &Store,
-    digest: &Digest,
+    target: &Target,
     signer: &KeySigner,
     predicate_type: &str,
     predicate: serde_json::Value,
 ) -> Result<(), Error> {
     let registry = registry_of(store)?;
-    let manifest = store.fetch_manifest(digest).await?;
-    let head = store.fetch_head(digest).await?;
-    let subject = Subject {
-        media_type: MANIFEST_MEDIA_TYPE.to_owned(),
-        size: manifest.len() as u64,
-        digest: digest.clone(),
-    };
-    let statement = forge_sign::bundle::statement(digest, predicate_type, predicate);
-    let created = &head.metadata.source.commit_time;
-    signatures::attach(registry, &subject, signer, &statement, predicate_type, created).await?;
+    let statement =
+        forge_sign::bundle::statement(&target.subject.digest, predicate_type, predicate);
+    let (subject, created) = (&target.subject, target.created());
+    signatures::attach(registry, subject, signer, &statement, predicate_type, created).await?;
     Ok(())
 }
 

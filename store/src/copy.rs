@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::error::{StoreError, TagClaim};
 use crate::registry::RegistryStore;
+use crate::signatures;
 use crate::store::Store;
 
 /// What a copy did for one release.
@@ -171,55 +172,26 @@ async fn copy_signatures(
     let tag = classic::tag(digest);
     if let Some(bytes) = from.fetch_small_manifest_by_tag(&tag).await? {
         let theirs = classic::layers(&bytes).unwrap_or_default();
-        let mut layers = match to.fetch_small_manifest_by_tag(&tag).await? {
-            // The destination's own signatures are kept: one it cannot read is not replaced.
-            Some(existing) => {
-                classic::layers(&existing).map_err(|reason| StoreError::Registry {
-                    location: to.location(),
-                    operation: format!("reading {tag}"),
-                    reason,
-                })?
-            }
-            None => Vec::new(),
-        };
-        let before = layers.len();
-        for layer in theirs {
-            if !layers.contains(&layer) {
-                layers.push(layer);
-            }
-        }
-        if layers.len() > classic::MAX_LAYERS {
+        // Signature payloads are small: a layer claiming more is not copied, and the image
+        // is not either (a registry cannot make a copy read without bound).
+        let blobs: Vec<Descriptor> = theirs
+            .iter()
+            .filter_map(|l| {
+                let digest = l.get("digest")?.as_str()?.parse().ok()?;
+                Some(descriptor(digest, l.get("size")?.as_u64()?))
+            })
+            .collect();
+        if blobs.iter().any(|b| b.size > classic::MAX_PAYLOAD_BYTES) {
             return Err(too_large(from, &tag));
         }
-        if layers.len() > before {
-            // Signature payloads are small: a layer claiming more is not copied, and the
-            // image is not either (a registry cannot make a copy read without bound).
-            let blobs: Vec<Descriptor> = layers
-                .iter()
-                .filter_map(|l| {
-                    let digest = l.get("digest")?.as_str()?.parse().ok()?;
-                    Some(descriptor(digest, l.get("size")?.as_u64()?))
-                })
-                .collect();
-            if blobs.iter().any(|b| b.size > classic::MAX_PAYLOAD_BYTES) {
-                return Err(too_large(from, &tag));
-            }
-            let refs: Vec<&Descriptor> = blobs.iter().collect();
-            copy_blobs(&from_store, &to_store, &refs, copied).await?;
-            let (config, manifest) = classic::image(&layers);
-            to.put_blob(&Digest::of(&config), &config).await?;
-            to.put_manifest_as(&tag, &manifest, MANIFEST).await?;
+        let refs: Vec<&Descriptor> = blobs.iter().collect();
+        copy_blobs(&from_store, &to_store, &refs, copied).await?;
+        if signatures::add_classic_layers(to, &tag, theirs).await? {
             copied.signatures += 1;
         }
     }
     let fallback = bundle::fallback_tag(digest);
-    let (api, index) = futures_util::future::try_join(
-        from.referrers(digest),
-        from.fetch_small_manifest_by_tag(&fallback),
-    )
-    .await?;
-    let Some(index) = api.or(index) else { return Ok(()) };
-    let entries = bundle::index_entries(&index).unwrap_or_default();
+    let entries = signatures::referrer_entries(from, digest).await?;
     if entries.is_empty() {
         return Ok(());
     }

@@ -96,21 +96,46 @@ async fn sign_classic(
     docker_reference: &str,
     signer: &dyn Signer,
 ) -> Result<(), StoreError> {
-    let tag = classic::tag(&subject.digest);
     let signed = classic::sign(signer, docker_reference, &subject.digest)
         .map_err(|e| sign_failed(store, e))?;
-    let mut layers = match store.fetch_small_manifest_by_tag(&tag).await? {
-        Some(bytes) => classic::layers(&bytes).map_err(|e| sign_failed(store, e))?,
+    store.put_blob(&Digest::of(&signed.payload), &signed.payload).await?;
+    add_classic_layers(store, &classic::tag(&subject.digest), vec![signed.layer]).await?;
+    Ok(())
+}
+
+/// Adds `layers` (their payloads uploaded already) to the `.sig` image `tag`, keeping the
+/// signatures there: an image that cannot be read is an error, not an empty one, and the
+/// image stays within [`classic::MAX_LAYERS`]. Whether it changed.
+pub(crate) async fn add_classic_layers(
+    store: &RegistryStore,
+    tag: &str,
+    new: Vec<serde_json::Value>,
+) -> Result<bool, StoreError> {
+    let refused = |reason: String| StoreError::Registry {
+        location: store.location(),
+        operation: format!("writing {tag}"),
+        reason,
+    };
+    let mut layers = match store.fetch_small_manifest_by_tag(tag).await? {
+        Some(bytes) => classic::layers(&bytes).map_err(refused)?,
         None => Vec::new(),
     };
-    if layers.contains(&signed.layer) {
-        return Ok(());
+    let before = layers.len();
+    for layer in new {
+        if !layers.contains(&layer) {
+            layers.push(layer);
+        }
     }
-    layers.push(signed.layer);
+    if layers.len() == before {
+        return Ok(false);
+    }
+    if layers.len() > classic::MAX_LAYERS {
+        return Err(refused(format!("more than {} signatures", classic::MAX_LAYERS)));
+    }
     let (config, manifest) = classic::image(&layers);
-    store.put_blob(&Digest::of(&signed.payload), &signed.payload).await?;
     store.put_blob(&Digest::of(&config), &config).await?;
-    store.put_manifest_as(&tag, &manifest, MANIFEST).await
+    store.put_manifest_as(tag, &manifest, MANIFEST).await?;
+    Ok(true)
 }
 
 /// A signature that verified.
@@ -248,20 +273,29 @@ async fn verify_classic(
     Ok(found)
 }
 
-/// The bundle blobs of every referrer of `digest` (at most [`bundle::MAX_REFERRERS`]).
-async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>, StoreError> {
-    // The referrers API and the tag schema's index, asked at once: the API's answer wins.
+/// The referrer manifests of `digest` (digest and size): the referrers API and the tag
+/// schema's index are asked at once, and the API's answer wins. An index that cannot be read
+/// lists nothing: its signatures are not there.
+pub(crate) async fn referrer_entries(
+    store: &RegistryStore,
+    digest: &Digest,
+) -> Result<Vec<(Digest, u64)>, StoreError> {
     let fallback_tag = bundle::fallback_tag(digest);
     let (api, fallback) = futures_util::future::try_join(
         store.referrers(digest),
         store.fetch_small_manifest_by_tag(&fallback_tag),
     )
     .await?;
-    let index = api.or(fallback);
-    let Some(index) = index else { return Ok(Vec::new()) };
-    // An index that cannot be read lists nothing: its signatures are not there.
-    let entries = bundle::index_entries(&index).unwrap_or_default();
-    let fetches = entries
+    Ok(api
+        .or(fallback)
+        .map(|index| bundle::index_entries(&index).unwrap_or_default())
+        .unwrap_or_default())
+}
+
+/// The bundle blobs of every referrer of `digest` (at most [`bundle::MAX_REFERRERS`]).
+async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>, StoreError> {
+    let fetches = referrer_entries(store, digest)
+        .await?
         .into_iter()
         .filter(|(_, size)| *size <= crate::registry::SMALL_MANIFEST_BYTES)
         .map(|(referrer, _)| async move {

@@ -192,28 +192,21 @@ pub async fn publish(
     if let Some(signing) = signing {
         use forge_sign::Signer as _;
         output.note("signing the release");
-        let head = store.fetch_head(&published.digest).await?;
+        let target = crate::signing::Target::read(&store, &published.digest).await?;
         // A release another push made is signed only if it is this build: same source facts
         // (repository, commit, the files read and their blobs) and the same artifacts.
         if published.existed {
-            crate::signing::same_build(&head.metadata, &built.0, &built.1, &published.digest)?;
+            crate::signing::same_build(&target.metadata, &built.0, &built.1, &published.digest)?;
         }
-        crate::signing::sign(&store, &published.digest, &signing.signer, &signing.forms).await?;
+        crate::signing::sign(&store, &target, &signing.signer, &signing.forms).await?;
         let predicate = crate::attestation::predicate(
-            &head.metadata,
+            &target.metadata,
             &ctx.source,
             &ctx.trigger,
             &signing.artifact_files,
         );
         let predicate_type = forge_sign::bundle::PROVENANCE_PREDICATE;
-        crate::signing::attest(
-            &store,
-            &published.digest,
-            &signing.signer,
-            predicate_type,
-            predicate,
-        )
-        .await?;
+        crate::signing::attest(&store, &target, &signing.signer, predicate_type, predicate).await?;
         report.signed_by = Some(signing.signer.public_key().fingerprint());
     }
     for warning in &report.warnings {

@@ -22,7 +22,8 @@ pub async fn run(args: &SignArgs, global: &GlobalArgs, output: &Output) -> Resul
     let signer = signing::load_signer(&args.key)?;
     let resolved = Access::from_args(global)?.resolve(&args.reference).await?;
     let forms = args.signature_format.forms();
-    signing::sign(&resolved.store, &resolved.digest, &signer, &forms).await?;
+    let target = signing::Target::read(&resolved.store, &resolved.digest).await?;
+    signing::sign(&resolved.store, &target, &signer, &forms).await?;
     let report = SignReport {
         digest: resolved.digest.to_string(),
         key: signer.public_key().fingerprint(),
