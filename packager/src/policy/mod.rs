@@ -450,4 +450,17 @@ mod tests {
             assert!(reason.contains(expected), "{text}: {reason}");
         }
     }
+
+    /// Issue 17: `signed_by:` names files inside the GitOps repository, read as committed.
+    #[test]
+    fn signed_by_keys_stay_inside_the_repository() {
+        for bad in ["/etc/ci.pub", "../keys/ci.pub", "keys/../../ci.pub"] {
+            let text = format!("environments:\n  prod: {{signed_by: [\"{bad}\"]}}\n");
+            let refused = Policy::parse(&text).expect_err(bad);
+            assert!(refused.contains("must be a path inside the GitOps repository"), "{refused}");
+        }
+        let empty = Policy::parse("environments:\n  prod: {signed_by: []}\n").expect_err("empty");
+        assert!(empty.contains("lists no keys"), "{empty}");
+        assert!(Policy::parse("environments:\n  prod: {signed_by: [keys/ci.pub]}\n").is_ok());
+    }
 }

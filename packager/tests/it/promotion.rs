@@ -238,3 +238,44 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
         .expect("list");
     assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
 }
+
+/// Issue 18: an archive is read as a layout and nothing else: an entry climbing out of the
+/// directory, a link, or any other name is refused before anything is written or uploaded.
+#[test]
+fn an_archive_with_anything_but_a_layout_is_refused() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let sandbox = Sandbox::new();
+    for (name, member) in [
+        (
+            "climbs",
+            "info = tarfile.TarInfo('../evil'); info.size = 1; t.addfile(info, io.BytesIO(b'x'))",
+        ),
+        (
+            "links",
+            "info = tarfile.TarInfo('index.json'); info.type = tarfile.SYMTYPE; info.linkname = '/etc/passwd'; t.addfile(info)",
+        ),
+        (
+            "other",
+            "info = tarfile.TarInfo('blobs/sha256/readme'); info.size = 1; t.addfile(info, io.BytesIO(b'x'))",
+        ),
+    ] {
+        let archive = sandbox.path().join(format!("{name}.tar"));
+        let script = format!(
+            "import tarfile, io\nt = tarfile.open('{}', 'w')\ninfo = tarfile.TarInfo('oci-layout'); data = b'{{\"imageLayoutVersion\": \"1.0.0\"}}'; info.size = len(data); t.addfile(info, io.BytesIO(data))\n{member}\nt.close()\n",
+            archive.display()
+        );
+        assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
+        let to = registry.unique_root("import-hostile");
+        let refused = sandbox
+            .command(&["import", archive.to_str().expect("utf-8"), &to])
+            .output()
+            .expect("import");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("is not a forge-pack export: unexpected entry"),
+            "{name}: {stderr}"
+        );
+    }
+    assert!(!sandbox.path().join("evil").exists());
+}
