@@ -476,6 +476,10 @@ pub struct ExportArgs {
     /// The tarball to write.
     #[arg(long = "out", value_name = "FILE")]
     pub out: PathBuf,
+    /// Carry every container image the release's objects run too (by digest; images named
+    /// by tag are resolved first and the digest recorded), for a site without network access.
+    #[arg(long)]
+    pub images: bool,
 }
 
 /// `import` arguments.
@@ -484,7 +488,8 @@ pub struct ImportArgs {
     /// The tarball `export` wrote.
     pub archive: PathBuf,
     /// Where its releases go: `<registry>[/<prefix>]`; each lands at
-    /// `<destination>/<repository>/<project>`.
+    /// `<destination>/<repository>/<project>`, and each container image it carries at
+    /// `<destination>/<image host>/<image path>` (a port's `:` as `_`).
     pub destination: String,
 }
 

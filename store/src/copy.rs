@@ -1,6 +1,6 @@
 //! Copying a release between stores byte for byte: its blobs (only those the destination
 //! lacks), its manifest (same digest), its tags (number and commit first, as a push writes
-//! them), and, between registries, its signatures and attestations (the `.sig` image and the
+//! them), and its signatures and attestations (the `.sig` image and the
 //! referrers, with the destination's referrers index kept). Every step is idempotent, so a
 //! copy run again after a failure goes on where it stopped.
 
@@ -11,7 +11,6 @@ use forge_sign::{bundle, classic};
 use serde::Serialize;
 
 use crate::error::{StoreError, TagClaim};
-use crate::registry::RegistryStore;
 use crate::signatures;
 use crate::store::Store;
 
@@ -108,9 +107,7 @@ pub async fn copy_release(
     if from.resolve_tag(&marker).await?.as_ref() == Some(digest) {
         to.set_tag(&marker, digest, &bytes).await?;
     }
-    if let (Store::Registry(from), Store::Registry(to)) = (from, to) {
-        copy_signatures(from, to, digest, &mut copied).await?;
-    }
+    copy_signatures(from, to, digest, &mut copied).await?;
     Ok(copied)
 }
 
@@ -148,7 +145,7 @@ fn descriptor(digest: Digest, size: u64) -> Descriptor {
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-fn too_large(from: &RegistryStore, tag: &str) -> StoreError {
+fn too_large(from: &Store, tag: &str) -> StoreError {
     StoreError::Registry {
         location: from.location(),
         operation: format!("copying {tag}"),
@@ -163,12 +160,11 @@ fn too_large(from: &RegistryStore, tag: &str) -> StoreError {
 /// The `.sig` image and every referrer of `digest`, with their blobs; the destination's
 /// `.sig` image keeps its own signatures too, and its referrers index gains the copies.
 async fn copy_signatures(
-    from: &RegistryStore,
-    to: &RegistryStore,
+    from: &Store,
+    to: &Store,
     digest: &Digest,
     copied: &mut Copied,
 ) -> Result<(), StoreError> {
-    let (from_store, to_store) = (Store::Registry(from.clone()), Store::Registry(to.clone()));
     let tag = classic::tag(digest);
     if let Some(bytes) = from.fetch_small_manifest_by_tag(&tag).await? {
         let theirs = classic::layers(&bytes).unwrap_or_default();
@@ -185,7 +181,7 @@ async fn copy_signatures(
             return Err(too_large(from, &tag));
         }
         let refs: Vec<&Descriptor> = blobs.iter().collect();
-        copy_blobs(&from_store, &to_store, &refs, copied).await?;
+        copy_blobs(from, to, &refs, copied).await?;
         if signatures::add_classic_layers(to, &tag, theirs).await? {
             copied.signatures += 1;
         }
@@ -215,7 +211,7 @@ async fn copy_signatures(
             continue;
         }
         let refs: Vec<&Descriptor> = blobs.iter().collect();
-        copy_blobs(&from_store, &to_store, &refs, copied).await?;
+        copy_blobs(from, to, &refs, copied).await?;
         to.put_manifest_as(referrer.as_str(), &bytes, MANIFEST).await?;
         if !indexed_by_registry
             && let Some(updated) =

@@ -23,6 +23,17 @@ const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 /// The largest `index.json` read: a million tags.
 const INDEX_BYTES: u64 = 256 << 20;
 
+/// The index annotation naming a container image carried beside a release (by `export
+/// --images`); not a tag, so the layout's tags stay the release's.
+pub const IMAGE_NAME: &str = "dev.forge.image.name";
+
+/// An `index.json` entry: the annotation that names it, the name, the manifest's media type.
+struct Entry<'a> {
+    key: &'a str,
+    name: &'a str,
+    media_type: &'a str,
+}
+
 /// One project's releases in an OCI image layout directory.
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
@@ -144,20 +155,68 @@ impl LayoutStore {
 
     /// Points `tag` at the manifest `digest` unless the tag already names another manifest.
     pub fn claim_tag(&self, tag: &str, digest: &Digest) -> Result<TagClaim, StoreError> {
-        self.update_tag(tag, digest, false)
+        let entry =
+            Entry { key: annotations::REF_NAME, name: tag, media_type: MANIFEST_MEDIA_TYPE };
+        self.update_entry(entry, digest, false)
     }
 
     /// Points `tag` at `digest` whatever it named before.
     pub fn set_tag(&self, tag: &str, digest: &Digest) -> Result<(), StoreError> {
-        self.update_tag(tag, digest, true).map(drop)
+        self.set_tag_as(tag, digest, MANIFEST_MEDIA_TYPE)
     }
 
-    fn update_tag(
+    /// Points `tag` at `digest`, a manifest of `media_type` (a signature image, an index).
+    pub fn set_tag_as(
         &self,
         tag: &str,
         digest: &Digest,
+        media_type: &str,
+    ) -> Result<(), StoreError> {
+        let entry = Entry { key: annotations::REF_NAME, name: tag, media_type };
+        self.update_entry(entry, digest, true).map(drop)
+    }
+
+    /// Records the container image `name` (`host/path@digest`), a manifest of `media_type`
+    /// already stored: an entry of its own, not a tag, so it never reads as a release name.
+    pub fn name_image(
+        &self,
+        name: &str,
+        digest: &Digest,
+        media_type: &str,
+    ) -> Result<(), StoreError> {
+        let entry = Entry { key: IMAGE_NAME, name, media_type };
+        self.update_entry(entry, digest, true).map(drop)
+    }
+
+    /// The container images recorded by [`LayoutStore::name_image`]: name, digest, media type.
+    pub fn images(&self) -> Result<Vec<(String, Digest, String)>, StoreError> {
+        let Some(index) = self.read_index()? else { return Ok(Vec::new()) };
+        let mut images: Vec<(String, Digest, String)> = index
+            .manifests
+            .into_iter()
+            .filter_map(|d| Some((d.annotations.get(IMAGE_NAME)?.clone(), d.digest, d.media_type)))
+            .collect();
+        images.sort();
+        Ok(images)
+    }
+
+    /// The media type of the manifest `tag` names, as the index records it.
+    pub fn media_type_of(&self, tag: &str) -> Result<Option<String>, StoreError> {
+        let Some(index) = self.read_index()? else { return Ok(None) };
+        Ok(index
+            .manifests
+            .into_iter()
+            .find(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag))
+            .map(|d| d.media_type))
+    }
+
+    fn update_entry(
+        &self,
+        entry: Entry<'_>,
+        digest: &Digest,
         replace: bool,
     ) -> Result<TagClaim, StoreError> {
+        let Entry { key, name: tag, media_type } = entry;
         self.ensure_layout()?;
         let blob = self.blob_path(digest);
         let size = std::fs::metadata(&blob).map_err(|e| self.io_error(&blob, e))?.len();
@@ -170,9 +229,7 @@ impl LayoutStore {
             Err(_) if !self.durable => empty_index(),
             Err(e) => return Err(e),
         };
-        let named = |d: &Descriptor| {
-            d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag)
-        };
+        let named = |d: &Descriptor| d.annotations.get(key).map(String::as_str) == Some(tag);
         if let Some(existing) = index.manifests.iter().find(|d| named(d)) {
             if &existing.digest == digest {
                 return Ok(TagClaim::AlreadyOurs);
@@ -183,12 +240,12 @@ impl LayoutStore {
         }
         index.manifests.retain(|d| !named(d));
         let mut descriptor = Descriptor {
-            media_type: MANIFEST_MEDIA_TYPE.into(),
+            media_type: media_type.into(),
             digest: digest.clone(),
             size,
             annotations: Default::default(),
         };
-        descriptor.annotations.insert(annotations::REF_NAME.into(), tag.into());
+        descriptor.annotations.insert(key.into(), tag.into());
         index.manifests.push(descriptor);
         let mut bytes = serde_json::to_vec_pretty(&index).expect("index always serialises");
         bytes.push(b'\n');

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::registry::RegistryStore;
+use crate::store::Store;
 
 /// A form of signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -99,7 +100,8 @@ async fn sign_classic(
     let signed = classic::sign(signer, docker_reference, &subject.digest)
         .map_err(|e| sign_failed(store, e))?;
     store.put_blob(&Digest::of(&signed.payload), &signed.payload).await?;
-    add_classic_layers(store, &classic::tag(&subject.digest), vec![signed.layer]).await?;
+    let tag = classic::tag(&subject.digest);
+    add_classic_layers(&Store::Registry(store.clone()), &tag, vec![signed.layer]).await?;
     Ok(())
 }
 
@@ -107,7 +109,7 @@ async fn sign_classic(
 /// signatures there: an image that cannot be read is an error, not an empty one, and the
 /// image stays within [`classic::MAX_LAYERS`]. Whether it changed.
 pub(crate) async fn add_classic_layers(
-    store: &RegistryStore,
+    store: &Store,
     tag: &str,
     new: Vec<serde_json::Value>,
 ) -> Result<bool, StoreError> {
@@ -277,7 +279,7 @@ async fn verify_classic(
 /// schema's index are asked at once, and the API's answer wins. An index that cannot be read
 /// lists nothing: its signatures are not there.
 pub(crate) async fn referrer_entries(
-    store: &RegistryStore,
+    store: &Store,
     digest: &Digest,
 ) -> Result<Vec<(Digest, u64)>, StoreError> {
     let fallback_tag = bundle::fallback_tag(digest);
@@ -294,7 +296,7 @@ pub(crate) async fn referrer_entries(
 
 /// The bundle blobs of every referrer of `digest` (at most [`bundle::MAX_REFERRERS`]).
 async fn bundles(store: &RegistryStore, digest: &Digest) -> Result<Vec<Vec<u8>>, StoreError> {
-    let fetches = referrer_entries(store, digest)
+    let fetches = referrer_entries(&Store::Registry(store.clone()), digest)
         .await?
         .into_iter()
         .filter(|(_, size)| *size <= crate::registry::SMALL_MANIFEST_BYTES)

@@ -2,6 +2,7 @@
 //! directory as working directory, Argo's environment, stdin closed, stdout parsed as Argo
 //! parses it.
 
+mod airgap;
 mod argo;
 mod generate;
 mod hostile;

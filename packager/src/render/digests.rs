@@ -1,13 +1,12 @@
 //! Image checks on rendered objects: `--resolve-digests` pins images given by tag;
 //! `--require-digests` refuses any container image that is not pinned.
 
-use forge_release::reference::{ProjectLocation, StoreRoot, split_registry_host};
 use serde_json::Value;
 
 use super::{Content, RenderError, RenderedObject};
 use crate::access::Access;
 use crate::cli::ArtifactArgs;
-use crate::images::{ImageRef, images};
+use crate::images::{ImageName, ImageRef, images};
 
 /// `--resolve-digests` then `--require-digests`, as `inputs` asks; returns how many images
 /// were pinned. Objects kept as values for pinning stay values until written.
@@ -66,23 +65,15 @@ pub async fn pin_images(
 }
 
 async fn lookup(image: &str, access: &Access) -> Result<String, String> {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match without_digest[last_slash..].rfind(':') {
-        Some(i) => (&without_digest[..last_slash + i], &without_digest[last_slash + i + 1..]),
-        None => (without_digest, "latest"),
-    };
-    // Docker Hub is the registry of names without a host; official images live in `library/`.
-    let (host, path) = match split_registry_host(name) {
-        Some((host, path)) => (host.to_owned(), path.to_owned()),
-        None if name.contains('/') => ("registry-1.docker.io".to_owned(), name.to_owned()),
-        None => ("registry-1.docker.io".to_owned(), format!("library/{name}")),
-    };
-    let location = ProjectLocation::InRoot { root: StoreRoot::Registry(host), path };
-    let store = access.open(&location).map_err(|e| e.to_string())?;
+    let name =
+        ImageName::parse(image).ok_or_else(|| format!("`{image}` is not an image reference"))?;
+    let tag = name.tag.as_deref().unwrap_or("latest");
+    let written = image.split('@').next().unwrap_or(image);
+    let written = written.strip_suffix(&format!(":{tag}")).unwrap_or(written);
+    let store = access.open(&name.location()).map_err(|e| e.to_string())?;
     match store.resolve_tag(tag).await {
-        Ok(Some(digest)) => Ok(format!("{name}@{digest}")),
-        Ok(None) => Err(format!("tag `{tag}` of {name} does not exist")),
+        Ok(Some(digest)) => Ok(format!("{written}@{digest}")),
+        Ok(None) => Err(format!("tag `{tag}` of {written} does not exist")),
         Err(e) => Err(format!("cannot resolve {image}: {e}")),
     }
 }

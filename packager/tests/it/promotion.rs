@@ -218,8 +218,8 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     };
     assert_eq!(digest_of(&site), digest_of(&source));
     let again = import(&archive, &site);
-    let report: Vec<Value> = serde_json::from_slice(&again.stdout).expect("json");
-    assert_eq!(report[0]["blobsUploaded"], 0, "{report:?}");
+    let report: Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(report["releases"][0]["blobsUploaded"], 0, "{report:?}");
 
     // One byte changed in the resources layer: refused (exit 5), nothing tagged there.
     let tampered = sandbox.path().join("tampered.tar");
