@@ -52,6 +52,16 @@ pub enum CopyError {
     Store(#[from] StoreError),
 }
 
+/// A release whose blobs and manifest are in the destination, its tags not yet written.
+#[derive(Debug)]
+pub struct Uploaded {
+    digest: Digest,
+    bytes: Vec<u8>,
+    number: String,
+    commit: String,
+    copied: Copied,
+}
+
 /// Copies the release `digest` from `from` to `to`, with `tags` (those naming it in `from`).
 pub async fn copy_release(
     from: &Store,
@@ -59,6 +69,18 @@ pub async fn copy_release(
     digest: &Digest,
     tags: &[String],
 ) -> Result<Copied, CopyError> {
+    let uploaded = upload_release(from, to, digest).await?;
+    tag_release(from, to, uploaded, tags).await
+}
+
+/// The first half of a copy, which copies of several releases may run at once: the release's
+/// blobs (those missing) and its manifest, untagged, after checking that the destination
+/// has no other release under its number or commit.
+pub async fn upload_release(
+    from: &Store,
+    to: &Store,
+    digest: &Digest,
+) -> Result<Uploaded, CopyError> {
     let bytes = from.fetch_manifest(digest).await?;
     let manifest = Manifest::parse_release(&bytes, Some(digest)).map_err(StoreError::from)?;
     // Sizes no reader accepts are refused before a byte is fetched.
@@ -91,6 +113,18 @@ pub async fn copy_release(
         std::iter::once(&manifest.config).chain(&manifest.layers).collect();
     copy_blobs(from, to, &descriptors, &mut copied).await?;
     to.put_manifest(digest, &bytes).await?;
+    Ok(Uploaded { digest: digest.clone(), bytes, number, commit, copied })
+}
+
+/// The second half: tags (number and commit first), the tagged marker, signatures.
+pub async fn tag_release(
+    from: &Store,
+    to: &Store,
+    uploaded: Uploaded,
+    tags: &[String],
+) -> Result<Copied, CopyError> {
+    let Uploaded { digest, bytes, number, commit, mut copied } = uploaded;
+    let digest = &digest;
     let mut ordered: Vec<&String> = vec![&number, &commit];
     ordered.extend(tags.iter().filter(|t| **t != number && **t != commit));
     for tag in ordered.into_iter().filter(|t| !t.is_empty()) {

@@ -5,7 +5,8 @@
 use forge_release::Digest;
 use forge_release::manifest::Manifest;
 use forge_release::reference::ReleaseRef;
-use forge_store::copy::{Copied, copy_release};
+use forge_store::Store;
+use forge_store::copy::{Copied, tag_release, upload_release};
 use serde::Serialize;
 
 use crate::access::Access;
@@ -20,6 +21,53 @@ struct CopyReport {
     number: u64,
     #[serde(flatten)]
     copied: Copied,
+}
+
+/// Releases whose blobs travel at once: enough to keep a link busy while earlier releases
+/// are tagged, few enough to be polite to both registries.
+const UPLOADS_AHEAD: usize = 4;
+
+/// Copies `releases` (newest first, as listed) oldest first: blobs and manifests of up to
+/// [`UPLOADS_AHEAD`] releases travel at once, tags are written one release at a time in
+/// number order, so the destination never shows a number before the ones made earlier.
+async fn copy_in_order(
+    from: &Store,
+    to: &Store,
+    releases: Vec<(u64, Digest, String, Vec<String>)>,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<CopyReport>, Error> {
+    let mut pending = std::collections::VecDeque::new();
+    let mut queue = releases.into_iter().rev();
+    let mut reports = Vec::new();
+    let mut bytes = 0;
+    loop {
+        while pending.len() < UPLOADS_AHEAD
+            && let Some((number, digest, _, tags)) = queue.next()
+        {
+            let (from, to) = (from.clone(), to.clone());
+            let upload = tokio::spawn(async move { upload_release(&from, &to, &digest).await });
+            pending.push_back((number, tags, upload));
+        }
+        let Some((number, tags, upload)) = pending.pop_front() else { break };
+        let uploaded = upload
+            .await
+            .map_err(|e| Error::usage(format!("a copy task stopped: {e}")))?
+            .map_err(Error::Copy);
+        let uploaded = match uploaded {
+            Ok(uploaded) => uploaded,
+            Err(error) => {
+                // The others stop where they are: run again, the copy goes on from there.
+                pending.iter().for_each(|(_, _, task)| task.abort());
+                return Err(error);
+            }
+        };
+        let copied = tag_release(from, to, uploaded, &tags).await.map_err(Error::Copy)?;
+        bytes += copied.bytes_uploaded;
+        bar.inc(1);
+        bar.set_message(format!("copying releases ({})", indicatif::HumanBytes(bytes)));
+        reports.push(CopyReport { number, copied });
+    }
+    Ok(reports)
 }
 
 /// Runs `copy`.
@@ -114,24 +162,12 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
         }
     }
     let bar = output.count_bar("copying releases", releases.len() as u64);
-    let mut reports = Vec::new();
-    // Oldest first: numbers arrive in the order they were made.
-    for (number, digest, _, tags) in releases.into_iter().rev() {
-        let copied = copy_release(&from, &to, &digest, &tags).await.map_err(Error::Copy);
-        bar.inc(1);
-        let copied = match copied {
-            Ok(copied) => copied,
-            Err(error) => {
-                bar.finish_and_clear();
-                return Err(error);
-            }
-        };
-        for warning in &copied.warnings {
-            output.warn(warning);
-        }
-        reports.push(CopyReport { number, copied });
-    }
+    let copied = copy_in_order(&from, &to, releases, &bar).await;
     bar.finish_and_clear();
+    let reports = copied?;
+    for warning in reports.iter().flat_map(|r| &r.copied.warnings) {
+        output.warn(warning);
+    }
     if output.json() {
         output.print_json(&reports)?;
         return Ok(exit::OK);

@@ -237,6 +237,26 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
         .output()
         .expect("list");
     assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+
+    // An image entry whose name would climb out of the destination prefix: refused (exit 2)
+    // before anything is uploaded.
+    let climbing = sandbox.path().join("climbing.tar");
+    let script = format!(
+        "import tarfile, io, json\nsrc = tarfile.open('{}')\ndst = tarfile.open('{}', 'w')\nfor m in src.getmembers():\n    data = src.extractfile(m).read()\n    if m.name == 'index.json':\n        index = json.loads(data)\n        entry = dict(index['manifests'][0])\n        entry['annotations'] = {{'dev.forge.image.name': 'registry.example.com/../../admin@' + entry['digest']}}\n        index['manifests'].append(entry)\n        data = json.dumps(index).encode()\n        m.size = len(data)\n    dst.addfile(m, io.BytesIO(data))\ndst.close()\n",
+        archive.display(),
+        climbing.display()
+    );
+    assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
+    let elsewhere = registry.unique_root("export-climbing");
+    let refused = import(&climbing, &elsewhere);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("which is not an image reference by digest"), "{stderr}");
+    let listed = sandbox
+        .command(&["list", &format!("{elsewhere}/company/monorepo/auth-service"), "-o", "json"])
+        .output()
+        .expect("list");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
 }
 
 /// Issue 18: an archive is read as a layout and nothing else: an entry climbing out of the
