@@ -6,6 +6,7 @@ pub mod inputs;
 mod jsonnet;
 mod numbers;
 mod objects;
+mod parallel;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -217,18 +218,34 @@ pub fn render_dir(
     let mut jsonnet = jsonnet.clone();
     let resolver = std::sync::Arc::new(ArtifactResolver::new(artifacts));
     jsonnet.artifacts = std::sync::Arc::clone(&resolver);
+    // YAML and JSON files are parsed and checked on every core, then Jsonnet files evaluated;
+    // objects are taken in template order, as one thread would take them.
+    let shown = |file: &Path| file.strip_prefix(project_dir).unwrap_or(file).to_path_buf();
+    let checked = parallel::check_files(
+        &templates_found,
+        |file| match &forge_lib {
+            Some(lib) if is_jsonnet(file) => None,
+            _ => Some(files::load(file, &shown(file), &jsonnet.scope).map(|documents| {
+                documents
+                    .into_iter()
+                    .flat_map(|d| objects::check_document(&resolver, keep, d))
+                    .collect()
+            })),
+        },
+        |file| {
+            let lib = forge_lib.as_ref().expect("only Jsonnet files are evaluated");
+            let mut found = Vec::new();
+            jsonnet::load(file, &shown(file), &jsonnet, lib.path(), &mut |o| {
+                found.push(objects::check(&resolver, keep, o))
+            })
+            .map(|()| found)
+        },
+    );
     let mut collector = Collector::new(&resolver, keep);
-    for file in templates_found {
-        let shown = file.strip_prefix(project_dir).unwrap_or(&file).to_path_buf();
-        let loaded = match &forge_lib {
-            Some(lib) if is_jsonnet(&file) => {
-                jsonnet::load(&file, &shown, &jsonnet, lib.path(), &mut |o| collector.add_object(o))
-            }
-            _ => files::load(&file, &shown, &jsonnet.scope)
-                .map(|documents| documents.into_iter().for_each(|d| collector.add_document(d))),
-        };
-        if let Err(mut found) = loaded {
-            problems.append(&mut found);
+    for result in checked {
+        match result {
+            Ok(objects) => objects.into_iter().for_each(|c| collector.accept(c)),
+            Err(mut found) => problems.append(&mut found),
         }
     }
     let Collected { mut objects, problems: object_problems } = collector.finish();

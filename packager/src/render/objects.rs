@@ -21,17 +21,6 @@ pub struct SourcedObject {
     pub value: Value,
 }
 
-impl SourcedObject {
-    /// A problem of this document.
-    fn problem(&self, message: String) -> Problem {
-        Problem {
-            file: self.file.clone(),
-            line: None,
-            message: format!("document {}: {message}", self.document),
-        }
-    }
-}
-
 /// Which objects keep their content as a value instead of being written as YAML at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
@@ -122,58 +111,46 @@ impl<'a> Collector<'a> {
     /// Adds a document as a YAML or JSON file holds it: a `List` (any `*List` with `items`)
     /// stands for its items, as kubectl and Argo CD read one.
     pub fn add_document(&mut self, document: SourcedObject) {
-        let is_list =
-            document.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-                && document.value.get("items").is_some_and(Value::is_array);
-        if !is_list {
-            return self.add_object(document);
-        }
-        let SourcedObject { file, document, mut value } = document;
-        if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
-            for value in items {
-                self.add_object(SourcedObject { file: file.clone(), document, value });
-            }
+        for checked in check_document(self.artifacts, self.keep, document) {
+            self.accept(checked);
         }
     }
 
     /// Adds one object, `List`s already taken apart.
-    pub fn add_object(&mut self, mut object: SourcedObject) {
-        let messages = crate::artifacts::resolve_references(&mut object.value, self.artifacts);
-        self.reference_problems.extend(messages.into_iter().map(|m| object.problem(m)));
-        let SourcedObject { file, document, value } = object;
-        match self.checked(value) {
+    pub fn add_object(&mut self, object: SourcedObject) {
+        self.accept(check(self.artifacts, self.keep, object));
+    }
+
+    /// Takes an object checked on its own: it is the release's unless an earlier one has its
+    /// path. Objects must arrive in template order, so that "also defined in" names the first.
+    pub fn accept(&mut self, checked: Checked) {
+        let Checked { file, document, reference_problems, outcome } = checked;
+        let problem = |message: String| Problem {
+            file: file.clone(),
+            line: None,
+            message: format!("document {document}: {message}"),
+        };
+        self.reference_problems.extend(reference_problems.into_iter().map(problem));
+        let outcome = outcome.and_then(|object| match self.seen.get(&object.path) {
+            Some((first_file, first_doc)) => Err(format!(
+                "duplicate object {}: also defined in {} document {first_doc}",
+                object.id,
+                first_file.display()
+            )),
+            None => object.content.map(|content| RenderedObject {
+                id: object.id,
+                path: object.path,
+                images: object.images,
+                content,
+            }),
+        });
+        match outcome {
             Ok(rendered) => {
                 self.seen.insert(rendered.path.clone(), (file, document));
                 self.objects.push(rendered);
             }
-            Err(message) => {
-                let problem = Problem {
-                    file,
-                    line: None,
-                    message: format!("document {document}: {message}"),
-                };
-                self.object_problems.push(problem);
-            }
+            Err(message) => self.object_problems.push(problem(message)),
         }
-    }
-
-    fn checked(&self, value: Value) -> Result<RenderedObject, String> {
-        let id = ObjectId::of(&value)?;
-        let path = id.file_path().map_err(|e| e.to_string())?;
-        if let Some((first_file, first_doc)) = self.seen.get(&path) {
-            return Err(format!(
-                "duplicate object {id}: also defined in {} document {first_doc}",
-                first_file.display()
-            ));
-        }
-        let images = crate::images::images(&value);
-        let keep = match self.keep {
-            Keep::All => true,
-            Keep::Unpinned => images.iter().any(|image| !image.is_pinned()),
-            Keep::None => false,
-        };
-        let content = if keep { Content::Value(value) } else { Content::Yaml(write_yaml(&value)?) };
-        Ok(RenderedObject { id, path, images, content })
     }
 
     /// Everything collected.
@@ -182,6 +159,68 @@ impl<'a> Collector<'a> {
         problems.extend(self.object_problems);
         Collected { objects: self.objects, problems }
     }
+}
+
+/// An object checked on its own, on any thread: its references resolved, its identity,
+/// path and images found, its YAML written. Whether it repeats another is
+/// [`Collector::accept`]'s to say.
+#[derive(Debug)]
+pub struct Checked {
+    file: PathBuf,
+    document: usize,
+    reference_problems: Vec<String>,
+    outcome: Result<Identified, String>,
+}
+
+#[derive(Debug)]
+struct Identified {
+    id: ObjectId,
+    path: String,
+    images: Vec<ImageRef>,
+    content: Result<Content, String>,
+}
+
+/// [`check`] of a document's objects: a `List` (any `*List` with `items`) stands for its
+/// items, as kubectl and Argo CD read one.
+pub fn check_document(
+    artifacts: &ArtifactResolver,
+    keep: Keep,
+    document: SourcedObject,
+) -> Vec<Checked> {
+    let is_list =
+        document.value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            && document.value.get("items").is_some_and(Value::is_array);
+    if !is_list {
+        return vec![check(artifacts, keep, document)];
+    }
+    let SourcedObject { file, document, mut value } = document;
+    let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .map(|value| check(artifacts, keep, SourcedObject { file: file.clone(), document, value }))
+        .collect()
+}
+
+/// Checks one object (see [`Checked`]).
+pub fn check(artifacts: &ArtifactResolver, keep: Keep, mut object: SourcedObject) -> Checked {
+    let reference_problems = crate::artifacts::resolve_references(&mut object.value, artifacts);
+    let SourcedObject { file, document, value } = object;
+    let identified = |value: Value| {
+        let id = ObjectId::of(&value)?;
+        let path = id.file_path().map_err(|e| e.to_string())?;
+        let images = crate::images::images(&value);
+        let keep = match keep {
+            Keep::All => true,
+            Keep::Unpinned => images.iter().any(|image| !image.is_pinned()),
+            Keep::None => false,
+        };
+        let content =
+            if keep { Ok(Content::Value(value)) } else { write_yaml(&value).map(Content::Yaml) };
+        Ok(Identified { id, path, images, content })
+    };
+    Checked { file, document, reference_problems, outcome: identified(value) }
 }
 
 #[cfg(test)]
