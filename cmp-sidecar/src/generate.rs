@@ -1,6 +1,5 @@
 //! `forge-cmp generate`: pointers → verified releases → one manifest stream.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -69,24 +68,23 @@ fn admitted<'s>(app_dir: &Path, settings: &'s Settings) -> Result<Vec<Admitted<'
         .collect()
 }
 
-/// Adds a release's output, refusing an object another release already has.
-fn add(
-    generated: &mut Generated,
-    seen: &mut BTreeMap<String, String>,
-    pointer: &LoadedPointer,
-    rendered: Arc<Rendered>,
-) -> Result<(), CmpError> {
-    let image = pointer.location.project.to_string();
-    for object in &rendered.objects {
-        if let Some(first) = seen.insert(object.to_string(), image.clone()) {
-            return Err(CmpError::DuplicateObject {
-                object: object.to_string(),
-                first,
-                second: image,
-            });
+/// Refuses an object two releases (or one, twice) both hold, naming the images. Borrowed
+/// keys in a fast hash: a release may hold tens of thousands of objects, and this runs on
+/// the warm path.
+fn check_unique(generated: &Generated, pointers: &[Admitted<'_>]) -> Result<(), CmpError> {
+    let mut seen: foldhash::HashMap<&forge_release::objects::ObjectId, usize> =
+        foldhash::HashMap::default();
+    for (index, rendered) in generated.releases.iter().enumerate() {
+        for object in &rendered.objects {
+            if let Some(first) = seen.insert(object, index) {
+                return Err(CmpError::DuplicateObject {
+                    object: object.to_string(),
+                    first: pointers[first].0.location.project.to_string(),
+                    second: pointers[index].0.location.project.to_string(),
+                });
+            }
         }
     }
-    generated.releases.push(rendered);
     Ok(())
 }
 
@@ -96,13 +94,13 @@ pub fn generate_warm(app_dir: &Path, settings: &Settings) -> Result<Option<Gener
     let pointers = admitted(app_dir, settings)?;
     let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
     let mut generated = Generated::default();
-    let mut seen = BTreeMap::new();
     for (pointer, _, signatures) in &pointers {
         let Some(rendered) = warm(pointer, settings, &cache, *signatures)? else {
             return Ok(None);
         };
-        add(&mut generated, &mut seen, pointer, Arc::new(rendered))?;
+        generated.releases.push(Arc::new(rendered));
     }
+    check_unique(&generated, &pointers)?;
     Ok(Some(generated))
 }
 
@@ -113,7 +111,6 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
         let pointers = admitted(app_dir, settings)?;
         let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
         let limits = Limits::default();
-        let mut seen = BTreeMap::new();
         for (pointer, registry, signatures) in &pointers {
             let rendered = rendered_release(
                 pointer,
@@ -124,9 +121,9 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
                 &mut generated.cache_writes,
             )
             .await?;
-            add(&mut generated, &mut seen, pointer, rendered)?;
+            generated.releases.push(rendered);
         }
-        Ok(())
+        check_unique(&generated, &pointers)
     };
     let finished = tokio::time::timeout(settings.timeout, work)
         .await

@@ -89,11 +89,20 @@ impl ReleaseMetadata {
 }
 
 /// Reads only the version field first so a future format fails with a version message rather
-/// than a confusing "missing field" one.
+/// than a confusing "missing field" one. Everything else is skipped, not built: a release's
+/// metadata lists every object, and this runs on forge-cmp's warm path.
 fn check_version(bytes: &[u8], field: &str, what: &'static str) -> Result<(), FormatError> {
-    let value: serde_json::Value =
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Versions {
+        schema_version: Option<serde_json::Value>,
+        format_version: Option<serde_json::Value>,
+    }
+    let versions: Versions =
         serde_json::from_slice(bytes).map_err(|e| FormatError::Json { what, source: e })?;
-    let version = value.get(field).and_then(serde_json::Value::as_u64).ok_or_else(|| {
+    let found =
+        if field == "schemaVersion" { versions.schema_version } else { versions.format_version };
+    let version = found.as_ref().and_then(serde_json::Value::as_u64).ok_or_else(|| {
         FormatError::NotARelease { reason: format!("{what} has no numeric `{field}`") }
     })?;
     if version > SCHEMA_VERSION {
