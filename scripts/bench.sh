@@ -86,26 +86,45 @@ print(f"{name:<34} {float(ours)*1000:>9.1f} ms  {peer_name:<28} {float(peer)*100
 ' "$@")")
 }
 
-# --- packaging: ~100 files, ~5.5 MB of YAML with many CRDs ---------------------------------
-python3 scripts/gen-bench-corpus.py "$work/corpus" 2>"$work/corpus.txt"
-corpus_desc=$(cat "$work/corpus.txt")
-ours=$(mean package "target/release/examples/package_dir $work/corpus")
-peer=$(mean tar-gzip "bash -c \"tar -C '$work/corpus' -cf - . | gzip -6 | sha256sum\"")
-peak=$(target/release/examples/package_dir "$work/corpus" 2>&1 | sed -n 's/.*peak=//p')
-row "package ($corpus_desc)" "$ours" "tar|gzip -6|sha256sum" "$peer" 1.5 "peak RSS $peak"
+# peak FILE COMMAND...: runs COMMAND once and prints its peak RSS in MB.
+peak() {
+  /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>&1
+  python3 -c 'import sys; print(round(int(open(sys.argv[1]).read().split()[-1]) / 1024))' "$work/rss"
+}
 
-# --- the same corpus as a project: build, upload, list, and the Argo CD plugin -------------
-start_registry
 fp=$PWD/target/release/forge-pack
 cmp=$PWD/target/release/forge-cmp
 commit=$(printf 'b%.0s' $(seq 40))
-project="$work/project"
-mkdir -p "$project"
-cp -r "$work/corpus" "$project/templates"
-printf 'project: app\nrepository: bench\n' > "$project/forge.yaml"
+
+# project NAME GEN_ARGS: a project whose templates are a generated corpus; its description.
+project() {
+  python3 scripts/gen-bench-corpus.py "$work/corpus-$1" ${2:-} 2>"$work/corpus-$1.txt"
+  mkdir -p "$work/project-$1"
+  cp -r "$work/corpus-$1" "$work/project-$1/templates"
+  printf 'project: app\nrepository: bench\n' > "$work/project-$1/forge.yaml"
+  cat "$work/corpus-$1.txt"
+}
+
+# --- packaging through the CLI, at two scales: `forge-pack build` against tar|gzip|sha256sum --
+# build_row NAME TARGET RSS_LIMIT_MB RUNS
+build_row() {
+  local build="$fp build -q -C $work/project-$1 --registry oci:$work/build-$1 --commit $commit --commit-time 2024-05-01T00:00:00Z"
+  read -r ours peer < <(pair "$4" "rm -rf $work/build-$1" "$build" "tar -C $work/corpus-$1 -cf - . | gzip -6 | sha256sum")
+  rm -rf "$work/build-$1"
+  local rss; rss=$(peak $build)
+  row "build $desc" "$ours" "tar|gzip -6|sha256sum" "$peer" "$2" \
+    "peak RSS ${rss} MB (<= $3 MB: $(python3 -c "print('ok' if $rss <= $3 else 'TOO MUCH')"))"
+}
+desc=$(project small)
+build_row small 1.2 150 "${RUNS:-15}"
+desc=$(project large --large)
+build_row large 3.0 150 7
+project=$work/project-small
 "$fp" build -q -C "$project" --registry "oci:$work/layouts" --commit "$commit" --commit-time 2024-05-01T00:00:00Z >/dev/null
 layout="$work/layouts/bench/app"
 
+# --- the same corpus as a project: upload, list, copy, and the Argo CD plugin ----------------
+start_registry
 ours=$(fresh up-ours 10 "target/release/examples/copy_release $layout $commit $reg/{n}/app")
 peer=$(fresh up-skopeo 10 "skopeo copy -q --dest-tls-verify=false oci:$layout:$commit docker://$reg/{n}/app:$commit")
 row "upload a built release (fresh repo)" "$ours" "skopeo copy" "$peer" 1.0 ""
@@ -138,7 +157,25 @@ layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["la
   "$(find "$FORGE_CMP_CACHE_DIR/blobs/sha256" -type f | xargs grep -l '"layers"' | head -1)")
 read -r ours peer < <(cd "$app" && pair "${RUNS:-15}" "rm -rf $FORGE_CMP_CACHE_DIR" "$cmp generate" \
   "rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x")
-row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.5 ""
+row "forge-cmp generate, cold cache" "$ours" "skopeo copy + tar x" "$peer" 0.4 ""
+
+# The plugin at the large scale point (20,000 objects): warm against cat, cold reported.
+"$fp" push -q -C "$work/project-large" --registry "$reg/cmp-large" --commit "$commit" --commit-time 2024-05-01T00:00:00Z --manual >/dev/null
+app_large="$work/app-large"; mkdir -p "$app_large"
+sed "s|$reg/cmp/bench/app|$reg/cmp-large/bench/app|" "$app/release.yaml" > "$app_large/release.yaml"
+"$fp" pull --registry "$reg/cmp-large" "bench/app:$commit" --out "$work/extracted-large" >/dev/null 2>&1
+large_cache="$work/cmp-cache-large"
+(cd "$app_large" && FORGE_CMP_CACHE_DIR=$large_cache FORGE_CMP_ALLOWED_IMAGES="$reg/cmp-large/" "$cmp" generate >/dev/null)
+find "$work/extracted-large" -name '*.yaml' | sort > "$work/large-files"
+ours=$(cd "$app_large" && FORGE_CMP_CACHE_DIR=$large_cache FORGE_CMP_ALLOWED_IMAGES="$reg/cmp-large/" mean cmp-warm-large "$cmp generate")
+rss=$(cd "$app_large" && FORGE_CMP_CACHE_DIR=$large_cache FORGE_CMP_ALLOWED_IMAGES="$reg/cmp-large/" peak "$cmp" generate)
+peer=$(mean cat-large "xargs -a $work/large-files cat")
+row "forge-cmp generate, warm, $(cat "$work/corpus-large.txt" | cut -d, -f2)" "$ours" "cat of the same files" "$peer" 2.0 "peak RSS ${rss} MB"
+layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["layers"][0]["digest"].split(":")[1])' \
+  "$(find "$large_cache/blobs/sha256" -type f -size -64k | xargs grep -l '"layers"' | head -1)")
+read -r ours peer < <(cd "$app_large" && FORGE_CMP_CACHE_DIR=$large_cache FORGE_CMP_ALLOWED_IMAGES="$reg/cmp-large/" pair 5 "rm -rf $large_cache" "$cmp generate" \
+  "rm -rf $work/sk && skopeo copy -q --src-tls-verify=false docker://$reg/cmp-large/bench/app:$commit oci:$work/sk:x && mkdir $work/sk/x && tar -xzf $work/sk/blobs/sha256/$layer -C $work/sk/x")
+row "forge-cmp generate, cold, large" "$ours" "skopeo copy + tar x" "$peer" 1.0 "(reported)"
 
 # --- signatures: signing against cosign, and what verifying costs the plugin ----------------
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$work/ci.key"

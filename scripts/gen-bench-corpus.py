@@ -2,7 +2,10 @@
 """Writes a benchmark manifest set shaped like a real platform release: a few dozen large
 CustomResourceDefinitions (deep openAPIV3Schema trees with descriptions, as cert-manager,
 Argo CD or Crossplane ship) plus Deployments, Services and ConfigMaps: ~100 files, ~5.5 MB.
-Deterministic: the same files on every run. Usage: gen-bench-corpus.py OUT_DIR"""
+Deterministic: the same files on every run. Usage: gen-bench-corpus.py OUT_DIR [--large]
+
+--large writes the scale point instead: 20,000 ConfigMaps in 200 files, ~36 MB, the shape of
+a platform that keeps many small objects (per-tenant settings, dashboards)."""
 import hashlib
 import os
 import sys
@@ -35,6 +38,19 @@ def schema(name, depth, indent):
 
 
 files = {}
+if "--large" in sys.argv[2:]:
+    for f in range(200):
+        files[f"tenants/batch{f:03d}.yaml"] = "".join(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant%05d\n  namespace: tenants\n  labels: {app.kubernetes.io/part-of: tenants, tenant: t%05d}\ndata:\n" % (n, n)
+            + "".join(f"  key{i}: '{sentence(str(n * 100 + i), 14)}'\n" for i in range(13))
+            for n in range(f * 100, f * 100 + 100))
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(out, path)), exist_ok=True)
+        with open(os.path.join(out, path), "w") as fh:
+            fh.write(text)
+    total = sum(len(t) for t in files.values())
+    print(f"{len(files)} files, {total / 1e6:.1f} MB, 20000 objects", file=sys.stderr)
+    sys.exit(0)
 for c in range(20):
     kind = f"Widget{c:02d}"
     body = [
