@@ -3,8 +3,8 @@
 //! and a copy run again goes on where it stopped.
 
 use forge_release::Digest;
-use forge_release::manifest::Manifest;
-use forge_release::reference::ReleaseRef;
+use forge_release::manifest::{Manifest, annotations};
+use forge_release::reference::{ProjectLocation, ReleaseRef};
 use forge_store::Store;
 use forge_store::copy::{Copied, tag_release, upload_release};
 use serde::Serialize;
@@ -144,6 +144,22 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
             ));
         }
     };
+    // forge-cmp renders a release only from a repository named after its project (a mirror
+    // keeps the name): a copy anywhere else could never be deployed.
+    if let (Some((_, digest, _, _)), ProjectLocation::InRoot { path, .. }) =
+        (releases.first(), &destination.project)
+    {
+        let bytes = from.fetch_manifest(digest).await?;
+        let manifest = Manifest::parse_release(&bytes, Some(digest))?;
+        let project = manifest.annotation(annotations::FORGE_PROJECT).unwrap_or_default();
+        let named = path.rsplit('/').next().unwrap_or(path);
+        if named != project {
+            return Err(Error::usage_hint(
+                format!("{} is not a repository for project `{project}`", destination.project),
+                format!("copy into a repository whose last name is the project's: …/{project}"),
+            ));
+        }
+    }
     // The destination's releases, however they got there (a copy by alias holds neither its
     // number nor its commit tag): another release of a number or commit is refused.
     let there = list::list(&to, output).await?;

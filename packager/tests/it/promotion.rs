@@ -94,6 +94,14 @@ fn copy_all_keeps_digests_tags_and_signatures_and_refuses_a_taken_number() {
             .output()
             .expect("copy")
     };
+    // Into a repository named after another project: forge-cmp would never render it there.
+    let misnamed = sandbox
+        .command(&["copy", &repo(&source), &format!("{target}/prod/billing"), "--all"])
+        .output()
+        .expect("copy");
+    let stderr = String::from_utf8_lossy(&misnamed.stderr);
+    assert_eq!(misnamed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a repository for project `auth-service`"), "{stderr}");
     let first = copy(&target);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let report: Vec<Value> = serde_json::from_slice(&first.stdout).expect("json");
