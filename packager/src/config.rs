@@ -148,13 +148,30 @@ fn default_templates() -> PathBuf {
     PathBuf::from("templates")
 }
 
-/// Whether `s` is a valid OCI repository path component.
-pub fn is_path_component(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    !bytes.is_empty()
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+/// A repository path component as the distribution spec writes it:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. Nothing that climbs (`..`) or escapes a URL.
+pub fn is_path_component(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut separator = String::new();
+    for &b in bytes {
+        if alnum(b) {
+            if !matches!(separator.as_str(), "" | "." | "_" | "__")
+                && !separator.bytes().all(|s| s == b'-')
+            {
+                return false;
+            }
+            separator.clear();
+        } else if b"._-".contains(&b) {
+            separator.push(b as char);
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 impl ProjectConfig {

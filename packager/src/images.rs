@@ -56,7 +56,7 @@ impl ImageName {
             None => ("docker.io".to_owned(), format!("library/{name}")),
         };
         let valid = is_host(&host)
-            && path.split('/').all(is_path_component)
+            && path.split('/').all(crate::config::is_path_component)
             && tag.as_deref().is_none_or(is_tag);
         valid.then_some(ImageName { host, path, tag, digest })
     }
@@ -103,32 +103,6 @@ fn is_host(host: &str) -> bool {
         && !port.is_empty()
         && port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A repository path component as the distribution spec writes it:
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`. Nothing that climbs (`..`) or escapes a URL.
-fn is_path_component(part: &str) -> bool {
-    let bytes = part.as_bytes();
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-        return false;
-    }
-    let mut separator = String::new();
-    for &b in bytes {
-        if alnum(b) {
-            if !matches!(separator.as_str(), "" | "." | "_" | "__")
-                && !separator.bytes().all(|s| s == b'-')
-            {
-                return false;
-            }
-            separator.clear();
-        } else if b"._-".contains(&b) {
-            separator.push(b as char);
-        } else {
-            return false;
-        }
-    }
-    true
 }
 
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use forge_release::Digest;
 use forge_release::aliases::is_commit_sha;
-use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::{ProjectLocation, StoreRoot};
+use forge_release::tarball::Limits;
 use forge_store::copy::copy_release;
 use forge_store::images::copy_image;
 use forge_store::{LayoutStore, Store};
@@ -76,6 +76,11 @@ pub async fn export(args: &ExportArgs, global: &GlobalArgs, output: &Output) -> 
     let copied =
         copy_release(&resolved.store, &into, &resolved.digest, &tags).await.map_err(Error::Copy)?;
     let mut images = Vec::new();
+    if args.images && head.metadata.images.is_empty() {
+        output.warn(
+            "the release records no container images (it runs none, or it was made before forge-pack kept an image inventory): none carried",
+        );
+    }
     if args.images {
         for image in &head.metadata.images {
             images.push(carry_image(&image.image, &access, &layout, output).await?);
@@ -208,46 +213,54 @@ fn read_tar(archive: &Path, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `import`.
+/// A release an archive holds, read and checked, and where it goes.
+struct PlannedRelease {
+    digest: Digest,
+    number: String,
+    location: ProjectLocation,
+    to: Store,
+    tags: Vec<String>,
+}
+
+/// A container image an archive carries for its releases, and the tag to give it (only
+/// for an image the objects name by tag; a pinned image needs none).
+struct PlannedImage {
+    image: ImageName,
+    digest: Digest,
+    tag: Option<String>,
+}
+
+/// Runs `import`: everything in the archive is read and checked against the releases it
+/// holds before anything is written; then images, then releases.
 pub async fn import(args: &ImportArgs, global: &GlobalArgs, output: &Output) -> Result<u8, Error> {
     let access = Access::from_args(global)?;
     let root = StoreRoot::parse(&args.destination)?;
     let dir = tempfile::tempdir().map_err(|e| LocalError::io(std::env::temp_dir(), e))?;
     read_tar(&args.archive, dir.path())?;
     let layout = LayoutStore::new(dir.path());
-    let tags = layout.list_tags()?;
-    let carried = layout.images()?;
-    let from = Store::Layout(layout);
-    // Images first: a release lands once what it runs is there.
-    let mut images = Vec::new();
-    for (name, digest, _) in &carried {
-        images.push(mirror_image(&from, &root, name, digest, &access, output).await?);
+    let from = Store::Layout(layout.clone());
+    let (releases, runs) = plan_releases(&layout, &from, &root, &access, &args.archive).await?;
+    let images = plan_images(&layout, &root, &releases, &runs, &args.archive)?;
+    let mut mirrored = Vec::new();
+    for planned in &images {
+        mirrored.push(mirror_image(&from, &root, planned, &access, output).await?);
     }
     let mut reports = Vec::new();
-    for (commit, digest) in tags.iter().filter(|(t, _)| is_commit_sha(t)) {
-        // Every byte is verified as it is read (digests and sizes), before it is uploaded.
-        let bytes = from.fetch_manifest(digest).await?;
-        let manifest = Manifest::parse_release(&bytes, Some(digest))?;
-        let repository = manifest.annotation(annotations::FORGE_REPOSITORY).unwrap_or_default();
-        let project = manifest.annotation(annotations::FORGE_PROJECT).unwrap_or_default();
-        let location =
-            ProjectLocation::InRoot { root: root.clone(), path: format!("{repository}/{project}") };
-        let to = access.open_release(&location)?;
-        let names: Vec<String> = tags
-            .iter()
-            .filter(|(tag, d)| d == digest && tag != commit)
-            .map(|(tag, _)| tag.clone())
-            .chain([commit.clone()])
-            .collect();
-        let copied = copy_release(&from, &to, digest, &names).await.map_err(Error::Copy)?;
-        let number = manifest.annotation(annotations::FORGE_NUMBER).unwrap_or_default().to_owned();
-        reports.push(Imported { image: location.to_string(), number, copied });
-    }
-    if reports.is_empty() {
-        return Err(Error::usage(format!("{} holds no release", args.archive.display())));
+    for planned in releases {
+        let copied = copy_release(&from, &planned.to, &planned.digest, &planned.tags)
+            .await
+            .map_err(Error::Copy)?;
+        for warning in &copied.warnings {
+            output.warn(warning);
+        }
+        reports.push(Imported {
+            image: planned.location.to_string(),
+            number: planned.number,
+            copied,
+        });
     }
     if output.json() {
-        output.print_json(&serde_json::json!({ "releases": reports, "images": images }))?;
+        output.print_json(&serde_json::json!({ "releases": reports, "images": mirrored }))?;
     } else {
         for r in &reports {
             output.print(&format!(
@@ -255,40 +268,151 @@ pub async fn import(args: &ImportArgs, global: &GlobalArgs, output: &Output) -> 
                 r.number, r.image, r.copied.digest
             ))?;
         }
-        for i in &images {
+        for i in &mirrored {
             output.print(&format!("imported image {} as {}\n", i.image, i.mirror))?;
         }
     }
     Ok(exit::OK)
 }
 
-/// Copies a carried image to `<root>/<host>/<path>`, under its tag too when it has one.
+/// The archive's releases (each named by its commit tag), verified, with a destination
+/// named after a valid repository and project, none colliding with another release there;
+/// and the images their objects run.
+async fn plan_releases(
+    layout: &LayoutStore,
+    from: &Store,
+    root: &StoreRoot,
+    access: &Access,
+    archive: &Path,
+) -> Result<(Vec<PlannedRelease>, Vec<String>), Error> {
+    let mut releases = Vec::new();
+    let mut runs = Vec::new();
+    for (_, digest) in layout.list_tags()?.into_iter().filter(|(t, _)| is_commit_sha(t)) {
+        // The whole release verified (every blob against its digest, the resources against
+        // the metadata) before anything is written anywhere.
+        let head = from.fetch_release(&digest, &Limits::default()).await?.head;
+        let (repository, project) =
+            (&head.metadata.release.repository, &head.metadata.release.project);
+        let valid = repository.split('/').all(crate::config::is_path_component)
+            && crate::config::is_path_component(project);
+        if !valid {
+            return Err(Error::usage(format!(
+                "{} holds release {digest} of `{repository}/{project}`, which is not a repository path",
+                archive.display()
+            )));
+        }
+        let location =
+            ProjectLocation::InRoot { root: root.clone(), path: format!("{repository}/{project}") };
+        let to = access.open_release(&location)?;
+        let number = head.metadata.release.number.to_string();
+        for tag in [&number, &head.metadata.source.commit] {
+            if let Some(existing) = to.resolve_tag(tag).await?
+                && existing != digest
+            {
+                return Err(Error::Copy(forge_store::copy::CopyError::Conflict {
+                    location: to.location(),
+                    tag: tag.clone(),
+                    existing,
+                    digest,
+                }));
+            }
+        }
+        // Only the names the release was made with travel (its number, commit and aliases),
+        // whatever else the archive's index points at it.
+        let tags = list::tags_of(from, &digest, &head.manifest).await?;
+        runs.extend(head.metadata.images.iter().map(|i| i.image.clone()));
+        releases.push(PlannedRelease { digest, number, location, to, tags });
+    }
+    if releases.is_empty() {
+        return Err(Error::usage(format!("{} holds no release", archive.display())));
+    }
+    Ok((releases, runs))
+}
+
+/// The archive's images, each one a release in it runs (by its pinned digest, or by the tag
+/// it names, resolved at export), and none where a release of the archive goes.
+fn plan_images(
+    layout: &LayoutStore,
+    root: &StoreRoot,
+    releases: &[PlannedRelease],
+    runs: &[String],
+    archive: &Path,
+) -> Result<Vec<PlannedImage>, Error> {
+    let refused = |reason: String| {
+        Error::usage_hint(
+            format!("{}: {reason}", archive.display()),
+            "export the release again: `forge-pack export <release> --images --out <file>`",
+        )
+    };
+    let runs: Vec<ImageName> = runs.iter().filter_map(|r| ImageName::parse(r)).collect();
+    let mut planned = Vec::new();
+    for (name, digest, _) in layout.images()? {
+        let image = ImageName::parse(&name).ok_or_else(|| {
+            refused(format!("it carries an image named `{name}`, which is not an image reference"))
+        })?;
+        if image.digest.as_ref() != Some(&digest) {
+            return Err(refused(format!(
+                "its image entry `{name}` names another digest than its entry's, {digest}"
+            )));
+        }
+        let same_repository = |r: &&ImageName| r.host == image.host && r.path == image.path;
+        let pinned =
+            runs.iter().filter(same_repository).any(|r| r.digest.as_ref() == Some(&digest));
+        let by_tag = runs.iter().filter(same_repository).find(|r| {
+            r.digest.is_none()
+                && r.tag.as_deref().unwrap_or("latest") == image.tag.as_deref().unwrap_or("latest")
+        });
+        if !pinned && by_tag.is_none() {
+            return Err(refused(format!(
+                "it carries {}@{digest}, which none of its releases runs",
+                image.canonical()
+            )));
+        }
+        let mirror = image.mirror_path();
+        if releases
+            .iter()
+            .any(|r| matches!(&r.location, ProjectLocation::InRoot { path, .. } if *path == mirror))
+        {
+            return Err(refused(format!(
+                "its image {} would land where a release goes, {root}/{mirror}",
+                image.canonical()
+            )));
+        }
+        let tag =
+            if pinned { None } else { Some(image.tag.clone().unwrap_or_else(|| "latest".into())) };
+        planned.push(PlannedImage { image, digest, tag });
+    }
+    Ok(planned)
+}
+
+/// Copies a carried image to `<root>/<host>/<path>` by digest; an image the objects name by
+/// tag gets that tag too, unless it already names another image there (then it is left,
+/// with a warning: the release's objects would pull what the site has under it).
 async fn mirror_image(
     from: &Store,
     root: &StoreRoot,
-    name: &str,
-    digest: &Digest,
+    planned: &PlannedImage,
     access: &Access,
     output: &Output,
 ) -> Result<MirroredImage, Error> {
-    let bad = || {
-        Error::usage(format!(
-            "the archive carries an image named `{name}`, which is not an image reference by digest"
-        ))
-    };
-    let image = ImageName::parse(name).ok_or_else(bad)?;
-    if image.digest.as_ref() != Some(digest) {
-        return Err(bad());
-    }
+    let PlannedImage { image, digest, tag } = planned;
     let location = ProjectLocation::InRoot { root: root.clone(), path: image.mirror_path() };
     let to = access.open_release(&location)?;
     let spinner = output.spinner(&format!("copying {}", image.canonical()));
     let copied = copy_image(from, &to, digest).await;
     spinner.finish_and_clear();
     let copied = copied?;
-    if let Some(tag) = &image.tag {
-        let bytes = from.fetch_any_manifest(digest).await?;
-        to.put_manifest_as(tag, &bytes, copied.media_type).await?;
+    if let Some(tag) = tag {
+        match to.resolve_tag(tag).await? {
+            Some(existing) if existing != *digest => output.warn(&format!(
+                "{location}:{tag} names {existing} at the destination, not {digest}; the tag is left as it is"
+            )),
+            Some(_) => {}
+            None => {
+                let bytes = from.fetch_any_manifest(digest).await?;
+                to.put_manifest_as(tag, &bytes, copied.media_type).await?;
+            }
+        }
     }
     Ok(MirroredImage {
         image: image.canonical(),

@@ -259,12 +259,92 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     let refused = import(&climbing, &elsewhere);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("which is not an image reference by digest"), "{stderr}");
+    assert!(stderr.contains("which is not an image reference"), "{stderr}");
     let listed = sandbox
         .command(&["list", &format!("{elsewhere}/company/monorepo/auth-service"), "-o", "json"])
         .output()
         .expect("list");
     assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+}
+
+/// Issue 18: an archive is checked against the releases it holds before anything is
+/// written: an image none of them runs (a tag on the site's mirror to take over), or a
+/// release whose repository would climb out of the destination, is refused.
+#[test]
+fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let source = registry.unique_root("import-checked-src");
+    let sandbox = Sandbox::new();
+    let project = sandbox.project("auth-service");
+    let dir = project.to_str().expect("utf-8");
+    let commit = "5".repeat(40);
+    let pushed = sandbox
+        .command(&push_args(dir, &commit))
+        .env("FORGE_REGISTRY", &source)
+        .output()
+        .expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let archive = sandbox.path().join("release.tar");
+    let reference = format!("{source}/company/monorepo/auth-service:1");
+    let exported = sandbox
+        .command(&["export", &reference, "--out", archive.to_str().expect("utf-8")])
+        .output()
+        .expect("export");
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    // Python rewrites the archive: `edit` runs with `blobs` (name → bytes), `index` (parsed)
+    // and `put(bytes) -> digest` in scope.
+    let rewrite = |name: &str, edit: &str| {
+        let out = sandbox.path().join(format!("{name}.tar"));
+        let script = format!(
+            "import tarfile, io, json, hashlib\nsrc = tarfile.open('{}')\nblobs = {{m.name: src.extractfile(m).read() for m in src.getmembers()}}\nindex = json.loads(blobs['index.json'])\ndef put(data):\n    d = hashlib.sha256(data).hexdigest()\n    blobs['blobs/sha256/' + d] = data\n    return 'sha256:' + d\n{edit}\nblobs['index.json'] = json.dumps(index).encode()\ndst = tarfile.open('{}', 'w')\nfor n in sorted(blobs):\n    info = tarfile.TarInfo(n); info.size = len(blobs[n]); dst.addfile(info, io.BytesIO(blobs[n]))\ndst.close()\n",
+            archive.display(),
+            out.display()
+        );
+        assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
+        out
+    };
+    let import = |archive: &std::path::Path, to: &str| {
+        sandbox.command(&["import", archive.to_str().expect("utf-8"), to]).output().expect("import")
+    };
+    let nothing_there = |root: &str| {
+        let listed = sandbox
+            .command(&["list", &format!("{root}/company/monorepo/auth-service"), "-o", "json"])
+            .output()
+            .expect("list");
+        assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+    };
+
+    // An image the release does not run, named to take over the site's `nginx:1.25`.
+    let smuggled = rewrite(
+        "smuggled",
+        "image = put(b'{\"schemaVersion\": 2, \"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", \"config\": {\"mediaType\": \"application/vnd.oci.image.config.v1+json\", \"digest\": \"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\", \"size\": 2}, \"layers\": []}')\nput(b'{}')\nindex['manifests'].append({'mediaType': 'application/vnd.oci.image.manifest.v1+json', 'digest': image, 'size': 1, 'annotations': {'dev.forge.image.name': 'docker.io/library/nginx:1.25@' + image}})",
+    );
+    let site = registry.unique_root("import-smuggled");
+    let refused = import(&smuggled, &site);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("which none of its releases runs"), "{stderr}");
+    nothing_there(&site);
+    let tags = Command::new("skopeo")
+        .args([
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{site}/docker.io/library/nginx"),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(!tags.status.success() || !String::from_utf8_lossy(&tags.stdout).contains("1.25"));
+
+    // A release re-made (every digest recomputed) to live at `../../escape/auth-service`.
+    let climbing = rewrite(
+        "climbing-release",
+        "entry = next(e for e in index['manifests'] if len(e.get('annotations', {}).get('org.opencontainers.image.ref.name', '')) == 40)\nmanifest = json.loads(blobs['blobs/sha256/' + entry['digest'][7:]])\nconfig = json.loads(blobs['blobs/sha256/' + manifest['config']['digest'][7:]])\nconfig['repository'] = '../../escape'\ndata = json.dumps(config).encode(); manifest['config']['digest'] = put(data); manifest['config']['size'] = len(data)\nfor layer in manifest['layers']:\n    if layer['mediaType'].endswith('metadata.v1+json'):\n        meta = json.loads(blobs['blobs/sha256/' + layer['digest'][7:]])\n        meta['release']['repository'] = '../../escape'\n        meta['release']['id'] = '../../escape/auth-service/' + meta['source']['commit']\n        data = json.dumps(meta).encode(); layer['digest'] = put(data); layer['size'] = len(data)\nmanifest['annotations']['dev.forge.release.repository'] = '../../escape'\ndata = json.dumps(manifest).encode()\nindex['manifests'] = [dict(e, digest=put(data), size=len(data)) if e.get('digest') == entry['digest'] else e for e in index['manifests']]",
+    );
+    let site = registry.unique_root("import-climbing");
+    let refused = import(&climbing, &site);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("which is not a repository path"), "{stderr}");
 }
 
 /// Issue 18: an archive is read as a layout and nothing else: an entry climbing out of the
