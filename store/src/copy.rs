@@ -131,6 +131,16 @@ pub async fn tag_release(
         match to.claim_tag(tag, digest, &bytes).await? {
             TagClaim::Claimed => copied.tags_added.push(tag.clone()),
             TagClaim::AlreadyOurs => {}
+            // Another writer got the number or commit in since it was checked: the release
+            // cannot be whole there.
+            TagClaim::Taken(existing) if *tag == number || *tag == commit => {
+                return Err(CopyError::Conflict {
+                    location: to.location(),
+                    tag: tag.clone(),
+                    existing,
+                    digest: digest.clone(),
+                });
+            }
             TagClaim::Taken(other) => copied
                 .warnings
                 .push(format!("alias `{tag}` already names another release ({other}); left out")),

@@ -35,7 +35,9 @@ async fn copy_in_order(
     to: &Store,
     releases: Vec<(u64, Digest, String, Vec<String>)>,
     bar: &indicatif::ProgressBar,
-) -> Result<Vec<CopyReport>, Error> {
+) -> Result<Vec<CopyReport>, (Error, Vec<CopyReport>)> {
+    // Uploads still running when this returns (an error) are stopped with the set.
+    let mut uploads = tokio::task::JoinSet::new();
     let mut pending = std::collections::VecDeque::new();
     let mut queue = releases.into_iter().rev();
     let mut reports = Vec::new();
@@ -45,27 +47,36 @@ async fn copy_in_order(
             && let Some((number, digest, _, tags)) = queue.next()
         {
             let (from, to) = (from.clone(), to.clone());
-            let upload = tokio::spawn(async move { upload_release(&from, &to, &digest).await });
-            pending.push_back((number, tags, upload));
+            let (done, result) = tokio::sync::oneshot::channel();
+            uploads.spawn(async move {
+                let _ = done.send(upload_release(&from, &to, &digest).await);
+            });
+            pending.push_back((number, tags, result));
         }
-        let Some((number, tags, upload)) = pending.pop_front() else { break };
-        let uploaded = upload
-            .await
-            .map_err(|e| Error::usage(format!("a copy task stopped: {e}")))?
-            .map_err(Error::Copy);
-        let uploaded = match uploaded {
-            Ok(uploaded) => uploaded,
-            Err(error) => {
-                // The others stop where they are: run again, the copy goes on from there.
-                pending.iter().for_each(|(_, _, task)| task.abort());
-                return Err(error);
-            }
+        let Some((number, tags, result)) = pending.pop_front() else { break };
+        let uploaded = match result.await {
+            Ok(uploaded) => uploaded.map_err(Error::Copy),
+            Err(_) => Err(Error::Copy(forge_store::copy::CopyError::Store(
+                forge_store::StoreError::Registry {
+                    location: to.location(),
+                    operation: "copying".into(),
+                    reason: "a release's upload stopped before it finished".into(),
+                },
+            ))),
         };
-        let copied = tag_release(from, to, uploaded, &tags).await.map_err(Error::Copy)?;
-        bytes += copied.bytes_uploaded;
-        bar.inc(1);
-        bar.set_message(format!("copying releases ({})", indicatif::HumanBytes(bytes)));
-        reports.push(CopyReport { number, copied });
+        let copied = match uploaded {
+            Ok(uploaded) => tag_release(from, to, uploaded, &tags).await.map_err(Error::Copy),
+            Err(error) => Err(error),
+        };
+        match copied {
+            Ok(copied) => {
+                bytes += copied.bytes_uploaded;
+                bar.inc(1);
+                bar.set_message(format!("copying releases ({})", indicatif::HumanBytes(bytes)));
+                reports.push(CopyReport { number, copied });
+            }
+            Err(error) => return Err((error, reports)),
+        }
     }
     Ok(reports)
 }
@@ -180,7 +191,20 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     let bar = output.count_bar("copying releases", releases.len() as u64);
     let copied = copy_in_order(&from, &to, releases, &bar).await;
     bar.finish_and_clear();
-    let reports = copied?;
+    let reports = match copied {
+        Ok(reports) => reports,
+        Err((error, done)) => {
+            // What is there is whole: say which, so the next run's work is clear.
+            if !done.is_empty() {
+                let numbers: Vec<String> = done.iter().map(|r| r.number.to_string()).collect();
+                output.warn(&format!(
+                    "copied release(s) {} before stopping; run the copy again to go on",
+                    numbers.join(", ")
+                ));
+            }
+            return Err(error);
+        }
+    };
     for warning in reports.iter().flat_map(|r| &r.copied.warnings) {
         output.warn(warning);
     }

@@ -418,7 +418,10 @@ impl RegistryStore {
                     )));
                 }
                 let mut hasher = sha2::Sha256::new();
-                let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+                // Room for what has arrived, not for what the descriptor claims: a claim of
+                // gigabytes reserves nothing before the bytes come.
+                let reserve = expected.min(content_length_or(&response, 1 << 20)).min(64 << 20);
+                let mut bytes = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
                 while let Some(chunk) = response.chunk().await.map_err(Failure::transport)? {
                     if bytes.len() as u64 + chunk.len() as u64 > expected {
                         return Err(Failure::Refused(format!(
@@ -581,6 +584,11 @@ fn next_link(headers: &http::HeaderMap) -> Option<String> {
             });
             is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
         })
+}
+
+/// The length the response announces, or `default`.
+fn content_length_or(response: &reqwest::Response, default: u64) -> u64 {
+    response.content_length().unwrap_or(default)
 }
 
 #[cfg(test)]
