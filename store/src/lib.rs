@@ -12,6 +12,7 @@ pub mod error;
 pub mod layout;
 pub mod publish;
 pub mod registry;
+pub mod release_index;
 pub mod root;
 pub mod signatures;
 pub mod store;
