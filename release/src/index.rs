@@ -294,10 +294,9 @@ mod tests {
         let good = |number: u64| entry(number, 'c', &[]);
         let mut twice = ReleaseIndex::default();
         twice.merge(good(1));
-        let doubled = String::from_utf8(twice.to_bytes()).expect("utf-8").replace(
-            "[{",
-            &format!("[{},{{", serde_json::to_string(&good(2)).expect("json")),
-        );
+        let doubled = String::from_utf8(twice.to_bytes())
+            .expect("utf-8")
+            .replace("[{", &format!("[{},{{", serde_json::to_string(&good(2)).expect("json")));
         for bad in [
             b"not json".to_vec(),
             br#"{"schemaVersion":2,"releases":[]}"#.to_vec(),

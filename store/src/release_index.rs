@@ -73,9 +73,7 @@ pub async fn record(store: &Store, entries: &[Entry]) -> Result<(), StoreError> 
                 | StoreError::Format(_)
                 | StoreError::Tampered { .. }
                 | StoreError::BlobNotFound { .. },
-            ) => {
-                ReleaseIndex::default()
-            }
+            ) => ReleaseIndex::default(),
             Err(error) => return Err(error),
         };
         // Listed after the index was read: every entry in it had its commit tag by then.
@@ -109,12 +107,13 @@ pub async fn record(store: &Store, entries: &[Entry]) -> Result<(), StoreError> 
 
 /// Adds up to [`REPAIRS`] releases whose commit tag the index lacks, read from their
 /// manifests (with the aliases their manifests name that exist).
-async fn repair(store: &Store, tags: &[String], index: &mut ReleaseIndex) -> Result<(), StoreError> {
-    let missing: Vec<&String> = tags
-        .iter()
-        .filter(|t| is_commit_sha(t) && index.get(t).is_none())
-        .take(REPAIRS)
-        .collect();
+async fn repair(
+    store: &Store,
+    tags: &[String],
+    index: &mut ReleaseIndex,
+) -> Result<(), StoreError> {
+    let missing: Vec<&String> =
+        tags.iter().filter(|t| is_commit_sha(t) && index.get(t).is_none()).take(REPAIRS).collect();
     if missing.is_empty() {
         return Ok(());
     }
