@@ -59,22 +59,30 @@ impl Entry {
     pub fn of_release(digest: &Digest, manifest: &Manifest, aliases: &[String]) -> Option<Entry> {
         let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
         let number = manifest.annotation(annotations::FORGE_NUMBER).and_then(release_number)?;
-        let commit = note(annotations::REVISION);
+        Entry::new(
+            Entry {
+                number,
+                commit: note(annotations::REVISION),
+                digest: digest.clone(),
+                created: note(annotations::CREATED),
+                trigger: note(annotations::FORGE_TRIGGER),
+                aliases: Vec::new(),
+            },
+            aliases,
+        )
+    }
+
+    /// `entry` named by `aliases` (sorted, and without its number and commit); `None` if it
+    /// is not one an index may hold.
+    pub fn new(entry: Entry, aliases: &[String]) -> Option<Entry> {
         let mut aliases: Vec<String> = aliases
             .iter()
-            .filter(|a| **a != commit && release_number(a) != Some(number))
+            .filter(|a| **a != entry.commit && release_number(a) != Some(entry.number))
             .cloned()
             .collect();
         aliases.sort();
         aliases.dedup();
-        let entry = Entry {
-            number,
-            commit,
-            digest: digest.clone(),
-            created: note(annotations::CREATED),
-            trigger: note(annotations::FORGE_TRIGGER),
-            aliases,
-        };
+        let entry = Entry { aliases, ..entry };
         entry.check().ok().map(|()| entry)
     }
 

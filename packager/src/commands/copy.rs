@@ -3,9 +3,11 @@
 //! and a copy run again goes on where it stopped.
 
 use forge_release::Digest;
+use forge_release::index::Entry;
 use forge_release::manifest::Manifest;
 use forge_release::reference::ReleaseRef;
 use forge_store::copy::{Copied, copy_release};
+use forge_store::release_index;
 use serde::Serialize;
 
 use crate::access::Access;
@@ -20,6 +22,17 @@ struct CopyReport {
     number: u64,
     #[serde(flatten)]
     copied: Copied,
+}
+
+/// A release to copy.
+struct ToCopy {
+    number: u64,
+    digest: Digest,
+    commit: String,
+    /// The tags naming it in the source.
+    tags: Vec<String>,
+    /// Its index entry, its aliases filled in once they are copied.
+    entry: Option<Entry>,
 }
 
 /// Runs `copy`.
@@ -37,7 +50,7 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     // The destination is where this command writes: explicit credentials go there.
     let to = access.open_release(&destination.project)?;
     let from = access.open(&source.project)?;
-    let releases: Vec<(u64, Digest, String, Vec<String>)> = match (&source.release, args.all) {
+    let releases: Vec<ToCopy> = match (&source.release, args.all) {
         (None, true) => {
             let listed = list::list(&from, output).await?;
             let partial = listed.iter().filter(|r| r.state != State::Complete).count();
@@ -52,9 +65,20 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
                 .filter(|r| r.state == State::Complete)
                 .map(|r| {
                     let digest: Digest = r.digest.parse().expect("a listed digest");
+                    let entry = Entry::new(
+                        Entry {
+                            number: r.number,
+                            commit: r.commit.clone(),
+                            digest: digest.clone(),
+                            created: r.created,
+                            trigger: r.trigger,
+                            aliases: Vec::new(),
+                        },
+                        &[],
+                    );
                     let mut tags = r.aliases;
                     tags.push(r.commit.clone());
-                    (r.number, digest, r.commit, tags)
+                    ToCopy { number: r.number, digest, commit: r.commit, tags, entry }
                 })
                 .collect()
         }
@@ -82,7 +106,8 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
                 .annotation(forge_release::manifest::annotations::REVISION)
                 .unwrap_or_default()
                 .to_owned();
-            vec![(number, resolved.digest, commit, tags)]
+            let entry = Entry::of_release(&resolved.digest, &manifest, &[]);
+            vec![ToCopy { number, digest: resolved.digest, commit, tags, entry }]
         }
         (None, false) => {
             return Err(Error::usage_hint(
@@ -99,7 +124,7 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     // The destination's releases, however they got there (a copy by alias holds neither its
     // number nor its commit tag): another release of a number or commit is refused.
     let there = list::list(&to, output).await?;
-    for (number, digest, commit, _) in &releases {
+    for ToCopy { number, digest, commit, .. } in &releases {
         if let Some(other) = there
             .iter()
             .find(|r| r.digest != digest.as_str() && (r.number == *number || r.commit == *commit))
@@ -115,8 +140,9 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     }
     let bar = output.count_bar("copying releases", releases.len() as u64);
     let mut reports = Vec::new();
+    let mut entries = Vec::new();
     // Oldest first: numbers arrive in the order they were made.
-    for (number, digest, _, tags) in releases.into_iter().rev() {
+    for ToCopy { number, digest, tags, entry, .. } in releases.into_iter().rev() {
         let copied = copy_release(&from, &to, &digest, &tags).await.map_err(Error::Copy);
         bar.inc(1);
         let copied = match copied {
@@ -129,9 +155,21 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
         for warning in &copied.warnings {
             output.warn(warning);
         }
+        // The aliases that name it there: those it added and those it had.
+        let naming: Vec<String> = copied
+            .tags_added
+            .iter()
+            .chain(there.iter().filter(|r| r.digest == digest.as_str()).flat_map(|r| &r.aliases))
+            .cloned()
+            .collect();
+        entries.extend(entry.and_then(|entry| Entry::new(entry, &naming)));
         reports.push(CopyReport { number, copied });
     }
     bar.finish_and_clear();
+    // Once, for every release copied: a failure leaves them to be listed from their tags.
+    if let Err(error) = release_index::record(&to, &entries).await {
+        output.warn(&format!("the release index of {} was not updated: {error}", to.location()));
+    }
     if output.json() {
         output.print_json(&reports)?;
         return Ok(exit::OK);

@@ -12,7 +12,7 @@ use forge_release::aliases::is_commit_sha;
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_store::copy::copy_release;
-use forge_store::{LayoutStore, Store};
+use forge_store::{LayoutStore, Store, release_index};
 use serde::Serialize;
 
 use crate::access::Access;
@@ -149,6 +149,12 @@ pub async fn import(args: &ImportArgs, global: &GlobalArgs, output: &Output) -> 
             .chain([commit.clone()])
             .collect();
         let copied = copy_release(&from, &to, digest, &names).await.map_err(Error::Copy)?;
+        // Only the tags it added are known to name it there (the others list from their tags).
+        let entry = forge_release::index::Entry::of_release(digest, &manifest, &copied.tags_added);
+        if let Err(error) = release_index::record(&to, &entry.into_iter().collect::<Vec<_>>()).await
+        {
+            output.warn(&format!("the release index of {location} was not updated: {error}"));
+        }
         let number = manifest.annotation(annotations::FORGE_NUMBER).unwrap_or_default().to_owned();
         reports.push(Imported { image: location.to_string(), number, copied });
     }
