@@ -232,10 +232,23 @@ async fn indexed(store: &Store, tags: &[String]) -> Vec<Entry> {
         }
     };
     let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    // A pushed release's number claims name its digest: an entry none of them names is not
+    // the release the publisher numbered (releases copied in have no claims to go by).
+    let mut claimed: BTreeMap<(u64, &str), Vec<String>> = BTreeMap::new();
+    for claim in tags.iter().filter_map(|t| Claim::parse(t)) {
+        let prefix = claim.digest_prefix;
+        if let Some(commit) = present.get(claim.commit.as_str()) {
+            claimed.entry((claim.number, commit)).or_default().push(prefix);
+        }
+    }
     index
         .entries()
         .filter(|e| {
-            present.contains(e.commit.as_str()) && present.contains(e.number.to_string().as_str())
+            present.contains(e.commit.as_str())
+                && present.contains(e.number.to_string().as_str())
+                && claimed
+                    .get(&(e.number, e.commit.as_str()))
+                    .is_none_or(|prefixes| prefixes.iter().any(|p| e.digest.hex().starts_with(p)))
         })
         .cloned()
         .collect()
@@ -269,7 +282,8 @@ async fn mark_conflicts(
     }
     let mut checked: BTreeSet<u64> =
         carriers.iter().filter(|(_, n)| **n > 1).map(|(n, _)| *n).collect();
-    checked.extend(releases.iter().filter(|r| doubtful(tags, r)).map(|r| r.number));
+    let claims = live_claims(tags);
+    checked.extend(releases.iter().filter(|r| doubtful(&claims, r)).map(|r| r.number));
     for number in checked {
         let holder = store.resolve_tag(&number.to_string()).await?.map(|d| d.to_string());
         for r in releases.iter_mut().filter(|r| r.number == number) {
@@ -288,15 +302,23 @@ async fn mark_conflicts(
 /// Whether the claims on a release's number leave room for doubt that its tag names it:
 /// another claim on the number was never withdrawn, or the release's own claim is missing
 /// while others are there. (Releases made without claims raise no doubt.)
-fn doubtful(tags: &[String], release: &ListedRelease) -> bool {
-    let claims: Vec<Claim> = tags
-        .iter()
-        .filter_map(|t| Claim::parse(t))
-        .filter(|c| c.number == release.number && !tags.contains(&c.withdrawal()))
-        .collect();
+fn doubtful(claims: &BTreeMap<u64, Vec<Claim>>, release: &ListedRelease) -> bool {
     let hex = release.digest.trim_start_matches("sha256:");
     let own = |c: &Claim| c.commit == release.commit && hex.starts_with(&c.digest_prefix);
-    claims.iter().any(|c| !own(c))
+    claims.get(&release.number).into_iter().flatten().any(|c| !own(c))
+}
+
+/// The number claims never withdrawn, by number: read once for all releases (a store has
+/// a few per release).
+fn live_claims(tags: &[String]) -> BTreeMap<u64, Vec<Claim>> {
+    let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    let mut claims: BTreeMap<u64, Vec<Claim>> = BTreeMap::new();
+    for claim in tags.iter().filter_map(|t| Claim::parse(t)) {
+        if !present.contains(claim.withdrawal().as_str()) {
+            claims.entry(claim.number).or_default().push(claim);
+        }
+    }
+    claims
 }
 
 /// Releases a number tag names that no commit tag does: pushes that stopped before their
