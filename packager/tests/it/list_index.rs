@@ -277,3 +277,35 @@ fn issue_20_a_layout_keeps_no_index_and_lists_as_before() {
     let listed: Vec<Value> = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(numbers(&listed), [2, 1]);
 }
+
+#[test]
+fn issue_20_a_copy_records_the_releases_it_brings_in_the_destinations_index() {
+    let world = world("index-copy");
+    let pushed: Vec<Published> = (1..=3).map(|i| world.push(i)).collect();
+    let destination = format!("{}/company/monorepo/copied", world.root);
+    let output = world
+        .sandbox
+        .command(&["copy", &format!("{}/{PATH}", world.root), &destination, "--all"])
+        .output()
+        .expect("copy");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let store = Store::open(
+        &ProjectLocation::InRoot {
+            root: StoreRoot::Registry(world.root.clone()),
+            path: "company/monorepo/copied".into(),
+        },
+        &RegistryOptions::default(),
+    )
+    .expect("store");
+    let (_, index) = world.rt.block_on(release_index::read(&store)).expect("read").expect("index");
+    for p in &pushed {
+        let entry = index.get(&p.commit).expect("every copied release");
+        assert_eq!((entry.number, &entry.digest), (p.number, &p.digest));
+        assert_eq!(entry.aliases, [format!("main-{}", p.number)]);
+    }
+    world.proxy.clear_log();
+    let listed = world.sandbox.command(&["list", &destination, "--output", "json"]).output();
+    let listed: Vec<Value> = serde_json::from_slice(&listed.expect("list").stdout).expect("json");
+    assert_eq!(numbers(&listed), [3, 2, 1]);
+    assert_eq!(manifest_reads(&world.proxy.requests()).len(), 1);
+}
