@@ -8,11 +8,11 @@
 //! merges into what is there, and a write lost to a concurrent one is made good by the next.
 //! Its blob is deterministic JSON: the same releases give the same bytes and digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aliases::{is_bookkeeping, is_commit_sha, is_valid_oci_tag, release_number};
+use crate::aliases::{Claim, is_bookkeeping, is_commit_sha, is_valid_oci_tag, release_number};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, annotations};
 
@@ -187,6 +187,30 @@ impl ReleaseIndex {
         self.entries.is_empty()
     }
 
+    /// The entries a tag listing confirms: their commit and number tags exist, and where the
+    /// publisher's number claims are there (see [`Claim`]), one of them names the entry's
+    /// digest. (Releases copied in have no claims to go by.) Which of its aliases exist is the
+    /// reader's to check.
+    pub fn confirmed_by(&self, tags: &[String]) -> Vec<&Entry> {
+        let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+        let mut claimed: BTreeMap<(u64, &str), Vec<String>> = BTreeMap::new();
+        for claim in tags.iter().filter_map(|t| Claim::parse(t)) {
+            if let Some(commit) = present.get(claim.commit.as_str()) {
+                claimed.entry((claim.number, commit)).or_default().push(claim.digest_prefix);
+            }
+        }
+        self.entries
+            .values()
+            .filter(|e| {
+                present.contains(e.commit.as_str())
+                    && present.contains(e.number.to_string().as_str())
+                    && claimed
+                        .get(&(e.number, e.commit.as_str()))
+                        .is_none_or(|named| named.iter().any(|p| e.digest.hex().starts_with(p)))
+            })
+            .collect()
+    }
+
     /// Whether it records `entry`: its release, with at least its aliases.
     pub fn covers(&self, entry: &Entry) -> bool {
         self.get(&entry.commit).is_some_and(|known| {
@@ -295,6 +319,32 @@ mod tests {
         assert_eq!(index.get(&"a".repeat(40)).expect("entry").aliases, ["main-1", "v1"]);
         assert!(index.covers(&entry(1, 'a', &["v1"])));
         assert!(!index.covers(&entry(2, 'b', &[])));
+    }
+
+    #[test]
+    fn only_entries_the_tags_confirm_are_used() {
+        let mut index = ReleaseIndex::default();
+        for e in [entry(1, 'a', &[]), entry(2, 'b', &[]), entry(3, 'c', &[]), entry(4, 'd', &[])] {
+            index.merge(e);
+        }
+        let claim = |e: &Entry, digest: &Digest| Claim::new(e.number, &e.commit, digest).tag();
+        let (one, three, four) = (entry(1, 'a', &[]), entry(3, 'c', &[]), entry(4, 'd', &[]));
+        let tags: Vec<String> = vec![
+            "1".into(),
+            one.commit.clone(),
+            claim(&one, &one.digest),
+            // 2: its number tag only (its commit tag is gone).
+            "2".into(),
+            // 3: its claims name another manifest.
+            "3".into(),
+            three.commit.clone(),
+            claim(&three, &Digest::of(b"another")),
+            // 4: copied in, no claims.
+            "4".into(),
+            four.commit.clone(),
+        ];
+        let confirmed: Vec<u64> = index.confirmed_by(&tags).iter().map(|e| e.number).collect();
+        assert_eq!(confirmed, [1, 4]);
     }
 
     #[test]

@@ -216,9 +216,11 @@ impl Found {
     }
 }
 
-/// The releases of the index whose commit and number tags both exist; the others are read
-/// from the releases themselves, so an index a concurrent push left behind, or one written
-/// by someone else, changes nothing. A store without a usable index has none.
+/// The releases of the index the tags confirm (see [`ReleaseIndex::confirmed_by`]); the
+/// others are read from the releases themselves, so an index a concurrent push left behind,
+/// or one written by someone else, changes nothing. A store without a usable index has none.
+///
+/// [`ReleaseIndex::confirmed_by`]: forge_release::index::ReleaseIndex::confirmed_by
 async fn indexed(store: &Store, tags: &[String]) -> Vec<Entry> {
     if !tags.iter().any(|t| t == INDEX_TAG) {
         return Vec::new();
@@ -231,27 +233,7 @@ async fn indexed(store: &Store, tags: &[String]) -> Vec<Entry> {
             return Vec::new();
         }
     };
-    let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
-    // A pushed release's number claims name its digest: an entry none of them names is not
-    // the release the publisher numbered (releases copied in have no claims to go by).
-    let mut claimed: BTreeMap<(u64, &str), Vec<String>> = BTreeMap::new();
-    for claim in tags.iter().filter_map(|t| Claim::parse(t)) {
-        let prefix = claim.digest_prefix;
-        if let Some(commit) = present.get(claim.commit.as_str()) {
-            claimed.entry((claim.number, commit)).or_default().push(prefix);
-        }
-    }
-    index
-        .entries()
-        .filter(|e| {
-            present.contains(e.commit.as_str())
-                && present.contains(e.number.to_string().as_str())
-                && claimed
-                    .get(&(e.number, e.commit.as_str()))
-                    .is_none_or(|prefixes| prefixes.iter().any(|p| e.digest.hex().starts_with(p)))
-        })
-        .cloned()
-        .collect()
+    index.confirmed_by(tags).into_iter().cloned().collect()
 }
 
 /// The tags a release's manifest says it was created with: commit, number, aliases.
