@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use forge_release::Digest;
 use forge_release::aliases::is_commit_sha;
-use forge_release::index::{EMPTY_CONFIG, Entry, INDEX_TAG, IndexError, ReleaseIndex};
+use forge_release::index::{
+    EMPTY_CONFIG, Entry, INDEX_TAG, IndexError, MAX_INDEX_BYTES, ReleaseIndex,
+};
 use forge_release::manifest::{Manifest, annotations};
 use futures_util::stream::{self, StreamExt};
 
@@ -154,6 +156,13 @@ async fn repair(
 /// Writes `index` under [`INDEX_TAG`]; its manifest digest.
 async fn write(store: &Store, index: &ReleaseIndex) -> Result<Digest, StoreError> {
     let blob = index.to_bytes();
+    // Readers would refuse it: better no update than an index nobody reads.
+    if blob.len() as u64 > MAX_INDEX_BYTES {
+        return Err(StoreError::Format(forge_release::FormatError::LimitExceeded {
+            what: "bytes of release index",
+            limit: MAX_INDEX_BYTES,
+        }));
+    }
     let (manifest, digest) = ReleaseIndex::manifest_for(&blob);
     let config = Digest::of(EMPTY_CONFIG);
     if !store.has_blob(&config).await? {

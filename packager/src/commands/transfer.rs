@@ -150,9 +150,11 @@ pub async fn import(args: &ImportArgs, global: &GlobalArgs, output: &Output) -> 
             .collect();
         let copied = copy_release(&from, &to, digest, &names).await.map_err(Error::Copy)?;
         // Only the tags it added are known to name it there (the others list from their tags).
-        let entry = forge_release::index::Entry::of_release(digest, &manifest, &copied.tags_added);
-        if let Err(error) = release_index::record(&to, &entry.into_iter().collect::<Vec<_>>()).await
-        {
+        let entries: Vec<_> =
+            forge_release::index::Entry::of_release(digest, &manifest, &copied.tags_added)
+                .into_iter()
+                .collect();
+        if let Err(error) = release_index::record(&to, &entries).await {
             output.warn(&format!("the release index of {location} was not updated: {error}"));
         }
         let number = manifest.annotation(annotations::FORGE_NUMBER).unwrap_or_default().to_owned();
