@@ -132,7 +132,7 @@ row "upload a built release (fresh repo)" "$ours" "skopeo copy" "$peer" 1.0 ""
 target/release/examples/seed_releases "$reg/bench/many" 1000
 ours=$(mean list "$fp --registry $reg list bench/many --output json")
 peer=$(mean list-tags "skopeo list-tags --tls-verify=false docker://$reg/bench/many")
-row "list 1,000 releases" "$ours" "skopeo list-tags (tags only)" "$peer" 100 "must be < 2 s: $(python3 -c "print('ok' if $ours < 2 else 'TOO SLOW')")"
+row "list 1,000 releases" "$ours" "skopeo list-tags (tags only)" "$peer" 10 "must be < 2 s: $(python3 -c "print('ok' if $ours < 2 else 'TOO SLOW')")"
 
 # Copying a project's releases to another repository: forge-pack copy --all against skopeo
 # copying each of the same tags.

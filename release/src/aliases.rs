@@ -75,10 +75,11 @@ pub fn withdrawal(tag: &str) -> String {
     format!("{WITHDRAWN}{tag}")
 }
 
-/// Whether `tag` is bookkeeping rather than a name for users (a claim, a withdrawal or a
-/// tagged marker).
+/// Whether `tag` is bookkeeping rather than a name for users (a claim, a withdrawal, a
+/// tagged marker or the release index).
 pub fn is_bookkeeping(tag: &str) -> bool {
-    [CLAIM, COMMIT_CLAIM, WITHDRAWN, TAGGED].iter().any(|p| tag.starts_with(p))
+    tag == crate::index::INDEX_TAG
+        || [CLAIM, COMMIT_CLAIM, WITHDRAWN, TAGGED].iter().any(|p| tag.starts_with(p))
 }
 
 fn is_hex(text: &str, len: usize) -> bool {
@@ -347,6 +348,9 @@ mod tests {
         assert_eq!(CommitClaim::parse(&tag), Some(commit_claim));
         assert!(is_bookkeeping(&tag));
         assert_eq!(next_number(["1", tag.as_str()]), 2, "commit claims hold no number");
+        assert!(is_bookkeeping(crate::index::INDEX_TAG));
+        let (aliases, _) = tag_aliases(TagStrategy::TagAll, "auth", &["_index".to_owned()]);
+        assert!(aliases.is_empty(), "a git tag cannot stand in for the index");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod aliases;
 pub mod digest;
 pub mod error;
 pub mod image;
+pub mod index;
 pub mod manifest;
 pub mod metadata;
 pub mod objects;

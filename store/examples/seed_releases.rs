@@ -1,7 +1,8 @@
 //! Benchmark driver: writes N small releases (commits 1..=N, numbers 1..=N, aliases
 //! `main-<n>`) into a registry repository, so `list` can be measured on a realistic tag set.
 //! It writes blobs, manifests and tags directly rather than through `publish`, whose number
-//! allocation lists every tag each time.
+//! allocation lists every tag each time, then records them all in the release index at once,
+//! as the pushes would have one by one.
 //!
 //! Usage: seed_releases HOST/REPOSITORY N
 
@@ -9,8 +10,8 @@ use forge_release::metadata::{Person, SourceInfo, ToolInfo, Trigger, TriggerKind
 use forge_release::objects::{ObjectId, ResourceFile};
 use forge_release::package::{ReleaseInput, ResourcesLayer};
 use forge_release::reference::{ProjectLocation, StoreRoot};
-use forge_store::Store;
 use forge_store::registry::RegistryOptions;
+use forge_store::{Store, release_index};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -25,6 +26,7 @@ fn main() {
     let person = Person { name: "bench".into(), email: "bench@example.com".into() };
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut entries = Vec::new();
     for i in 1..=count {
         let id = ObjectId {
             api_version: "v1".into(),
@@ -72,5 +74,7 @@ fn main() {
                 store.set_tag(&tag, &release.digest, &release.manifest_bytes).await.expect("tag");
             }
         });
+        entries.extend(release_index::entry_of(&release.digest, &release.manifest_bytes, &aliases));
     }
+    runtime.block_on(release_index::record(&store, &entries)).expect("release index");
 }

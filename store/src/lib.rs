@@ -14,6 +14,7 @@ pub mod layout;
 pub mod manifests;
 pub mod publish;
 pub mod registry;
+pub mod release_index;
 pub mod root;
 pub mod signatures;
 pub mod store;

@@ -3,10 +3,11 @@
 //! and a copy run again goes on where it stopped.
 
 use forge_release::Digest;
+use forge_release::index::Entry;
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::{ProjectLocation, ReleaseRef};
-use forge_store::Store;
 use forge_store::copy::{Copied, tag_release, upload_release};
+use forge_store::{Store, release_index};
 use serde::Serialize;
 
 use crate::access::Access;
@@ -23,9 +24,23 @@ struct CopyReport {
     copied: Copied,
 }
 
+/// A release to copy.
+struct ToCopy {
+    number: u64,
+    digest: Digest,
+    commit: String,
+    /// The tags naming it in the source.
+    tags: Vec<String>,
+    /// Its index entry, its aliases filled in once they are copied.
+    entry: Option<Entry>,
+}
+
 /// Releases whose blobs travel at once: enough to keep a link busy while earlier releases
 /// are tagged, few enough to be polite to both registries.
 const UPLOADS_AHEAD: usize = 4;
+
+/// A release copied, and its index entry (aliases not yet filled in).
+type Copy = (CopyReport, Option<Entry>);
 
 /// Copies `releases` (newest first, as listed) oldest first: blobs and manifests of up to
 /// [`UPLOADS_AHEAD`] releases travel at once, tags are written one release at a time in
@@ -33,9 +48,9 @@ const UPLOADS_AHEAD: usize = 4;
 async fn copy_in_order(
     from: &Store,
     to: &Store,
-    releases: Vec<(u64, Digest, String, Vec<String>)>,
+    releases: Vec<ToCopy>,
     bar: &indicatif::ProgressBar,
-) -> Result<Vec<CopyReport>, (Error, Vec<CopyReport>)> {
+) -> Result<Vec<Copy>, (Error, Vec<Copy>)> {
     // Uploads still running when this returns (an error) are stopped with the set.
     let mut uploads = tokio::task::JoinSet::new();
     let mut pending = std::collections::VecDeque::new();
@@ -44,16 +59,16 @@ async fn copy_in_order(
     let mut bytes = 0;
     loop {
         while pending.len() < UPLOADS_AHEAD
-            && let Some((number, digest, _, tags)) = queue.next()
+            && let Some(ToCopy { number, digest, tags, entry, .. }) = queue.next()
         {
             let (from, to) = (from.clone(), to.clone());
             let (done, result) = tokio::sync::oneshot::channel();
             uploads.spawn(async move {
                 let _ = done.send(upload_release(&from, &to, &digest).await);
             });
-            pending.push_back((number, tags, result));
+            pending.push_back((number, tags, entry, result));
         }
-        let Some((number, tags, result)) = pending.pop_front() else { break };
+        let Some((number, tags, entry, result)) = pending.pop_front() else { break };
         let uploaded = match result.await {
             Ok(uploaded) => uploaded.map_err(Error::Copy),
             Err(_) => Err(Error::Copy(forge_store::copy::CopyError::Store(
@@ -73,7 +88,7 @@ async fn copy_in_order(
                 bytes += copied.bytes_uploaded;
                 bar.inc(1);
                 bar.set_message(format!("copying releases ({})", indicatif::HumanBytes(bytes)));
-                reports.push(CopyReport { number, copied });
+                reports.push((CopyReport { number, copied }, entry));
             }
             Err(error) => return Err((error, reports)),
         }
@@ -96,7 +111,7 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     // The destination is where this command writes: explicit credentials go there.
     let to = access.open_release(&destination.project)?;
     let from = access.open(&source.project)?;
-    let releases: Vec<(u64, Digest, String, Vec<String>)> = match (&source.release, args.all) {
+    let releases: Vec<ToCopy> = match (&source.release, args.all) {
         (None, true) => {
             let listed = list::list(&from, output).await?;
             let partial = listed.iter().filter(|r| r.state != State::Complete).count();
@@ -111,9 +126,20 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
                 .filter(|r| r.state == State::Complete)
                 .map(|r| {
                     let digest: Digest = r.digest.parse().expect("a listed digest");
+                    let entry = Entry::new(
+                        Entry {
+                            number: r.number,
+                            commit: r.commit.clone(),
+                            digest: digest.clone(),
+                            created: r.created,
+                            trigger: r.trigger,
+                            aliases: Vec::new(),
+                        },
+                        &[],
+                    );
                     let mut tags = r.aliases;
                     tags.push(r.commit.clone());
-                    (r.number, digest, r.commit, tags)
+                    ToCopy { number: r.number, digest, commit: r.commit, tags, entry }
                 })
                 .collect()
         }
@@ -141,7 +167,8 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
                 .annotation(forge_release::manifest::annotations::REVISION)
                 .unwrap_or_default()
                 .to_owned();
-            vec![(number, resolved.digest, commit, tags)]
+            let entry = Entry::of_release(&resolved.digest, &manifest, &[]);
+            vec![ToCopy { number, digest: resolved.digest, commit, tags, entry }]
         }
         (None, false) => {
             return Err(Error::usage_hint(
@@ -157,7 +184,7 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     };
     // forge-cmp renders a release only from a repository named after its project (a mirror
     // keeps the name): a copy anywhere else could never be deployed.
-    if let (Some((_, digest, _, _)), ProjectLocation::InRoot { path, .. }) =
+    if let (Some(ToCopy { digest, .. }), ProjectLocation::InRoot { path, .. }) =
         (releases.first(), &destination.project)
     {
         let bytes = from.fetch_manifest(digest).await?;
@@ -174,7 +201,7 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     // The destination's releases, however they got there (a copy by alias holds neither its
     // number nor its commit tag): another release of a number or commit is refused.
     let there = list::list(&to, output).await?;
-    for (number, digest, commit, _) in &releases {
+    for ToCopy { number, digest, commit, .. } in &releases {
         if let Some(other) = there
             .iter()
             .find(|r| r.digest != digest.as_str() && (r.number == *number || r.commit == *commit))
@@ -191,12 +218,12 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
     let bar = output.count_bar("copying releases", releases.len() as u64);
     let copied = copy_in_order(&from, &to, releases, &bar).await;
     bar.finish_and_clear();
-    let reports = match copied {
-        Ok(reports) => reports,
+    let copied = match copied {
+        Ok(copied) => copied,
         Err((error, done)) => {
             // What is there is whole: say which, so the next run's work is clear.
             if !done.is_empty() {
-                let numbers: Vec<String> = done.iter().map(|r| r.number.to_string()).collect();
+                let numbers: Vec<String> = done.iter().map(|(r, _)| r.number.to_string()).collect();
                 output.warn(&format!(
                     "copied release(s) {} before stopping; run the copy again to go on",
                     numbers.join(", ")
@@ -205,8 +232,28 @@ pub async fn run(args: &CopyArgs, global: &GlobalArgs, output: &Output) -> Resul
             return Err(error);
         }
     };
-    for warning in reports.iter().flat_map(|r| &r.copied.warnings) {
-        output.warn(warning);
+    let mut reports = Vec::new();
+    let mut entries = Vec::new();
+    for (report, entry) in copied {
+        for warning in &report.copied.warnings {
+            output.warn(warning);
+        }
+        // The aliases that name it there: those it added and those it had.
+        let naming: Vec<String> = report
+            .copied
+            .tags_added
+            .iter()
+            .chain(
+                there.iter().filter(|r| r.digest == report.copied.digest).flat_map(|r| &r.aliases),
+            )
+            .cloned()
+            .collect();
+        entries.extend(entry.and_then(|entry| Entry::new(entry, &naming)));
+        reports.push(report);
+    }
+    // Once, for every release copied: a failure leaves them to be listed from their tags.
+    if let Err(error) = release_index::record(&to, &entries).await {
+        output.warn(&format!("the release index of {} was not updated: {error}", to.location()));
     }
     if output.json() {
         output.print_json(&reports)?;

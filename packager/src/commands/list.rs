@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use forge_release::Digest;
 use forge_release::aliases::{Claim, is_commit_sha, release_number};
+use forge_release::index::{Entry, INDEX_TAG};
 use forge_release::manifest::{Manifest, annotations};
 use forge_release::reference::ReleaseRef;
-use forge_store::Store;
+use forge_store::{Store, release_index};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -108,10 +109,14 @@ pub async fn run(args: &ListArgs, global: &GlobalArgs, output: &Output) -> Resul
     Ok(exit::OK)
 }
 
-/// Every release in `store`, newest first.
+/// Every release in `store`, newest first: one tag listing, the release index, and one
+/// manifest for each release the index lacks or the tags do not confirm.
 pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, Error> {
     let tags = store.list_tags().await?;
-    let commits: Vec<&String> = tags.iter().filter(|t| is_commit_sha(t)).collect();
+    let indexed = indexed(store, &tags).await;
+    let known: BTreeSet<&str> = indexed.iter().map(|e| e.commit.as_str()).collect();
+    let commits: Vec<&String> =
+        tags.iter().filter(|t| is_commit_sha(t) && !known.contains(t.as_str())).collect();
     let bar = output.count_bar("reading releases", commits.len() as u64);
     let bar = &bar;
     let manifests = stream::iter(commits)
@@ -134,26 +139,31 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
         .await;
     bar.finish_and_clear();
     let manifests = manifests?;
-    let assigned = assign_tags(store, &tags, manifests.iter().map(|(_, d, m)| (d, m))).await?;
-    let mut releases: Vec<ListedRelease> = manifests
+    let found: Vec<Found> = manifests
         .iter()
-        .map(|(commit, digest, manifest)| {
-            let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
+        .map(|(commit, digest, manifest)| Found::of_manifest(commit, digest, manifest))
+        .chain(indexed.iter().map(Found::of_entry))
+        .collect();
+    let assigned =
+        assign_tags(store, &tags, found.iter().map(|f| (&f.digest, f.expected.clone()))).await?;
+    let mut releases: Vec<ListedRelease> = found
+        .into_iter()
+        .map(|f| {
             let mut aliases: Vec<String> = assigned
-                .get(digest)
+                .get(&f.digest)
                 .into_iter()
                 .flatten()
-                .filter(|t| *t != commit)
+                .filter(|t| **t != f.commit)
                 .cloned()
                 .collect();
             aliases.sort_by_key(|a| (release_number(a).is_none(), a.clone()));
             ListedRelease {
-                number: number_of(manifest),
-                commit: commit.clone(),
-                created: note(annotations::CREATED),
+                number: f.number,
+                commit: f.commit,
+                created: f.created,
                 aliases,
-                trigger: note(annotations::FORGE_TRIGGER),
-                digest: digest.to_string(),
+                trigger: f.trigger,
+                digest: f.digest.to_string(),
                 state: State::Complete,
                 note: None,
             }
@@ -165,6 +175,75 @@ pub async fn list(store: &Store, output: &Output) -> Result<Vec<ListedRelease>, 
     mark_conflicts(store, &tags, &mut releases).await?;
     releases.sort_by_key(|r| (std::cmp::Reverse(r.number), r.state != State::Complete));
     Ok(releases)
+}
+
+/// A release found under its commit tag, in its manifest or in the index.
+struct Found {
+    number: u64,
+    commit: String,
+    created: String,
+    trigger: String,
+    digest: Digest,
+    /// The tags it was given, as far as its manifest or the index knows.
+    expected: Vec<String>,
+}
+
+impl Found {
+    fn of_manifest(commit: &str, digest: &Digest, manifest: &Manifest) -> Found {
+        let note = |key: &str| manifest.annotation(key).unwrap_or_default().to_owned();
+        Found {
+            number: number_of(manifest),
+            commit: commit.to_owned(),
+            created: note(annotations::CREATED),
+            trigger: note(annotations::FORGE_TRIGGER),
+            digest: digest.clone(),
+            expected: expected_tags(manifest),
+        }
+    }
+
+    fn of_entry(entry: &Entry) -> Found {
+        Found {
+            number: entry.number,
+            commit: entry.commit.clone(),
+            created: entry.created.clone(),
+            trigger: entry.trigger.clone(),
+            digest: entry.digest.clone(),
+            expected: [entry.commit.clone(), entry.number.to_string()]
+                .into_iter()
+                .chain(entry.aliases.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
+/// The releases of the index the tags confirm (see [`ReleaseIndex::confirmed_by`]); the
+/// others are read from the releases themselves, so an index a concurrent push left behind,
+/// or one written by someone else, changes nothing. A store without a usable index has none.
+///
+/// [`ReleaseIndex::confirmed_by`]: forge_release::index::ReleaseIndex::confirmed_by
+async fn indexed(store: &Store, tags: &[String]) -> Vec<Entry> {
+    if !tags.iter().any(|t| t == INDEX_TAG) {
+        return Vec::new();
+    }
+    let index = match release_index::read(store).await {
+        Ok(Some((_, index))) => index,
+        Ok(None) => return Vec::new(),
+        Err(error) => {
+            tracing::debug!("listing without the release index: {error}");
+            return Vec::new();
+        }
+    };
+    index.confirmed_by(tags).into_iter().cloned().collect()
+}
+
+/// The tags a release's manifest says it was created with: commit, number, aliases.
+fn expected_tags(manifest: &Manifest) -> Vec<String> {
+    [annotations::REVISION, annotations::FORGE_NUMBER]
+        .into_iter()
+        .filter_map(|key| manifest.annotation(key))
+        .chain(manifest.annotation(annotations::FORGE_ALIASES).unwrap_or_default().split(','))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn number_of(manifest: &Manifest) -> u64 {
@@ -185,7 +264,8 @@ async fn mark_conflicts(
     }
     let mut checked: BTreeSet<u64> =
         carriers.iter().filter(|(_, n)| **n > 1).map(|(n, _)| *n).collect();
-    checked.extend(releases.iter().filter(|r| doubtful(tags, r)).map(|r| r.number));
+    let claims = live_claims(tags);
+    checked.extend(releases.iter().filter(|r| doubtful(&claims, r)).map(|r| r.number));
     for number in checked {
         let holder = store.resolve_tag(&number.to_string()).await?.map(|d| d.to_string());
         for r in releases.iter_mut().filter(|r| r.number == number) {
@@ -204,15 +284,23 @@ async fn mark_conflicts(
 /// Whether the claims on a release's number leave room for doubt that its tag names it:
 /// another claim on the number was never withdrawn, or the release's own claim is missing
 /// while others are there. (Releases made without claims raise no doubt.)
-fn doubtful(tags: &[String], release: &ListedRelease) -> bool {
-    let claims: Vec<Claim> = tags
-        .iter()
-        .filter_map(|t| Claim::parse(t))
-        .filter(|c| c.number == release.number && !tags.contains(&c.withdrawal()))
-        .collect();
+fn doubtful(claims: &BTreeMap<u64, Vec<Claim>>, release: &ListedRelease) -> bool {
     let hex = release.digest.trim_start_matches("sha256:");
     let own = |c: &Claim| c.commit == release.commit && hex.starts_with(&c.digest_prefix);
-    claims.iter().any(|c| !own(c))
+    claims.get(&release.number).into_iter().flatten().any(|c| !own(c))
+}
+
+/// The number claims never withdrawn, by number: read once for all releases (a store has
+/// a few per release).
+fn live_claims(tags: &[String]) -> BTreeMap<u64, Vec<Claim>> {
+    let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    let mut claims: BTreeMap<u64, Vec<Claim>> = BTreeMap::new();
+    for claim in tags.iter().filter_map(|t| Claim::parse(t)) {
+        if !present.contains(claim.withdrawal().as_str()) {
+            claims.entry(claim.number).or_default().push(claim);
+        }
+    }
+    claims
 }
 
 /// Releases a number tag names that no commit tag does: pushes that stopped before their
@@ -381,29 +469,29 @@ pub async fn tags_of(
     manifest: &Manifest,
 ) -> Result<Vec<String>, Error> {
     let tags = store.list_tags().await?;
-    let assigned = assign_tags(store, &tags, [(digest, manifest)]).await?;
+    let assigned = assign_tags(store, &tags, [(digest, expected_tags(manifest))]).await?;
     Ok(assigned.get(digest).cloned().unwrap_or_default())
 }
 
-/// Works out which tags name which of the given releases. A release's manifest says which
-/// number, commit and aliases it was created with, so most tags need no request; only tags
-/// that are unclaimed or claimed twice are looked up, concurrently.
+/// Works out which tags name which of the given releases, each with the tags it is expected
+/// to carry (its manifest's or its index entry's). Most tags need no request; only tags that
+/// are unclaimed or claimed twice are looked up, concurrently.
 async fn assign_tags<'a>(
     store: &Store,
     tags: &[String],
-    releases: impl IntoIterator<Item = (&'a Digest, &'a Manifest)>,
+    releases: impl IntoIterator<Item = (&'a Digest, Vec<String>)>,
 ) -> Result<BTreeMap<Digest, Vec<String>>, Error> {
     let present: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
     let mut claims: BTreeMap<&str, Vec<&Digest>> = BTreeMap::new();
     let mut known: BTreeSet<&Digest> = BTreeSet::new();
-    for (digest, manifest) in releases {
+    for (digest, expected) in releases {
         known.insert(digest);
-        let expected = [annotations::REVISION, annotations::FORGE_NUMBER]
-            .into_iter()
-            .filter_map(|key| manifest.annotation(key))
-            .chain(manifest.annotation(annotations::FORGE_ALIASES).unwrap_or_default().split(','));
-        for tag in expected.filter(|t| present.contains(t)) {
-            claims.entry(tag).or_default().push(digest);
+        // A manifest names its number among its aliases too: that tag is looked up, as a
+        // tag claimed twice (an index entry names it once: the listing has confirmed it).
+        for tag in expected {
+            if let Some(tag) = present.get(tag.as_str()) {
+                claims.entry(tag).or_default().push(digest);
+            }
         }
     }
     let mut assigned: BTreeMap<Digest, Vec<String>> = BTreeMap::new();

@@ -15,7 +15,7 @@ use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_release::tarball::Limits;
 use forge_store::copy::copy_release;
 use forge_store::images::copy_image;
-use forge_store::{LayoutStore, Store};
+use forge_store::{LayoutStore, Store, release_index};
 use serde::Serialize;
 
 use crate::access::Access;
@@ -216,6 +216,7 @@ fn read_tar(archive: &Path, dir: &Path) -> Result<(), Error> {
 /// A release an archive holds, read and checked, and where it goes.
 struct PlannedRelease {
     digest: Digest,
+    manifest: forge_release::manifest::Manifest,
     number: String,
     location: ProjectLocation,
     to: Store,
@@ -252,6 +253,20 @@ pub async fn import(args: &ImportArgs, global: &GlobalArgs, output: &Output) -> 
             .map_err(Error::Copy)?;
         for warning in &copied.warnings {
             output.warn(warning);
+        }
+        // Only the tags it added are known to name it there (the others list from their tags).
+        let entries: Vec<_> = forge_release::index::Entry::of_release(
+            &planned.digest,
+            &planned.manifest,
+            &copied.tags_added,
+        )
+        .into_iter()
+        .collect();
+        if let Err(error) = release_index::record(&planned.to, &entries).await {
+            output.warn(&format!(
+                "the release index of {} was not updated: {error}",
+                planned.location
+            ));
         }
         reports.push(Imported {
             image: planned.location.to_string(),
@@ -321,7 +336,14 @@ async fn plan_releases(
         // whatever else the archive's index points at it.
         let tags = list::tags_of(from, &digest, &head.manifest).await?;
         runs.extend(head.metadata.images.iter().map(|i| i.image.clone()));
-        releases.push(PlannedRelease { digest, number, location, to, tags });
+        releases.push(PlannedRelease {
+            digest,
+            manifest: head.manifest,
+            number,
+            location,
+            to,
+            tags,
+        });
     }
     if releases.is_empty() {
         return Err(Error::usage(format!("{} holds no release", archive.display())));

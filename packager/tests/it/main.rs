@@ -12,6 +12,7 @@ mod harness;
 mod hostile;
 mod inspect;
 mod jsonnet;
+mod list_index;
 mod promotion;
 mod races;
 mod registry;

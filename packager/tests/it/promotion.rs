@@ -225,6 +225,18 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
         (value["digest"].as_str().expect("digest").to_owned(), value["tags"].clone())
     };
     assert_eq!(digest_of(&site), digest_of(&source));
+    // The site's release index has it (issue 20).
+    let location = forge_release::reference::ProjectLocation::InRoot {
+        root: forge_release::reference::StoreRoot::Registry(site.clone()),
+        path: "company/monorepo/auth-service".into(),
+    };
+    let store = forge_store::Store::open(&location, &Default::default()).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let (_, index) = rt
+        .block_on(forge_store::release_index::read(&store))
+        .expect("read")
+        .expect("an index at the site");
+    assert_eq!(index.get(&commit).map(|e| e.digest.to_string()), Some(digest_of(&site).0));
     let again = import(&archive, &site);
     let report: Value = serde_json::from_slice(&again.stdout).expect("json");
     assert_eq!(report["releases"][0]["blobsUploaded"], 0, "{report:?}");

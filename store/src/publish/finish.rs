@@ -4,6 +4,7 @@ use forge_release::Digest;
 
 use super::{PublishError, Published};
 use crate::error::{StoreError, TagClaim};
+use crate::release_index;
 use crate::store::Store;
 
 /// What is left to do once a number is ours: its tag, the commit tag, the aliases.
@@ -55,14 +56,19 @@ impl Finish {
             }
         }
         let mut tags_added = vec![self.number.to_string(), commit.to_owned()];
+        let mut naming = Vec::new();
         for alias in self.aliases.iter().skip(1) {
-            claim_alias(store, alias, &digest, &manifest, &mut tags_added, &mut self.warnings)
-                .await?;
+            if claim_alias(store, alias, &digest, &manifest, &mut tags_added, &mut self.warnings)
+                .await?
+            {
+                naming.push(alias.clone());
+            }
         }
         if self.tagged {
             let marker = forge_release::aliases::tagged_marker(commit);
             store.set_tag(&marker, &digest, &manifest).await?;
         }
+        index_release(store, &digest, &manifest, &naming, &mut self.warnings).await;
         if self.completed {
             self.warnings.insert(
                 0,
@@ -84,6 +90,7 @@ impl Finish {
     }
 }
 
+/// Points `alias` at the release unless it names another; whether it names the release.
 pub(super) async fn claim_alias(
     store: &Store,
     alias: &str,
@@ -91,13 +98,34 @@ pub(super) async fn claim_alias(
     manifest: &[u8],
     added: &mut Vec<String>,
     warnings: &mut Vec<String>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     match store.claim_tag(alias, digest, manifest).await? {
         TagClaim::Claimed => added.push(alias.to_owned()),
         TagClaim::AlreadyOurs => {}
-        TagClaim::Taken(other) => warnings.push(format!(
-            "alias `{alias}` already names another release ({other}); left unchanged"
-        )),
+        TagClaim::Taken(other) => {
+            warnings.push(format!(
+                "alias `{alias}` already names another release ({other}); left unchanged"
+            ));
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Records the release, named by `aliases` too, in the project's index. A failure is a
+/// warning only: the release is whole already, and `list` reads what the index lacks from
+/// the release itself.
+pub(super) async fn index_release(
+    store: &Store,
+    digest: &Digest,
+    manifest: &[u8],
+    aliases: &[String],
+    warnings: &mut Vec<String>,
+) {
+    let Some(entry) = release_index::entry_of(digest, manifest, aliases) else { return };
+    if let Err(error) = release_index::record(store, &[entry]).await {
+        warnings.push(format!(
+            "the release index was not updated ({error}); listing reads this release from its tags"
+        ));
+    }
 }

@@ -25,7 +25,7 @@ use crate::error::StoreError;
 use crate::store::{Store, UploadProgress};
 
 use self::claims::{Outcome, back_off, contend_commit, contend_number, live_rivals};
-use self::finish::{Finish, claim_alias};
+use self::finish::{Finish, claim_alias, index_release};
 
 /// How long a publisher may take unless its caller says: its commit claim lapses then.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -413,6 +413,19 @@ async fn republish(
     let mut tags_added = Vec::new();
     for alias in aliases.iter().filter(|a| !tags.contains(a)) {
         claim_alias(store, alias, &existing, &bytes, &mut tags_added, &mut warnings).await?;
+    }
+    // New aliases go into the index too (an unchanged re-push leaves it alone).
+    if !tags_added.is_empty() {
+        let mut naming = tags_added.clone();
+        naming.extend(
+            manifest
+                .annotation(annotations::FORGE_ALIASES)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|a| tags.iter().any(|t| t == a))
+                .map(str::to_owned),
+        );
+        index_release(store, &existing, &bytes, &naming, &mut warnings).await;
     }
     // A tag pipeline that finds the release made by another push records that it tagged it.
     if input.trigger.kind == TriggerKind::Tag && !tags.contains(&aliases::tagged_marker(&commit)) {

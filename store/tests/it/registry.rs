@@ -89,8 +89,8 @@ fn a_pushed_release_reads_back_identically_with_skopeo_oras_and_forge() {
         tool("skopeo", &["list-tags", "--tls-verify=false", &image], "apt-get install skopeo");
     let tags: serde_json::Value = serde_json::from_slice(&tags).expect("json");
     // 1, the commit, v1.2.3, main-1, the claims by which the commit and number 1 were taken,
-    // and the marker of a tag pipeline's release.
-    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(7));
+    // the marker of a tag pipeline's release and the release index.
+    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(8));
 
     let out = fixtures::temp_dir();
     let script = format!(
