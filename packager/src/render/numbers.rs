@@ -20,6 +20,10 @@ pub fn inexact_numbers(text: &str) -> Vec<(usize, String)> {
             }
             block_indent = None;
         }
+        // Most lines hold no candidate and start no block scalar: nothing to take apart.
+        if !has_candidates(line.as_bytes()) && !line.contains(['|', '>']) {
+            continue;
+        }
         let code = outside_quotes_and_comments(line);
         for token in tokens(&code) {
             if !exact(token) {
