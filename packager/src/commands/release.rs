@@ -98,13 +98,16 @@ pub fn context(
     if args.manual {
         source.trigger = Some(crate::cli::TriggerArg::Manual);
     }
-    let resolved =
-        context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref());
-    let ctx = match resolved {
+    let head = crate::git::read_head(project_dir).map_err(context::SourceError::from)?;
+    let resolve = |source: &crate::cli::SourceFlags| {
+        let (ci, url) = (ci.as_ref(), config.source_url.as_deref());
+        context::resolve_with_head(project_dir, source, ci, url, head.clone())
+    };
+    let ctx = match resolve(&source) {
         // A local build need not say what triggered it: it is made by hand.
         Err(context::SourceError::UnknownTrigger(_)) if purpose == Purpose::Build => {
             source.trigger = Some(crate::cli::TriggerArg::Manual);
-            context::resolve(project_dir, &source, ci.as_ref(), config.source_url.as_deref())?
+            resolve(&source)?
         }
         other => other?,
     };

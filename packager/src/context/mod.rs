@@ -119,6 +119,17 @@ pub fn resolve(
     config_url: Option<&str>,
 ) -> Result<ReleaseContext, SourceError> {
     let head = git::read_head(project_dir)?;
+    resolve_with_head(project_dir, flags, ci, config_url, head)
+}
+
+/// [`resolve`] with the checkout's HEAD already read (a caller resolving twice reads it once).
+pub fn resolve_with_head(
+    project_dir: &Path,
+    flags: &SourceFlags,
+    ci: Option<&CiContext>,
+    config_url: Option<&str>,
+    head: Option<git::GitCommit>,
+) -> Result<ReleaseContext, SourceError> {
     // A release is made from the checkout: a commit named by CI or --commit that is not the
     // checkout's HEAD would label other code (a workflow_run building a pull request's head,
     // a laptop on another branch) with it.
