@@ -62,7 +62,7 @@ async fn copy_manifest(
     digest: &Digest,
     may_be_index: bool,
 ) -> Result<ImageCopy, StoreError> {
-    let bytes = from.fetch_any_manifest(digest).await?;
+    let bytes = from.fetch_manifest(digest).await?;
     let media_type = image_media_type(&bytes).ok_or_else(|| {
         refused(
             from,

@@ -200,16 +200,6 @@ impl LayoutStore {
         Ok(images)
     }
 
-    /// The media type of the manifest `tag` names, as the index records it.
-    pub fn media_type_of(&self, tag: &str) -> Result<Option<String>, StoreError> {
-        let Some(index) = self.read_index()? else { return Ok(None) };
-        Ok(index
-            .manifests
-            .into_iter()
-            .find(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag))
-            .map(|d| d.media_type))
-    }
-
     fn update_entry(
         &self,
         entry: Entry<'_>,

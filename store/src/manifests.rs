@@ -6,7 +6,6 @@ use forge_release::Digest;
 
 use crate::error::StoreError;
 use crate::registry::SMALL_MANIFEST_BYTES;
-use crate::registry::options::limits;
 use crate::store::Store;
 
 /// The manifest media types a container image may have (OCI and Docker, single and
@@ -56,14 +55,6 @@ impl Store {
                 None => Ok(None),
             },
             Store::Registry(registry) => registry.fetch_small_manifest_by_tag(tag).await,
-        }
-    }
-
-    /// A manifest of any kind by digest, bounded like a release's, verified.
-    pub async fn fetch_any_manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        match self {
-            Store::Layout(layout) => layout.read_blob(digest, limits::MANIFEST_BYTES),
-            Store::Registry(registry) => registry.fetch_manifest(digest).await,
         }
     }
 

@@ -380,11 +380,11 @@ fn plan_images(
         let same_repository = |r: &&ImageName| r.host == image.host && r.path == image.path;
         let pinned =
             runs.iter().filter(same_repository).any(|r| r.digest.as_ref() == Some(&digest));
-        let by_tag = runs.iter().filter(same_repository).find(|r| {
+        let by_tag = runs.iter().filter(same_repository).any(|r| {
             r.digest.is_none()
                 && r.tag.as_deref().unwrap_or("latest") == image.tag.as_deref().unwrap_or("latest")
         });
-        if !pinned && by_tag.is_none() {
+        if !pinned && !by_tag {
             return Err(refused(format!(
                 "it carries {}@{digest}, which none of its releases runs",
                 image.canonical()
@@ -431,7 +431,7 @@ async fn mirror_image(
             )),
             Some(_) => {}
             None => {
-                let bytes = from.fetch_any_manifest(digest).await?;
+                let bytes = from.fetch_manifest(digest).await?;
                 to.put_manifest_as(tag, &bytes, copied.media_type).await?;
             }
         }

@@ -379,7 +379,13 @@ impl RegistryStore {
                 digest: digest.clone(),
                 location: self.location(),
             })?;
-        let actual = Digest::of(&bytes);
+        self.check_digest(&bytes, digest)?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Refuses `bytes` that do not hash to `digest`, naming this registry.
+    fn check_digest(&self, bytes: &[u8], digest: &Digest) -> Result<(), StoreError> {
+        let actual = Digest::of(bytes);
         if &actual != digest {
             return Err(StoreError::Tampered {
                 digest: digest.clone(),
@@ -387,7 +393,7 @@ impl RegistryStore {
                 location: self.location(),
             });
         }
-        Ok(bytes.to_vec())
+        Ok(())
     }
 
     /// Fetches the manifest a tag names, with its digest computed from the bytes (the

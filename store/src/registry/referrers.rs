@@ -83,14 +83,7 @@ impl RegistryStore {
         else {
             return Ok(None);
         };
-        let actual = Digest::of(&bytes);
-        if &actual != digest {
-            return Err(StoreError::Tampered {
-                digest: digest.clone(),
-                actual,
-                location: self.location(),
-            });
-        }
+        self.check_digest(&bytes, digest)?;
         Ok(Some(bytes.to_vec()))
     }
 
