@@ -114,3 +114,83 @@ async fn copy_manifest(
     to.put_manifest_as(digest.as_str(), &bytes, media_type).await?;
     Ok(copy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::LayoutStore;
+
+    const MANIFEST: &str = IMAGE_MEDIA_TYPES[0];
+    const INDEX: &str = IMAGE_MEDIA_TYPES[1];
+
+    /// Stores `value` as a manifest in `layout`; its descriptor.
+    fn put(layout: &LayoutStore, media_type: &str, value: serde_json::Value) -> serde_json::Value {
+        let bytes = value.to_string().into_bytes();
+        let digest = Digest::of(&bytes);
+        layout.write_blob(&digest, &bytes).expect("write");
+        serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(future)
+    }
+
+    fn copy(
+        from: &LayoutStore,
+        digest: &serde_json::Value,
+    ) -> (Result<ImageCopy, StoreError>, Store) {
+        let to = tempfile::tempdir().expect("dir").keep();
+        let to = Store::Layout(LayoutStore::new(to));
+        let digest: Digest = digest["digest"].as_str().expect("digest").parse().expect("digest");
+        let copied = block_on(copy_image(&Store::Layout(from.clone()), &to, &digest));
+        (copied, to)
+    }
+
+    /// What a hostile registry might serve as an image: an index inside an index, an index of
+    /// too many platforms, a layer claiming more than any layer; each refused before anything
+    /// is fetched for it, and the destination never gets the manifest.
+    #[test]
+    fn hostile_images_are_refused_before_their_blobs_are_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let source = LayoutStore::new(dir.path());
+        let config =
+            put(&source, "application/vnd.oci.image.config.v1+json", serde_json::json!({}));
+        let huge = serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": format!("sha256:{}", "a".repeat(64)), "size": MAX_LAYER_BYTES + 1});
+        let oversized = put(
+            &source,
+            MANIFEST,
+            serde_json::json!({"schemaVersion": 2, "config": config, "layers": [huge]}),
+        );
+        let image = put(
+            &source,
+            MANIFEST,
+            serde_json::json!({"schemaVersion": 2, "config": config, "layers": []}),
+        );
+        let inner =
+            put(&source, INDEX, serde_json::json!({"schemaVersion": 2, "manifests": [image]}));
+        let nested =
+            put(&source, INDEX, serde_json::json!({"schemaVersion": 2, "manifests": [inner]}));
+        let many = vec![image.clone(); MAX_PLATFORMS + 1];
+        let crowded =
+            put(&source, INDEX, serde_json::json!({"schemaVersion": 2, "manifests": many}));
+        let other = put(&source, MANIFEST, serde_json::json!({"mediaType": "application/x-other"}));
+        for (hostile, says) in [
+            (&oversized, "is larger than"),
+            (&nested, "an index inside an index"),
+            (&crowded, "platforms"),
+            (&other, "not a container image"),
+        ] {
+            let (copied, to) = copy(&source, hostile);
+            let error = copied.expect_err("refused").to_string();
+            assert!(error.contains(says), "{error}");
+            let digest: Digest = hostile["digest"].as_str().expect("d").parse().expect("d");
+            assert!(!block_on(to.has_blob(&digest)).expect("has"), "{says}");
+        }
+        // The same index, well formed, copies whole.
+        let (copied, to) = copy(&source, &inner);
+        assert_eq!(copied.expect("copied").media_type, INDEX);
+        let digest: Digest = inner["digest"].as_str().expect("d").parse().expect("d");
+        assert!(block_on(to.has_blob(&digest)).expect("has"));
+    }
+}
