@@ -11,7 +11,7 @@ use forge_release::Digest;
 use forge_testkit::{Registry, RegistryKind, ecdsa_key_pair};
 use serde_json::{Value, json};
 
-use crate::argo::{Env, argo_parse, forge_pack};
+use crate::argo::{Env, argo_parse, forge_pack, push_project, render_project, write_pointer};
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -126,24 +126,8 @@ fn an_exported_release_with_its_images_renders_from_a_second_registry() {
     let commit = "e".repeat(40);
     let dir = project.to_str().expect("utf-8");
     let key_path = key.display().to_string();
-    forge_pack(
-        &build_root,
-        &[
-            "push",
-            "-C",
-            dir,
-            "--commit",
-            &commit,
-            "--commit-time",
-            "2024-05-01T12:00:00Z",
-            "--manual",
-            "--sign-key",
-            &key_path,
-        ],
-    );
-    let rendered: Vec<Value> =
-        serde_json::from_slice(&forge_pack(&build_root, &["render", "-C", dir, "-o", "json"]))
-            .expect("json");
+    push_project(&build_root, dir, &commit, &["--sign-key", &key_path]);
+    let rendered = render_project(&build_root, dir);
 
     let archive = work.join("release.tar");
     let archive_path = archive.to_str().expect("utf-8");
@@ -200,14 +184,8 @@ fn an_exported_release_with_its_images_renders_from_a_second_registry() {
     // forge-cmp at the site, trusting only the build's key, renders what was built.
     let gitops = work.join("gitops");
     let app = "envs/prod/auth-service";
-    std::fs::create_dir_all(gitops.join(app)).expect("mkdir");
-    std::fs::write(
-        gitops.join(app).join("release.yaml"),
-        format!(
-            "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {site}/company/monorepo/auth-service\n  commit: {commit}\n"
-        ),
-    )
-    .expect("pointer");
+    let image = format!("{site}/company/monorepo/auth-service");
+    write_pointer(&gitops, app, "auth-service", &image, &commit);
     let trusted = public.display().to_string();
     let generated = env.generate(&gitops, app, &[("FORGE_CMP_TRUSTED_KEYS", trusted.as_str())]);
     assert_eq!(argo_parse(&generated), rendered);

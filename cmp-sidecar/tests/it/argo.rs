@@ -273,3 +273,39 @@ pub fn example_project(env: &Env) -> PathBuf {
     );
     project
 }
+
+/// Pushes the project at `dir` to `store` at `commit` (a fixed commit time, a manual
+/// trigger), with `extra` arguments; the push's JSON report.
+pub fn push_project(store: &str, dir: &str, commit: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "push",
+        "-C",
+        dir,
+        "--commit",
+        commit,
+        "--commit-time",
+        "2024-05-01T12:00:00Z",
+        "--manual",
+        "--output",
+        "json",
+    ];
+    args.extend(extra);
+    serde_json::from_slice(&forge_pack(store, &args)).expect("json")
+}
+
+/// `forge-pack render` of the project at `dir`: its objects.
+pub fn render_project(store: &str, dir: &str) -> Vec<Value> {
+    serde_json::from_slice(&forge_pack(store, &["render", "-C", dir, "-o", "json"])).expect("json")
+}
+
+/// Writes a ReleasePointer named `name` for `image` at `commit` to `<gitops>/<app>`.
+pub fn write_pointer(gitops: &Path, app: &str, name: &str, image: &str, commit: &str) {
+    std::fs::create_dir_all(gitops.join(app)).expect("mkdir");
+    std::fs::write(
+        gitops.join(app).join("release.yaml"),
+        format!(
+            "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: {name}\nspec:\n  image: {image}\n  commit: {commit}\n"
+        ),
+    )
+    .expect("pointer");
+}

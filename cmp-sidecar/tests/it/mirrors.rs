@@ -7,9 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use forge_testkit::{Registry, RegistryKind, crane_copy};
-use serde_json::Value;
 
-use crate::argo::{Env, argo_parse, failure, forge_pack};
+use crate::argo::{Env, argo_parse, failure, push_project, render_project, write_pointer};
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -33,20 +32,8 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
     let project = crate::argo::example_project(&env);
     let commit = "d".repeat(40);
     let dir = project.to_str().expect("utf-8");
-    let push = [
-        "push",
-        "-C",
-        dir,
-        "--commit",
-        &commit,
-        "--commit-time",
-        "2024-05-01T12:00:00Z",
-        "--manual",
-    ];
-    forge_pack(&source, &push);
-    let rendered: Vec<Value> =
-        serde_json::from_slice(&forge_pack(&source, &["render", "-C", dir, "-o", "json"]))
-            .expect("json");
+    push_project(&source, dir, &commit, &[]);
+    let rendered = render_project(&source, dir);
     // The production registry keeps it at prod/auth-service.
     for tag in [commit.as_str(), "1"] {
         crane_copy(
@@ -102,14 +89,7 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
         &format!("{mirror}/teamb/billing:{commit}"),
     );
     let billing = "envs/dev/billing";
-    std::fs::create_dir_all(gitops.join(billing)).expect("mkdir");
-    std::fs::write(
-        gitops.join(billing).join("release.yaml"),
-        format!(
-            "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: billing\nspec:\n  image: {mirror}/teamb/billing\n  commit: {commit}\n"
-        ),
-    )
-    .expect("pointer");
+    write_pointer(&gitops, billing, "billing", &format!("{mirror}/teamb/billing"), &commit);
     let stderr = failure(&Env::new().generate(&gitops, billing, &[]));
     assert!(stderr.contains("whose project is not"), "{stderr}");
 }

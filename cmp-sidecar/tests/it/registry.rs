@@ -22,22 +22,8 @@ fn push_example(env: &Env, registry: &str) -> (String, String, String, Vec<Value
     let project = crate::argo::example_project(env);
     let dir = project.to_str().expect("utf-8");
     let commit = "d".repeat(40);
-    let run = |args: &[&str]| crate::argo::forge_pack(registry, args);
-    let pushed: Value = serde_json::from_slice(&run(&[
-        "push",
-        "-C",
-        dir,
-        "--commit",
-        &commit,
-        "--commit-time",
-        "2024-05-01T12:00:00Z",
-        "--manual",
-        "--output",
-        "json",
-    ]))
-    .expect("json");
-    let rendered: Vec<Value> =
-        serde_json::from_slice(&run(&["render", "-C", dir, "--output", "json"])).expect("json");
+    let pushed = crate::argo::push_project(registry, dir, &commit, &[]);
+    let rendered = crate::argo::render_project(registry, dir);
     let image = format!("{registry}/company/monorepo/auth-service");
     (image, commit, pushed["digest"].as_str().expect("digest").to_owned(), rendered)
 }

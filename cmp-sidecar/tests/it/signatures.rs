@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use forge_testkit::{Registry, RegistryKind, crane_copy, ecdsa_key_pair as key_pair};
-use serde_json::Value;
 
 use crate::argo::{Env, argo_parse, failure};
 
@@ -31,35 +30,16 @@ fn push_variant(
     std::fs::write(project.join("templates/marker.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: marker-{commit}{variant}\n  namespace: auth\n")).expect("marker");
     let commit = commit.to_string().repeat(40);
     let dir = project.to_str().expect("utf-8");
-    let mut args = vec![
-        "push",
-        "-C",
-        dir,
-        "--commit",
-        &commit,
-        "--commit-time",
-        "2024-05-01T12:00:00Z",
-        "--manual",
-        "--output",
-        "json",
-    ];
     let key = key.map(|k| k.display().to_string());
-    if let Some(key) = &key {
-        args.extend(["--sign-key", key]);
-    }
-    let pushed: Value =
-        serde_json::from_slice(&crate::argo::forge_pack(registry, &args)).expect("json");
+    let extra: Vec<&str> = key.iter().flat_map(|k| ["--sign-key", k.as_str()]).collect();
+    let pushed = crate::argo::push_project(registry, dir, &commit, &extra);
     pushed["digest"].as_str().expect("digest").to_owned()
 }
 
 fn gitops(env: &Env, image: &str, commit: char) -> PathBuf {
     let root = env.dir.path().join("gitops");
-    std::fs::create_dir_all(root.join(APP)).expect("mkdir");
-    let pointer = format!(
-        "apiVersion: forge.dev/v1alpha1\nkind: ReleasePointer\nmetadata:\n  name: auth-service\nspec:\n  image: {image}\n  commit: {}\n",
-        commit.to_string().repeat(40)
-    );
-    std::fs::write(root.join(APP).join("release.yaml"), pointer).expect("pointer");
+    let commit = commit.to_string().repeat(40);
+    crate::argo::write_pointer(&root, APP, "auth-service", image, &commit);
     root
 }
 
