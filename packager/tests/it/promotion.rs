@@ -2,6 +2,7 @@
 //! or `v1.2.3`, not the commit) lists it, once per release with all its tags there, and
 //! deploys it; a push that stopped before its commit tag still shows as incomplete.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use forge_testkit::{Registry, RegistryKind, crane_copy};
@@ -190,19 +191,7 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
     let commit = "4".repeat(40);
-    let pushed = sandbox
-        .command(&push_args(dir, &commit))
-        .env("FORGE_REGISTRY", &source)
-        .output()
-        .expect("push");
-    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
-    let archive = sandbox.path().join("release.tar");
-    let reference = format!("{source}/company/monorepo/auth-service:1");
-    let exported = sandbox
-        .command(&["export", &reference, "--out", archive.to_str().expect("utf-8")])
-        .output()
-        .expect("export");
-    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let archive = push_and_export(&sandbox, dir, &source, &commit);
     let import = |archive: &std::path::Path, to: &str| {
         sandbox
             .command(&["import", archive.to_str().expect("utf-8"), to, "-o", "json"])
@@ -242,13 +231,12 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     assert_eq!(report["releases"][0]["blobsUploaded"], 0, "{report:?}");
 
     // One byte changed in the resources layer: refused (exit 5), nothing tagged there.
-    let tampered = sandbox.path().join("tampered.tar");
-    let script = format!(
-        "import tarfile, io\nsrc = tarfile.open('{}')\ndst = tarfile.open('{}', 'w')\nentries = [(m, src.extractfile(m).read()) for m in src.getmembers()]\nbiggest = max(entries, key=lambda e: len(e[1]))[0].name\nfor m, data in entries:\n    if m.name == biggest:\n        data = bytes([data[0] ^ 1]) + data[1:]\n    dst.addfile(m, io.BytesIO(data))\ndst.close()\n",
-        archive.display(),
-        tampered.display()
+    let tampered = rewrite(
+        &sandbox,
+        &archive,
+        "tampered",
+        "biggest = max(blobs, key=lambda n: len(blobs[n]))\nblobs[biggest] = bytes([blobs[biggest][0] ^ 1]) + blobs[biggest][1:]",
     );
-    assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
     let elsewhere = registry.unique_root("export-tampered");
     let refused = import(&tampered, &elsewhere);
     assert_eq!(refused.status.code(), Some(5), "{}", String::from_utf8_lossy(&refused.stderr));
@@ -260,13 +248,12 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
 
     // An image entry whose name would climb out of the destination prefix: refused (exit 2)
     // before anything is uploaded.
-    let climbing = sandbox.path().join("climbing.tar");
-    let script = format!(
-        "import tarfile, io, json\nsrc = tarfile.open('{}')\ndst = tarfile.open('{}', 'w')\nfor m in src.getmembers():\n    data = src.extractfile(m).read()\n    if m.name == 'index.json':\n        index = json.loads(data)\n        entry = dict(index['manifests'][0])\n        entry['annotations'] = {{'dev.forge.image.name': 'registry.example.com/../../admin@' + entry['digest']}}\n        index['manifests'].append(entry)\n        data = json.dumps(index).encode()\n        m.size = len(data)\n    dst.addfile(m, io.BytesIO(data))\ndst.close()\n",
-        archive.display(),
-        climbing.display()
+    let climbing = rewrite(
+        &sandbox,
+        &archive,
+        "climbing",
+        "entry = dict(index['manifests'][0])\nentry['annotations'] = {'dev.forge.image.name': 'registry.example.com/../../admin@' + entry['digest']}\nindex['manifests'].append(entry)",
     );
-    assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
     let elsewhere = registry.unique_root("export-climbing");
     let refused = import(&climbing, &elsewhere);
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -290,31 +277,7 @@ fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
     let project = sandbox.project("auth-service");
     let dir = project.to_str().expect("utf-8");
     let commit = "5".repeat(40);
-    let pushed = sandbox
-        .command(&push_args(dir, &commit))
-        .env("FORGE_REGISTRY", &source)
-        .output()
-        .expect("push");
-    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
-    let archive = sandbox.path().join("release.tar");
-    let reference = format!("{source}/company/monorepo/auth-service:1");
-    let exported = sandbox
-        .command(&["export", &reference, "--out", archive.to_str().expect("utf-8")])
-        .output()
-        .expect("export");
-    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
-    // Python rewrites the archive: `edit` runs with `blobs` (name → bytes), `index` (parsed)
-    // and `put(bytes) -> digest` in scope.
-    let rewrite = |name: &str, edit: &str| {
-        let out = sandbox.path().join(format!("{name}.tar"));
-        let script = format!(
-            "import tarfile, io, json, hashlib\nsrc = tarfile.open('{}')\nblobs = {{m.name: src.extractfile(m).read() for m in src.getmembers()}}\nindex = json.loads(blobs['index.json'])\ndef put(data):\n    d = hashlib.sha256(data).hexdigest()\n    blobs['blobs/sha256/' + d] = data\n    return 'sha256:' + d\n{edit}\nblobs['index.json'] = json.dumps(index).encode()\ndst = tarfile.open('{}', 'w')\nfor n in sorted(blobs):\n    info = tarfile.TarInfo(n); info.size = len(blobs[n]); dst.addfile(info, io.BytesIO(blobs[n]))\ndst.close()\n",
-            archive.display(),
-            out.display()
-        );
-        assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
-        out
-    };
+    let archive = push_and_export(&sandbox, dir, &source, &commit);
     let import = |archive: &std::path::Path, to: &str| {
         sandbox.command(&["import", archive.to_str().expect("utf-8"), to]).output().expect("import")
     };
@@ -328,6 +291,8 @@ fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
 
     // An image the release does not run, named to take over the site's `nginx:1.25`.
     let smuggled = rewrite(
+        &sandbox,
+        &archive,
         "smuggled",
         "image = put(b'{\"schemaVersion\": 2, \"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", \"config\": {\"mediaType\": \"application/vnd.oci.image.config.v1+json\", \"digest\": \"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\", \"size\": 2}, \"layers\": []}')\nput(b'{}')\nindex['manifests'].append({'mediaType': 'application/vnd.oci.image.manifest.v1+json', 'digest': image, 'size': 1, 'annotations': {'dev.forge.image.name': 'docker.io/library/nginx:1.25@' + image}})",
     );
@@ -349,6 +314,8 @@ fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
 
     // A release re-made (every digest recomputed) to live at `../../escape/auth-service`.
     let climbing = rewrite(
+        &sandbox,
+        &archive,
         "climbing-release",
         "entry = next(e for e in index['manifests'] if len(e.get('annotations', {}).get('org.opencontainers.image.ref.name', '')) == 40)\nmanifest = json.loads(blobs['blobs/sha256/' + entry['digest'][7:]])\nconfig = json.loads(blobs['blobs/sha256/' + manifest['config']['digest'][7:]])\nconfig['repository'] = '../../escape'\ndata = json.dumps(config).encode(); manifest['config']['digest'] = put(data); manifest['config']['size'] = len(data)\nfor layer in manifest['layers']:\n    if layer['mediaType'].endswith('metadata.v1+json'):\n        meta = json.loads(blobs['blobs/sha256/' + layer['digest'][7:]])\n        meta['release']['repository'] = '../../escape'\n        meta['release']['id'] = '../../escape/auth-service/' + meta['source']['commit']\n        data = json.dumps(meta).encode(); layer['digest'] = put(data); layer['size'] = len(data)\nmanifest['annotations']['dev.forge.release.repository'] = '../../escape'\ndata = json.dumps(manifest).encode()\nindex['manifests'] = [dict(e, digest=put(data), size=len(data)) if e.get('digest') == entry['digest'] else e for e in index['manifests']]",
     );
@@ -398,4 +365,35 @@ fn an_archive_with_anything_but_a_layout_is_refused() {
         );
     }
     assert!(!sandbox.path().join("evil").exists());
+}
+
+/// Pushes the project at `dir` to `source` at `commit` and exports release 1; the archive.
+fn push_and_export(sandbox: &Sandbox, dir: &str, source: &str, commit: &str) -> PathBuf {
+    let pushed = sandbox
+        .command(&push_args(dir, commit))
+        .env("FORGE_REGISTRY", source)
+        .output()
+        .expect("push");
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let archive = sandbox.path().join("release.tar");
+    let reference = format!("{source}/company/monorepo/auth-service:1");
+    let exported = sandbox
+        .command(&["export", &reference, "--out", archive.to_str().expect("utf-8")])
+        .output()
+        .expect("export");
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    archive
+}
+
+/// A copy of `archive` named `<name>.tar`, rewritten by Python: `edit` runs with `blobs`
+/// (member name → bytes), `index` (index.json, parsed) and `put(bytes) -> digest` in scope.
+fn rewrite(sandbox: &Sandbox, archive: &Path, name: &str, edit: &str) -> PathBuf {
+    let out = sandbox.path().join(format!("{name}.tar"));
+    let script = format!(
+        "import tarfile, io, json, hashlib\nsrc = tarfile.open('{}')\nblobs = {{m.name: src.extractfile(m).read() for m in src.getmembers()}}\nindex = json.loads(blobs['index.json'])\ndef put(data):\n    d = hashlib.sha256(data).hexdigest()\n    blobs['blobs/sha256/' + d] = data\n    return 'sha256:' + d\n{edit}\nblobs['index.json'] = json.dumps(index).encode()\ndst = tarfile.open('{}', 'w')\nfor n in sorted(blobs):\n    info = tarfile.TarInfo(n); info.size = len(blobs[n]); dst.addfile(info, io.BytesIO(blobs[n]))\ndst.close()\n",
+        archive.display(),
+        out.display()
+    );
+    assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
+    out
 }
