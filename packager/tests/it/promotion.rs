@@ -240,11 +240,7 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     let elsewhere = registry.unique_root("export-tampered");
     let refused = import(&tampered, &elsewhere);
     assert_eq!(refused.status.code(), Some(5), "{}", String::from_utf8_lossy(&refused.stderr));
-    let listed = sandbox
-        .command(&["list", &format!("{elsewhere}/company/monorepo/auth-service"), "-o", "json"])
-        .output()
-        .expect("list");
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+    nothing_listed(&sandbox, &elsewhere);
 
     // An image entry whose name would climb out of the destination prefix: refused (exit 2)
     // before anything is uploaded.
@@ -259,11 +255,7 @@ fn export_and_import_carry_a_release_to_a_site_without_network_access() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("which is not an image reference"), "{stderr}");
-    let listed = sandbox
-        .command(&["list", &format!("{elsewhere}/company/monorepo/auth-service"), "-o", "json"])
-        .output()
-        .expect("list");
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+    nothing_listed(&sandbox, &elsewhere);
 }
 
 /// Issue 18: an archive is checked against the releases it holds before anything is
@@ -281,13 +273,6 @@ fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
     let import = |archive: &std::path::Path, to: &str| {
         sandbox.command(&["import", archive.to_str().expect("utf-8"), to]).output().expect("import")
     };
-    let nothing_there = |root: &str| {
-        let listed = sandbox
-            .command(&["list", &format!("{root}/company/monorepo/auth-service"), "-o", "json"])
-            .output()
-            .expect("list");
-        assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
-    };
 
     // An image the release does not run, named to take over the site's `nginx:1.25`.
     let smuggled = rewrite(
@@ -301,7 +286,7 @@ fn an_archive_is_checked_against_its_releases_before_anything_is_written() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("which none of its releases runs"), "{stderr}");
-    nothing_there(&site);
+    nothing_listed(&sandbox, &site);
     let tags = Command::new("skopeo")
         .args([
             "list-tags",
@@ -396,4 +381,13 @@ fn rewrite(sandbox: &Sandbox, archive: &Path, name: &str, edit: &str) -> PathBuf
     );
     assert!(Command::new("python3").args(["-c", &script]).status().expect("python3").success());
     out
+}
+
+/// Asserts that `<root>/company/monorepo/auth-service` lists no release.
+fn nothing_listed(sandbox: &Sandbox, root: &str) {
+    let listed = sandbox
+        .command(&["list", &format!("{root}/company/monorepo/auth-service"), "-o", "json"])
+        .output()
+        .expect("list");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
 }
