@@ -37,6 +37,16 @@ def schema(name, depth, indent):
     return lines
 
 
+def write(files, note=""):
+    """Writes `files` under OUT_DIR and says on stderr what was written."""
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(out, path)), exist_ok=True)
+        with open(os.path.join(out, path), "w") as f:
+            f.write(text)
+    total = sum(len(t) for t in files.values())
+    print(f"{len(files)} files, {total / 1e6:.1f} MB{note}", file=sys.stderr)
+
+
 files = {}
 if "--large" in sys.argv[2:]:
     for f in range(200):
@@ -44,12 +54,7 @@ if "--large" in sys.argv[2:]:
             "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant%05d\n  namespace: tenants\n  labels: {app.kubernetes.io/part-of: tenants, tenant: t%05d}\ndata:\n" % (n, n)
             + "".join(f"  key{i}: '{sentence(str(n * 100 + i), 14)}'\n" for i in range(13))
             for n in range(f * 100, f * 100 + 100))
-    for path, text in files.items():
-        os.makedirs(os.path.dirname(os.path.join(out, path)), exist_ok=True)
-        with open(os.path.join(out, path), "w") as fh:
-            fh.write(text)
-    total = sum(len(t) for t in files.values())
-    print(f"{len(files)} files, {total / 1e6:.1f} MB, 20000 objects", file=sys.stderr)
+    write(files, ", 20000 objects")
     sys.exit(0)
 for c in range(20):
     kind = f"Widget{c:02d}"
@@ -94,9 +99,4 @@ spec: {{selector: {{app: service{d:02d}}}, ports: [{{port: 80}}]}}
 for m in range(54):
     files[f"config/settings{m:02d}.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings%02d\n  namespace: platform\ndata:\n" % m + "".join(
         f"  key{i}: '{sentence(str(m * 1000 + i), 12)}'\n" for i in range(120))
-for path, text in files.items():
-    os.makedirs(os.path.dirname(os.path.join(out, path)), exist_ok=True)
-    with open(os.path.join(out, path), "w") as f:
-        f.write(text)
-total = sum(len(t) for t in files.values())
-print(f"{len(files)} files, {total / 1e6:.1f} MB", file=sys.stderr)
+write(files)
