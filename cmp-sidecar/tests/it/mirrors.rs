@@ -93,3 +93,43 @@ fn a_release_mirrored_under_another_path_deploys_and_renders_there() {
     let stderr = failure(&Env::new().generate(&gitops, billing, &[]));
     assert!(stderr.contains("whose project is not"), "{stderr}");
 }
+
+/// Two teams' releases in one Application that hold the same object: neither may override
+/// the other, so the generate fails naming both, cold and warm alike.
+#[test]
+fn an_object_two_releases_hold_is_refused_naming_both() {
+    let registry = Registry::shared(RegistryKind::Plain);
+    let env = Env::new();
+    let root = registry.unique_root("dup-objects");
+    let commit = "c".repeat(40);
+    let auth = crate::argo::example_project(&env);
+    push_project(&root, auth.to_str().expect("utf-8"), &commit, &[]);
+    // Another project, the same objects.
+    let billing = env.dir.path().join("billing");
+    crate::argo::copy_tree(&auth, &billing);
+    let config = std::fs::read_to_string(billing.join("forge.yaml")).expect("forge.yaml");
+    std::fs::write(
+        billing.join("forge.yaml"),
+        config.replace("project: auth-service", "project: billing"),
+    )
+    .expect("forge.yaml");
+    push_project(&root, billing.to_str().expect("utf-8"), &commit, &[]);
+
+    let gitops = env.dir.path().join("gitops");
+    let app = "envs/prod/shared";
+    write_pointer(
+        &gitops,
+        app,
+        "auth-service",
+        &format!("{root}/company/monorepo/auth-service"),
+        &commit,
+    );
+    std::fs::rename(gitops.join(app).join("release.yaml"), gitops.join(app).join("auth.yaml"))
+        .expect("rename");
+    write_pointer(&gitops, app, "billing", &format!("{root}/company/monorepo/billing"), &commit);
+    for run in ["cold", "warm"] {
+        let stderr = failure(&env.generate(&gitops, app, &[]));
+        assert!(stderr.contains("is in both"), "{run}: {stderr}");
+        assert!(stderr.contains("auth-service") && stderr.contains("billing"), "{run}: {stderr}");
+    }
+}
