@@ -76,12 +76,12 @@ pub async fn export(args: &ExportArgs, global: &GlobalArgs, output: &Output) -> 
     let copied =
         copy_release(&resolved.store, &into, &resolved.digest, &tags).await.map_err(Error::Copy)?;
     let mut images = Vec::new();
-    if args.images && head.metadata.images.is_empty() {
-        output.warn(
-            "the release records no container images (it runs none, or it was made before forge-pack kept an image inventory): none carried",
-        );
-    }
     if args.images {
+        if head.metadata.images.is_empty() {
+            output.warn(
+                "the release records no container images (it runs none, or it was made before forge-pack kept an image inventory): none carried",
+            );
+        }
         for image in &head.metadata.images {
             images.push(carry_image(&image.image, &access, &layout, output).await?);
         }
@@ -137,7 +137,7 @@ async fn carry_image(
     let copied = copy_image(&from, &Store::Layout(layout.clone()), &digest).await;
     spinner.finish_and_clear();
     let copied = copied?;
-    let canonical = ImageName { tag: name.tag.clone().or(resolved_from.clone()), ..name.clone() };
+    let canonical = ImageName { tag: name.tag.clone().or(resolved_from.clone()), ..name };
     layout.name_image(
         &format!("{}@{digest}", canonical.canonical()),
         &digest,
