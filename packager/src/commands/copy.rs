@@ -69,6 +69,8 @@ async fn copy_in_order(
             pending.push_back((number, tags, entry, result));
         }
         let Some((number, tags, entry, result)) = pending.pop_front() else { break };
+        // Finished tasks are let go of (their results came through their channels).
+        while uploads.try_join_next().is_some() {}
         let uploaded = match result.await {
             Ok(uploaded) => uploaded.map_err(Error::Copy),
             Err(_) => Err(Error::Copy(forge_store::copy::CopyError::Store(
