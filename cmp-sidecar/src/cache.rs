@@ -3,7 +3,8 @@
 //! Blobs are content-addressed and written by temp file + rename, so concurrent `generate`
 //! processes and a kill at any instant leave only whole files (a torn temp file is never
 //! renamed into place). Every read is verified against its digest, and anything that fails is
-//! treated as a miss and fetched again. Releases are immutable, so image+commit → digest is
+//! treated as a miss and fetched again. Rendered outputs and signature records are sealed (see
+//! [`crate::seal`]). Releases are immutable, so image+commit → digest is
 //! remembered too: a warm generate makes no network request. Nothing is synced to disk: after a
 //! machine crash a file may hold anything, which the checks on reading turn into a miss.
 
@@ -17,16 +18,19 @@ use forge_release::tarball::Limits;
 use forge_store::registry::options::limits;
 use forge_store::{LayoutStore, Store};
 
-use crate::cached_stream::CachedStream;
+use forge_release::objects::ObjectId;
+
+use crate::cached_stream::{CachedStream, Sealed};
 use crate::emit::{Body, Rendered, SEPARATOR};
 use crate::error::CmpError;
+use crate::seal::{Seal, SealKey, Tag};
+use crate::settings::Settings;
 
-/// First line of a rendered-output cache file: the size of each document, in order. Nothing in
-/// it is trusted: each document is checked against the release's verified metadata.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct RenderedHeader {
-    sizes: Vec<usize>,
-}
+/// What a sealed record of the keys that signed a release is.
+const SIGNED: &str = "signed by";
+
+/// Longest seal line read: room for thousands of segments (gigabytes of output).
+const SEAL_LINE_BYTES: u64 = 256 << 10;
 
 /// The plugin's cache.
 #[derive(Debug, Clone)]
@@ -34,12 +38,19 @@ pub struct Cache {
     dir: PathBuf,
     layout: LayoutStore,
     max_bytes: u64,
+    key: Option<SealKey>,
 }
 
 impl Cache {
-    /// A cache in `dir` (created on first write) kept under `max_bytes`.
-    pub fn new(dir: &Path, max_bytes: u64) -> Self {
-        Cache { dir: dir.to_owned(), layout: LayoutStore::cache(dir), max_bytes }
+    /// The cache `settings` name (created on first write), kept under their size limit, its
+    /// rendered outputs sealed with their key.
+    pub fn new(settings: &Settings) -> Self {
+        Self::in_dir(&settings.cache_dir, settings.cache_max_bytes, settings.cache_key.clone())
+    }
+
+    /// A cache in `dir` kept under `max_bytes`, outputs sealed with `key` (none: not kept).
+    pub fn in_dir(dir: &Path, max_bytes: u64, key: Option<SealKey>) -> Self {
+        Cache { dir: dir.to_owned(), layout: LayoutStore::cache(dir), max_bytes, key }
     }
 
     /// Deletes the least recently used blobs and rendered outputs until the cache is under
@@ -122,63 +133,74 @@ impl Cache {
         self.dir.join("rendered").join(format!("{}.stream", digest.hex()))
     }
 
-    /// The output rendered earlier from the release `digest`, if present and well formed.
-    ///
-    /// Only outputs that are the released files byte for byte are kept (see
-    /// [`Self::put_rendered`]), so each document is checked, as it is written
-    /// ([`CachedStream`]), against the digest the release's metadata records for its file; the
-    /// metadata is checked here against the manifest and the manifest against `digest`:
-    /// whoever can write the cache volume cannot get an object into Argo CD. The file is a
-    /// header line (JSON: each document's size), then the stream; a file whose size disagrees
-    /// with its header is a miss.
-    pub fn rendered(&self, digest: &Digest) -> Option<Rendered> {
+    /// The output rendered earlier from the release `digest`, if it is there under a seal made
+    /// with this cache's key (see [`crate::seal`]); its segments are checked as they are
+    /// written ([`CachedStream`]). With `objects`, the release's objects are listed too (from
+    /// its metadata, checked against the manifest and the manifest against `digest`): needed
+    /// only when an Application has several releases, whose objects must not overlap.
+    pub fn rendered(&self, digest: &Digest, objects: bool) -> Option<Rendered> {
+        let key = self.key.clone()?;
+        let path = self.rendered_path(digest);
+        let file = std::fs::File::open(&path).ok()?;
+        let (seal, start) = read_seal(&file)?;
+        let fields = key.open(digest, seal)?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() != start + fields.len || fields.len == 0 {
+            return None;
+        }
+        let objects = if objects { self.object_ids(digest)? } else { Vec::new() };
+        // Recently used entries are the last to be evicted.
+        let _ = file.set_modified(std::time::SystemTime::now());
+        let sealed = Sealed {
+            start,
+            len: fields.len,
+            release: digest.clone(),
+            segments: fields.segments,
+            key,
+        };
+        Some(Rendered {
+            commit: fields.commit,
+            name: fields.name,
+            objects,
+            verbatim: true,
+            body: Body::Cached(CachedStream::new(file, path, sealed)),
+        })
+    }
+
+    /// The objects of the cached release `digest`, in output order.
+    fn object_ids(&self, digest: &Digest) -> Option<Vec<ObjectId>> {
         let manifest = self.layout.read_blob(digest, limits::MANIFEST_BYTES).ok()?;
         let manifest = Manifest::parse_release(&manifest, Some(digest)).ok()?;
         let metadata = manifest.metadata();
         let metadata_blob = self.layout.read_blob(&metadata.digest, metadata.size).ok()?;
         let metadata = ReleaseMetadata::parse(&metadata_blob).ok()?;
-        let objects = &metadata.resources.objects;
-        let path = self.rendered_path(digest);
-        let file = std::fs::File::open(&path).ok()?;
-        let (sizes, start) = read_header(&file, objects.len())?;
-        let documents = sizes.into_iter().zip(objects.iter().map(|o| o.sha256.clone())).collect();
-        let stream = CachedStream::new(file, path, start, documents);
-        let meta = std::fs::File::metadata(stream.file()).ok()?;
-        if !meta.is_file() || meta.len() != start + stream.len() {
-            return None;
-        }
-        // Recently used entries are the last to be evicted.
-        let _ = stream.file().set_modified(std::time::SystemTime::now());
-        let release = &metadata.release;
-        Some(Rendered {
-            commit: metadata.source.commit.clone(),
-            name: format!("{}/{}", release.repository, release.project),
-            objects: objects.iter().map(|o| o.id.clone()).collect(),
-            verbatim: true,
-            body: Body::Cached(stream),
-        })
+        Some(metadata.resources.objects.into_iter().map(|o| o.id).collect())
     }
 
-    /// Remembers the output rendered from the verified release `digest`, if it is the released
-    /// files byte for byte (the only output a warm read can check without the release's layer).
+    /// Remembers, sealed, the output rendered from the verified release `digest`: unless it
+    /// is annotated (made again each time), there is no key, or the release holds an object
+    /// twice (refused whenever it is generated).
     pub fn put_rendered(&self, digest: &Digest, rendered: &Rendered) -> Result<(), CmpError> {
         let path = self.rendered_path(digest);
         let fail = |e: std::io::Error| CmpError::Cache {
             dir: self.dir.clone(),
             reason: format!("{}: {e}", path.display()),
         };
-        let Body::Documents(documents) = &rendered.body else {
+        let (Some(key), Body::Documents(documents)) = (&self.key, &rendered.body) else {
             return Ok(());
         };
-        if !rendered.verbatim {
+        let mut seen = foldhash::HashSet::default();
+        if !rendered.verbatim || !rendered.objects.iter().all(|o| seen.insert(o)) {
             return Ok(());
         }
-        let header = RenderedHeader { sizes: documents.iter().map(|d| d.text.len()).collect() };
-        let mut header = serde_json::to_vec(&header).map_err(|e| fail(std::io::Error::other(e)))?;
-        header.push(b'\n');
+        let stream: Vec<&[u8]> =
+            documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]).collect();
+        let seal = key.seal(digest, &rendered.commit, &rendered.name, &stream);
+        let mut line = serde_json::to_vec(&seal).map_err(|e| fail(std::io::Error::other(e)))?;
+        line.push(b'\n');
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        let mut parts = vec![header.as_slice()];
-        parts.extend(documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]));
+        let mut parts = vec![line.as_slice()];
+        parts.extend(stream);
         forge_store::atomic::write_cache_file(&path, &parts).map_err(fail)
     }
 
@@ -205,18 +227,35 @@ impl Cache {
         self.dir.join("signed").join(digest.hex())
     }
 
-    /// The keys (fingerprints) a verification found had signed the release `digest`.
+    /// The keys (fingerprints) a verification found had signed the release `digest`: none
+    /// unless the record is sealed with this cache's key (whoever can write the cache volume
+    /// cannot mark a release signed).
     pub fn signed_by(&self, digest: &Digest) -> Vec<String> {
+        let Some(key) = &self.key else { return Vec::new() };
         let bytes = forge_store::bounded::read_file(&self.signed_path(digest), 64 * 1024);
-        bytes
-            .map(|b| String::from_utf8_lossy(&b).lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        let Ok(text) = bytes.map(String::from_utf8) else { return Vec::new() };
+        let Ok(text) = text else { return Vec::new() };
+        // Lines of keys, then `seal <tag>`.
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let (keys, last) = match body.rsplit_once('\n') {
+            Some((keys, last)) => (format!("{keys}\n"), last),
+            None => (String::new(), body),
+        };
+        match last.strip_prefix("seal ").and_then(Tag::from_hex) {
+            Some(tag) if tag == key.record_tag(SIGNED, digest, &keys) => {
+                keys.lines().map(str::to_owned).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
-    /// Records that the trusted keys `keys` signed the release `digest`.
+    /// Records, sealed, that the trusted keys `keys` signed the release `digest`.
     pub fn remember_signed(&self, digest: &Digest, keys: &[String]) -> Result<(), CmpError> {
+        let Some(key) = &self.key else { return Ok(()) };
         let path = self.signed_path(digest);
-        let text: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        let mut text: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        let tag = key.record_tag(SIGNED, digest, &text);
+        text.push_str(&format!("seal {}\n", tag.to_hex()));
         std::fs::create_dir_all(self.dir.join("signed"))
             .and_then(|()| forge_store::atomic::write_file(&path, text.as_bytes()))
             .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })
@@ -227,14 +266,12 @@ impl Cache {
     }
 }
 
-/// The header line of a rendered-output file: the documents' sizes (as many as `objects`),
-/// and where the stream starts. Bounded: a size takes at most 21 bytes of JSON.
-fn read_header(file: &std::fs::File, objects: usize) -> Option<(Vec<usize>, u64)> {
+/// The seal line of a rendered-output file, and where the output starts. Bounded.
+fn read_seal(file: &std::fs::File) -> Option<(Seal, u64)> {
     use std::io::{BufRead, Read};
-    let max = 64 + 21 * objects as u64;
     let mut line = Vec::new();
-    std::io::BufReader::new(file.take(max)).read_until(b'\n', &mut line).ok()?;
+    std::io::BufReader::new(file.take(SEAL_LINE_BYTES)).read_until(b'\n', &mut line).ok()?;
     line.pop().filter(|end| *end == b'\n')?;
-    let header: RenderedHeader = serde_json::from_slice(&line).ok()?;
-    (header.sizes.len() == objects).then_some((header.sizes, line.len() as u64 + 1))
+    let seal = serde_json::from_slice(&line).ok()?;
+    Some((seal, line.len() as u64 + 1))
 }

@@ -92,10 +92,11 @@ fn check_unique(generated: &Generated, pointers: &[Admitted<'_>]) -> Result<(), 
 /// network); `None` when any is not.
 pub fn generate_warm(app_dir: &Path, settings: &Settings) -> Result<Option<Generated>, CmpError> {
     let pointers = admitted(app_dir, settings)?;
-    let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
+    let cache = Cache::new(settings);
     let mut generated = Generated::default();
+    let several = pointers.len() > 1;
     for (pointer, _, signatures) in &pointers {
-        let Some(rendered) = warm(pointer, settings, &cache, *signatures)? else {
+        let Some(rendered) = warm(pointer, settings, &cache, *signatures, several)? else {
             return Ok(None);
         };
         generated.releases.push(Arc::new(rendered));
@@ -109,13 +110,14 @@ pub async fn generate(app_dir: &Path, settings: &Settings) -> Result<Generated, 
     let mut generated = Generated::default();
     let work = async {
         let pointers = admitted(app_dir, settings)?;
-        let cache = Cache::new(&settings.cache_dir, settings.cache_max_bytes);
+        let cache = Cache::new(settings);
         let limits = Limits::default();
+        let several = pointers.len() > 1;
         for (pointer, registry, signatures) in &pointers {
             let rendered = rendered_release(
                 pointer,
                 settings,
-                (registry, *signatures),
+                (registry, *signatures, several),
                 &cache,
                 &limits,
                 &mut generated.cache_writes,
@@ -152,12 +154,14 @@ fn cached_digest(pointer: &LoadedPointer, cache: &Cache) -> Option<Digest> {
 }
 
 /// The output rendered earlier for a pointer, if the cache has it (only plain output is
-/// kept rendered: annotated output is made again from the release).
+/// kept rendered: annotated output is made again from the release); its objects listed when
+/// the Application has `several` releases.
 fn warm(
     pointer: &LoadedPointer,
     settings: &Settings,
     cache: &Cache,
     signatures: Option<&SignatureRule>,
+    several: bool,
 ) -> Result<Option<Rendered>, CmpError> {
     if settings.annotate {
         return Ok(None);
@@ -167,7 +171,7 @@ fn warm(
     if signatures.is_some_and(|rule| !rule.satisfied_by(&cache.signed_by(&digest))) {
         return Ok(None);
     }
-    let Some(rendered) = cache.rendered(&digest) else { return Ok(None) };
+    let Some(rendered) = cache.rendered(&digest, several) else { return Ok(None) };
     check_identity(pointer, &digest, &rendered.commit, &rendered.name)?;
     Ok(Some(rendered))
 }
@@ -179,12 +183,12 @@ fn warm(
 async fn rendered_release(
     pointer: &LoadedPointer,
     settings: &Settings,
-    (registry, signatures): (&RegistryOptions, Option<&SignatureRule>),
+    (registry, signatures, several): (&RegistryOptions, Option<&SignatureRule>, bool),
     cache: &Cache,
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Arc<Rendered>, CmpError> {
-    if let Some(rendered) = warm(pointer, settings, cache, signatures)? {
+    if let Some(rendered) = warm(pointer, settings, cache, signatures, several)? {
         return Ok(Arc::new(rendered));
     }
     let image = pointer.location.project.to_string();

@@ -14,6 +14,7 @@ pub mod error;
 pub mod generate;
 pub mod plain_yaml;
 pub mod pointer;
+pub mod seal;
 pub mod settings;
 pub mod tenancy;
 pub mod trust;

@@ -10,6 +10,7 @@ use forge_release::reference::StoreRoot;
 use forge_store::registry::{Credentials, HostCredentials, PlainHttp, RegistryOptions, Secret};
 
 use crate::error::CmpError;
+use crate::seal::{KeySource, SealKey};
 use crate::tenancy::SidecarConfig;
 use crate::trust::SignatureRule;
 
@@ -29,6 +30,9 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// Largest cache size before least recently used entries are evicted.
     pub cache_max_bytes: u64,
+    /// The key that seals rendered outputs in the cache (`FORGE_CMP_CACHE_KEY_FILE`, else the
+    /// sidecar's own, made on first use); none when the default one cannot be used.
+    pub cache_key: Option<SealKey>,
     /// Store for images without a registry host.
     pub default_root: StoreRoot,
     /// Time budget for fetching.
@@ -58,6 +62,11 @@ impl Settings {
             Some((_, dir)) => PathBuf::from(dir),
             None => std::env::temp_dir().join("forge-cmp-cache"),
         };
+        let key_source = match get(&["FORGE_CMP_CACHE_KEY_FILE"]) {
+            Some((_, path)) => KeySource::File(PathBuf::from(path)),
+            None => KeySource::default_in(&std::env::temp_dir()),
+        };
+        let cache_key = SealKey::load(&key_source, &cache_dir)?;
         let default_root = match get(&["FORGE_REGISTRY"]) {
             Some((name, value)) => StoreRoot::parse(&value).map_err(|e| CmpError::Setting {
                 name,
@@ -149,6 +158,7 @@ impl Settings {
             annotate,
             cache_dir,
             cache_max_bytes,
+            cache_key,
             default_root,
             timeout,
             registry,

@@ -97,8 +97,8 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         .expect("truncate, as a kill mid-write would");
     std::fs::write(env.cache().join("blobs/sha256/.tmp-leftover"), b"partial")
         .expect("stray temp file");
-    // The rendered output is cached too; damage its header line (as a torn write would): a
-    // miss found before anything is written, so the release itself is read again.
+    // The rendered output is cached too; damage its seal line (as a torn write would): a miss
+    // found before anything is written, so the release itself is read again.
     let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     output[5] ^= 1;
@@ -112,9 +112,10 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
     );
 }
 
-/// Issue 14: whoever can write the cache volume cannot get an object into Argo CD: a rendered
-/// output is checked against the release's verified metadata on every warm read, however
-/// consistent the forged file is with itself.
+/// Issue 14: whoever can write the cache volume cannot get an object into Argo CD. A rendered
+/// output is sealed with a key kept off that volume: a forged stream under the genuine seal is
+/// caught before a byte of it is written, and a forged seal (made with another key, or claiming
+/// the sidecar's) is a miss: the release itself is rendered again.
 #[test]
 fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     let env = Env::new();
@@ -123,34 +124,85 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     let good = env.generate(&repo, APP, &[]);
     let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
     let original = std::fs::read_to_string(&rendered).expect("rendered cache");
-    // The file is a header line (each document's size), then the stream.
-    let write = |documents: &[&str]| {
-        let sizes: Vec<usize> = documents.iter().map(|d| d.len()).collect();
-        let stream: String = documents.iter().map(|d| format!("---\n{d}")).collect();
-        format!("{}\n{stream}", serde_json::json!({ "sizes": sizes }))
-    };
-    let (_, stream) = original.split_once('\n').expect("header line");
-    let mut documents: Vec<&str> = stream.split("---\n").skip(1).collect();
-    assert_eq!(write(&documents), original, "the test writes what forge-cmp writes");
-    let injected = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: mallory}]\n";
-    // Same number of documents, the last one swapped, sizes consistent: only the digests the
-    // release's metadata records can tell.
-    *documents.last_mut().expect("documents") = injected;
-    std::fs::write(&rendered, write(&documents)).expect("forge");
-    // The stream is checked as it is written: the forged document stops the generate with an
-    // error (Argo CD discards the output of a failed generate) and the entry is removed.
-    let forged = env.generate(&repo, APP, &[]);
-    let stderr = String::from_utf8_lossy(&forged.stderr);
-    assert!(!forged.status.success(), "a forged document must fail the generate");
+    let (seal_line, stream) = original.split_once('\n').expect("seal line");
+    assert_eq!(stream.as_bytes(), good.stdout, "the file is a seal line, then the output");
+    let injected = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: pwned}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: mallory}]\n";
+    // The same length as the genuine output: only the seal's tags can tell.
+    let padding = stream.len() - injected.len() - 2;
+    let forged = format!("{injected}#{}\n", "x".repeat(padding));
+    assert_eq!(forged.len(), stream.len());
+    std::fs::write(&rendered, format!("{seal_line}\n{forged}")).expect("forge");
+    let refused = env.generate(&repo, APP, &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a forged output must fail the generate");
     assert!(stderr.contains("does not match its release"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&forged.stdout).contains("pwned"));
+    assert!(refused.stdout.is_empty(), "nothing of it was written");
     assert!(!rendered.exists(), "the forged entry is removed");
     let again = env.generate(&repo, APP, &[]);
-    assert_eq!(again.stdout, good.stdout, "the next generate reads the release again");
+    assert_eq!(again.stdout, good.stdout, "the next generate renders the release again");
+
+    // A seal of the forger's own making: with another key, or claiming the sidecar's.
+    let dir = tempfile::tempdir().expect("dir");
+    let forger_key = dir.path().join("forger.key");
+    std::fs::write(&forger_key, [9u8; 32]).expect("key");
+    let key =
+        forge_cmp::seal::SealKey::load(&forge_cmp::seal::KeySource::File(forger_key), &env.cache())
+            .expect("load")
+            .expect("key");
+    let seal =
+        key.seal(&published.digest, &"a".repeat(40), "company/auth-service", &[forged.as_bytes()]);
+    let own_seal = serde_json::to_string(&seal).expect("json");
+    let genuine_id = serde_json::from_str::<Value>(seal_line).expect("seal")["key"].clone();
+    let mut claimed = serde_json::from_str::<Value>(&own_seal).expect("seal");
+    claimed["key"] = genuine_id;
+    for seal in [own_seal, claimed.to_string()] {
+        std::fs::write(&rendered, format!("{seal}\n{forged}")).expect("forge");
+        let served = env.generate(&repo, APP, &[]);
+        assert_eq!(served.stdout, good.stdout, "{}", String::from_utf8_lossy(&served.stderr));
+        let entry = std::fs::read_to_string(&rendered).expect("entry");
+        assert_eq!(entry, original, "the entry was rendered and sealed again");
+    }
 }
 
-/// A document of a cached output damaged in place (same size, one byte flipped) is caught as
-/// it is written: that generate fails, and the next reads the release again.
+/// The sealing key lives off the cache volume, in the sidecar's own `/tmp` by default: after a
+/// restart with a fresh one, the cached outputs no longer open; each is rendered once more from
+/// the cached release (no registry needed) and sealed with the new key.
+#[test]
+fn a_new_sealing_key_renders_again_from_the_cached_release() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let keys = tempfile::tempdir().expect("keys");
+    let (first, second) = (keys.path().join("first"), keys.path().join("second"));
+    std::fs::write(&first, [1u8; 32]).expect("key");
+    std::fs::write(&second, "ab".repeat(32)).expect("key");
+    let with = |key: &std::path::Path| {
+        let output =
+            env.generate(&repo, APP, &[("FORGE_CMP_CACHE_KEY_FILE", key.to_str().expect("utf-8"))]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output.stdout
+    };
+    let cold = with(&first);
+    let rendered = std::fs::read_dir(env.cache().join("rendered")).expect("rendered").count();
+    assert_eq!(rendered, 1);
+    std::fs::remove_dir_all(env.store_root()).expect("remove the store");
+    assert_eq!(with(&second), cold);
+    assert_eq!(with(&second), cold);
+    assert_eq!(with(&first), cold);
+
+    // A key file in the cache volume is refused: whoever writes the volume could read it.
+    let inside = env.cache().join("key");
+    std::fs::write(&inside, [1u8; 32]).expect("key");
+    let stderr = failure(&env.generate(
+        &repo,
+        APP,
+        &[("FORGE_CMP_CACHE_KEY_FILE", inside.to_str().expect("utf-8"))],
+    ));
+    assert!(stderr.contains("must not be in the cache volume"), "{stderr}");
+}
+
+/// A cached output damaged in place (same size, one byte flipped) is caught before that
+/// segment is written: that generate fails, and the next renders the release again.
 #[test]
 fn a_cached_output_damaged_in_place_fails_once_then_is_read_again() {
     let env = Env::new();

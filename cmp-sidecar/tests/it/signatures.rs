@@ -93,6 +93,15 @@ fn only_releases_signed_by_a_trusted_key_are_rendered() {
     assert!(stderr.contains("a bundle about another release"), "{stderr}");
     assert!(stderr.contains("a .sig signature of another release"), "{stderr}");
 
+    // Whoever can write the cache volume cannot mark a release signed: with release b in the
+    // cache (rendered for a project that does not require signatures), release a's record of
+    // its trusted signer, copied beside release b, is not a record of release b.
+    let unrequired = env.generate(&gitops(&env, &image, 'b'), APP, &[]);
+    assert!(unrequired.status.success(), "{}", String::from_utf8_lossy(&unrequired.stderr));
+    std::fs::copy(&record, env.cache().join("signed").join(&unsigned[7..])).expect("forge");
+    let stderr = failure(&env.generate(&gitops(&env, &image, 'b'), APP, &trust));
+    assert!(stderr.contains("is not signed by a key trusted for it"), "{stderr}");
+
     // A re-tag: commit a's tag moved to a release of commit a built elsewhere and signed by
     // the laptop key. A fresh sidecar (no cache) follows the tag and refuses it.
     let elsewhere = registry.unique_root("cmp-elsewhere");
