@@ -195,13 +195,21 @@ impl Cache {
         }
         let stream: Vec<&[u8]> =
             documents.iter().flat_map(|d| [SEPARATOR, d.text.as_slice()]).collect();
-        let seal = key.seal(digest, &rendered.commit, &rendered.name, &stream);
-        let mut line = serde_json::to_vec(&seal).map_err(|e| fail(std::io::Error::other(e)))?;
-        line.push(b'\n');
+        let len = stream.iter().map(|part| part.len() as u64).sum();
+        let line_len = key.seal_line_len(&rendered.commit, &rendered.name, len);
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        let mut parts = vec![line.as_slice()];
-        parts.extend(stream);
-        forge_store::atomic::write_cache_file(&path, &parts).map_err(fail)
+        // The output is written while another thread seals it; the seal line goes first.
+        std::thread::scope(|scope| {
+            let sealing =
+                scope.spawn(|| key.seal(digest, &rendered.commit, &rendered.name, &stream));
+            forge_store::atomic::write_cache_file_with_header(&path, line_len, &stream, || {
+                let seal = sealing.join().map_err(|_| std::io::Error::other("sealing failed"))?;
+                let mut line = serde_json::to_vec(&seal).map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                Ok(line)
+            })
+        })
+        .map_err(fail)
     }
 
     /// Stores a fetched release's blobs. Each is checked against its digest as it is

@@ -188,6 +188,16 @@ impl SealKey {
         Seal { key: self.id(), fields, mac }
     }
 
+    /// The length of the line (with its newline) that [`Self::seal`] makes for an output of
+    /// `len` bytes of release `commit`, `name`: every tag is as long as any other.
+    pub fn seal_line_len(&self, commit: &str, name: &str, len: u64) -> usize {
+        let tag = Tag(blake3::Hash::from_bytes([0; 32]));
+        let segments = vec![tag.clone(); len.div_ceil(SEGMENT as u64) as usize];
+        let fields = SealFields { commit: commit.to_owned(), name: name.to_owned(), len, segments };
+        let seal = Seal { key: self.id(), fields, mac: tag };
+        serde_json::to_vec(&seal).map_or(0, |line| line.len() + 1)
+    }
+
     /// The seal's fields, if this key made it for release `digest` and they are intact.
     pub fn open(&self, digest: &Digest, seal: Seal) -> Option<SealFields> {
         let fields = seal.fields;

@@ -120,35 +120,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// A reader that hashes and counts everything read through it.
-#[derive(Debug)]
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
-}
-
-impl<R: io::Read> HashingReader<R> {
-    /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Sha256::new(), read: 0 }
-    }
-
-    /// The digest and byte count of everything read so far.
-    pub fn finish(self) -> (Digest, u64) {
-        (Digest::from_hasher(self.hasher), self.read)
-    }
-}
-
-impl<R: io::Read> io::Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

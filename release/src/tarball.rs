@@ -7,7 +7,7 @@ use std::path::{Component, Path};
 
 use flate2::read::GzDecoder;
 
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::error::FormatError;
 
 /// Bounds on what a release may contain; a release over them is refused, never truncated.
@@ -50,13 +50,11 @@ pub struct TarFile {
     pub sha256: Digest,
 }
 
-/// The files of a resources layer and the digest of the uncompressed tar.
+/// The files of a resources layer.
 #[derive(Debug, Clone)]
 pub struct Unpacked {
     /// Files in tarball order.
     pub files: Vec<TarFile>,
-    /// Digest of the uncompressed tar stream.
-    pub tar_sha256: Digest,
 }
 
 /// Decompresses and reads `layer`, enforcing `limits` and the safety rules.
@@ -67,13 +65,15 @@ pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
 /// Like [`unpack`], also handing each file to `inspect` as soon as it is read; returns what
 /// `inspect` made of each file, in file order.
 ///
-/// Two threads share the work: a spawned one inflates the layer and hashes the tar stream,
-/// the caller's reads the tar, hashes each file and runs `inspect`. On a cold
-/// `forge-cmp generate` these halves take about as long as each other.
+/// Two threads share the work: a spawned one inflates the layer, reads its entries and hashes
+/// about half of the bytes; the caller's hashes the other files and runs `inspect` (which
+/// need not be `Send`) on each. On a cold `forge-cmp generate` these halves take about as long
+/// as each other. The tar stream itself is not hashed: the layer was checked against its
+/// digest, and inflating it gives one stream only.
 pub fn unpack_inspecting<R>(
     layer: &[u8],
     limits: &Limits,
-    inspect: impl FnMut(&TarFile) -> R,
+    mut inspect: impl FnMut(&TarFile) -> R,
 ) -> Result<(Unpacked, Vec<R>), FormatError> {
     if layer.len() as u64 > limits.max_layer_bytes {
         return Err(FormatError::LimitExceeded {
@@ -81,72 +81,61 @@ pub fn unpack_inspecting<R>(
             limit: limits.max_layer_bytes,
         });
     }
-    const CHUNK: usize = 256 << 10;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<ReadFile>(64);
     std::thread::scope(|scope| {
-        let inflater = scope.spawn(move || -> io::Result<(Digest, u64)> {
-            // One byte over the limit is enough to know it was exceeded.
-            let bounded = GzDecoder::new(layer).take(limits.max_unpacked_bytes + 1);
-            let mut reader = HashingReader::new(bounded);
-            loop {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                let read = (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk)?;
-                // A closed channel means the tar reader has failed; its error is reported.
-                if read == 0 || sender.send(chunk).is_err() {
-                    break;
-                }
-            }
-            Ok(reader.finish())
-        });
-        let read = read_tar(ChannelReader { receiver, chunk: Vec::new(), at: 0 }, limits, inspect);
-        // The inflater's failure explains a truncated tar, so it is reported first.
-        match inflater.join().expect("inflating does not panic") {
-            Ok((_, total)) if total > limits.max_unpacked_bytes => Err(over_size(limits)),
-            Err(e) => Err(FormatError::CorruptTarball(e)),
-            Ok((tar_sha256, _)) => {
-                read.map(|(files, inspected)| (Unpacked { files, tar_sha256 }, inspected))
-            }
+        let reader = scope.spawn(move || read_layer(layer, limits, sender));
+        let mut files = Vec::new();
+        let mut inspected = Vec::new();
+        // Ends when the reader is done or has failed; its result says which.
+        for (path, content, sha256) in receiver {
+            let sha256 = sha256.unwrap_or_else(|| Digest::of(&content));
+            let file = TarFile { path, sha256, content };
+            inspected.push(inspect(&file));
+            files.push(file);
         }
+        reader.join().expect("reading a layer does not panic")?;
+        Ok((Unpacked { files }, inspected))
     })
 }
 
-/// The inflated stream, chunk by chunk as the inflater sends it.
-struct ChannelReader {
-    receiver: std::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
+/// Bytes inflated at a time: large enough for the inflater's fast path and for hashing,
+/// small enough to stay in cache while the tar reader copies them out.
+const INFLATED_CHUNK: usize = 256 << 10;
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() {
-            match self.receiver.recv() {
-                Ok(chunk) => (self.chunk, self.at) = (chunk, 0),
-                // The inflater is done (or failed, which it reports itself).
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
+/// A file as the layer reader sends it: path, content, and its digest if the reader took it.
+type ReadFile = (String, Vec<u8>, Option<Digest>);
 
-/// Reads the files of an inflated tar stream, checking every entry.
-fn read_tar<R>(
-    stream: ChannelReader,
+/// Inflates `layer`, checking every entry, and sends each file to `files`, hashing about half
+/// of the bytes itself (the receiver hashes the rest, beside its own work on each file).
+fn read_layer(
+    layer: &[u8],
     limits: &Limits,
-    mut inspect: impl FnMut(&TarFile) -> R,
-) -> Result<(Vec<TarFile>, Vec<R>), FormatError> {
+    files: std::sync::mpsc::SyncSender<ReadFile>,
+) -> Result<(), FormatError> {
+    // One byte over the limit is enough to know it was exceeded.
+    let mut bounded = GzDecoder::new(layer).take(limits.max_unpacked_bytes + 1);
+    let read = read_tar(io::BufReader::with_capacity(INFLATED_CHUNK, &mut bounded), limits, files);
+    if bounded.limit() == 0 {
+        return Err(over_size(limits));
+    }
+    read
+}
+
+/// Reads the files of an inflated tar stream, checking every entry, and sends each to `files`
+/// (a closed channel ends the reading: the receiver has given up).
+fn read_tar(
+    stream: impl Read,
+    limits: &Limits,
+    files: std::sync::mpsc::SyncSender<ReadFile>,
+) -> Result<(), FormatError> {
     let mut archive = tar::Archive::new(stream);
-    let mut files = Vec::new();
-    let mut inspected = Vec::new();
+    let (mut bytes, mut hashed) = (0u64, 0u64);
     let mut seen = BTreeSet::new();
     let mut declared: u64 = 0;
-    for entry in archive.entries().map_err(FormatError::CorruptTarball)? {
+    let entries = archive.entries().map_err(FormatError::CorruptTarball)?;
+    for (count, entry) in (0_u64..).zip(entries) {
         let mut entry = entry.map_err(FormatError::CorruptTarball)?;
-        if files.len() as u64 >= limits.max_files {
+        if count >= limits.max_files {
             return Err(FormatError::LimitExceeded { what: "files", limit: limits.max_files });
         }
         let path = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
@@ -168,13 +157,18 @@ fn read_tar<R>(
         let mut content =
             Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 20));
         entry.read_to_end(&mut content).map_err(FormatError::CorruptTarball)?;
-        let file = TarFile { path, sha256: Digest::of(&content), content };
-        inspected.push(inspect(&file));
-        files.push(file);
+        bytes += content.len() as u64;
+        let sha256 = (hashed * 2 < bytes).then(|| {
+            hashed += content.len() as u64;
+            Digest::of(&content)
+        });
+        if files.send((path, content, sha256)).is_err() {
+            return Ok(());
+        }
     }
-    // Drain the end-of-archive padding so the inflater hashes the whole tar stream.
+    // Inflate to the end of the stream (the padding), where gzip's own check is.
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(FormatError::CorruptTarball)?;
-    Ok((files, inspected))
+    Ok(())
 }
 
 fn over_size(limits: &Limits) -> FormatError {

@@ -18,23 +18,58 @@ pub fn write_cache_file(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     write(path, parts, false)
 }
 
-fn write(path: &Path, parts: &[&[u8]], sync: bool) -> std::io::Result<()> {
+/// Like [`write_cache_file`], with a header of `header_len` bytes before the parts, made by
+/// `header` while the parts are written (a digest of them, say): it must be that long.
+pub fn write_cache_file_with_header(
+    path: &Path,
+    header_len: usize,
+    parts: &[&[u8]],
+    header: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
+    let mut temp = temp_beside(path)?;
+    temp.as_file_mut().seek(SeekFrom::Start(header_len as u64))?;
+    write_parts(temp.as_file_mut(), parts)?;
+    let header = header()?;
+    if header.len() != header_len {
+        return Err(std::io::Error::other(format!(
+            "header of {} bytes, {header_len} reserved",
+            header.len()
+        )));
+    }
+    temp.as_file().write_all_at(&header, 0)?;
+    temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent)?;
+    tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent)
+}
+
+fn write_parts(file: &mut std::fs::File, parts: &[&[u8]]) -> std::io::Result<()> {
     // Gathered writes: a rendered output has two parts per object, hundreds of syscalls apart.
     let mut slices: Vec<IoSlice> = parts.iter().map(|part| IoSlice::new(part)).collect();
     let mut rest = slices.as_mut_slice();
     while !rest.is_empty() {
-        match temp.write_vectored(rest) {
+        match file.write_vectored(rest) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(written) => IoSlice::advance_slices(&mut rest, written),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+    Ok(())
+}
+
+fn write(path: &Path, parts: &[&[u8]], sync: bool) -> std::io::Result<()> {
+    let mut temp = temp_beside(path)?;
+    write_parts(temp.as_file_mut(), parts)?;
     // tempfile creates 0600; what is written here is ordinary content (blobs, pointers).
     temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     if sync {
@@ -62,5 +97,13 @@ mod tests {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         super::write_cache_file(&path, &slices).expect("many parts");
         assert_eq!(std::fs::read(&path).expect("read"), parts.concat());
+        // A header made while the parts are written, of the length reserved for it.
+        let header = || Ok(b"head\n".to_vec());
+        super::write_cache_file_with_header(&path, 5, &[b"bo", b"dy"], header).expect("header");
+        assert_eq!(std::fs::read(&path).expect("read"), b"head\nbody");
+        let refused = super::write_cache_file_with_header(&path, 4, &[b"new"], header);
+        assert!(refused.is_err(), "a header of another length is refused");
+        assert_eq!(std::fs::read(&path).expect("read"), b"head\nbody", "the file is untouched");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temp file left");
     }
 }
