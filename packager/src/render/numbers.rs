@@ -8,20 +8,29 @@
 /// plain scalars outside quotes, comments and block scalars.
 pub fn inexact_numbers(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    if !has_candidates(text.as_bytes()) {
+    let bytes = text.as_bytes();
+    let flagged = flagged_chunks(bytes);
+    if !flagged.iter().any(|f| *f) {
         return found;
     }
     let mut block_indent: Option<usize> = None;
-    for (index, line) in text.lines().enumerate() {
-        let indent = line.len() - line.trim_start().len();
+    let mut start = 0;
+    // Lines split with memchr, looked at as bytes: this runs over every byte of every template.
+    for (index, end) in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]).enumerate() {
+        let (line, chunks) = (&text[start..end], start / CHUNK..=end.saturating_sub(1) / CHUNK);
+        start = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let indent = line.bytes().take_while(u8::is_ascii_whitespace).count();
         if let Some(parent) = block_indent {
-            if line.trim().is_empty() || indent > parent {
+            if indent == line.len() || indent > parent {
                 continue;
             }
             block_indent = None;
         }
         // Most lines hold no candidate and start no block scalar: nothing to take apart.
-        if !has_candidates(line.as_bytes()) && !line.contains(['|', '>']) {
+        if !flagged[chunks].iter().any(|f| *f) || !has_candidates(line.as_bytes()) {
             continue;
         }
         let code = outside_quotes_and_comments(line);
@@ -38,12 +47,40 @@ pub fn inexact_numbers(text: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// Whether `bytes` hold anything that could be an inexact number: an exponent right after a
-/// digit, or 16 digits in a row. Most templates hold neither, and are not scanned further.
-fn has_candidates(bytes: &[u8]) -> bool {
+/// Bytes looked at together by [`flagged_chunks`].
+const CHUNK: usize = 64;
+
+/// For each [`CHUNK`] of `bytes`, whether it may hold a candidate (see [`has_candidates`]): an
+/// exponent right after a digit or a point, a `|` or `>`, or 8 bytes that may be part of a run
+/// of digits (digits, `.`, `_`): a run of 16 digits has 8 such bytes in some chunk (all of a
+/// chunk it spans whole). Branch-free over the whole text, so that it vectorises; the lines of
+/// the few chunks it flags are looked at closely.
+fn flagged_chunks(bytes: &[u8]) -> Vec<bool> {
+    (0..bytes.len().div_ceil(CHUNK))
+        .map(|i| {
+            let (from, to) = (i * CHUNK, ((i + 1) * CHUNK).min(bytes.len()));
+            let previous = &bytes[from.saturating_sub(1)..to.saturating_sub(1)];
+            let current = &bytes[from + usize::from(from == 0)..to];
+            let mut marks = u8::from(from == 0 && matches!(bytes.first(), Some(b'|' | b'>')));
+            let run_byte = |b: u8| u8::from(b.is_ascii_digit() | (b == b'.') | (b == b'_'));
+            let mut runs = u8::from(from == 0) * bytes.first().map_or(0, |b| run_byte(*b));
+            for (&p, &b) in previous.iter().zip(current) {
+                let after_digit = p.is_ascii_digit() | (p == b'.');
+                marks |= u8::from((b | 0x20) == b'e') & u8::from(after_digit);
+                marks |= u8::from(b == b'|') | u8::from(b == b'>');
+                runs += run_byte(b);
+            }
+            marks != 0 || runs >= 8
+        })
+        .collect()
+}
+
+/// Whether `line` holds anything that could be an inexact number (an exponent right after a
+/// digit, or 16 digits in a row) or a `|` or `>` that may start a block scalar.
+fn has_candidates(line: &[u8]) -> bool {
     let mut run = 0;
     let mut previous = b' ';
-    for &b in bytes {
+    for &b in line {
         match b {
             b'0'..=b'9' => {
                 run += 1;
@@ -53,6 +90,7 @@ fn has_candidates(bytes: &[u8]) -> bool {
             }
             b'.' | b'_' => {}
             b'e' | b'E' if previous.is_ascii_digit() || previous == b'.' => return true,
+            b'|' | b'>' => return true,
             _ => run = 0,
         }
         previous = b;
@@ -186,6 +224,23 @@ mod tests {
                 (9, "12345678901234567890123".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn numbers_are_found_wherever_they_fall_among_the_chunks() {
+        // A long number, one with separators spread over chunks, and an exponent: at every
+        // offset from a chunk boundary, and at the very start.
+        for number in ["18446744073709551616", "1_000_000_000_000_000_000_000", "1e-400"] {
+            for pad in 0..2 * CHUNK {
+                let text = format!("a: {}\nb: {number}\n", "x".repeat(pad));
+                assert_eq!(inexact_numbers(&text), vec![(2, number.to_owned())], "pad {pad}");
+            }
+            assert_eq!(inexact_numbers(number), vec![(1, number.to_owned())]);
+        }
+        // Fewer than 8 digits in any chunk, more than 64 bits in all.
+        let spread: Vec<String> = "123456789012345678901".chars().map(String::from).collect();
+        let spread = format!("a: {}\n", spread.join(&"_".repeat(9)));
+        assert_eq!(inexact_numbers(&spread).len(), 1, "{spread}");
     }
 
     #[test]
