@@ -139,11 +139,11 @@ impl Cache {
     /// its metadata, checked against the manifest and the manifest against `digest`): needed
     /// only when an Application has several releases, whose objects must not overlap.
     pub fn rendered(&self, digest: &Digest, objects: bool) -> Option<Rendered> {
-        let key = self.key.clone()?;
+        let key = self.key.as_ref()?;
         let path = self.rendered_path(digest);
         let file = std::fs::File::open(&path).ok()?;
         let (seal, start) = read_seal(&file)?;
-        let fields = key.open(digest, seal)?;
+        let (fields, opener) = key.open(digest, seal)?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() != start + fields.len || fields.len == 0 {
             return None;
@@ -151,19 +151,13 @@ impl Cache {
         let objects = if objects { self.object_ids(digest)? } else { Vec::new() };
         // Recently used entries are the last to be evicted.
         let _ = file.set_modified(std::time::SystemTime::now());
-        let sealed = Sealed {
-            start,
-            len: fields.len,
-            release: digest.clone(),
-            segments: fields.segments,
-            key,
-        };
+        let sealed = Sealed { start, len: fields.len, opener };
         Some(Rendered {
             commit: fields.commit,
             name: fields.name,
             objects,
             verbatim: true,
-            body: Body::Cached(CachedStream::new(file, path, sealed)),
+            body: Body::Cached(Box::new(CachedStream::new(file, path, sealed))),
         })
     }
 
@@ -198,16 +192,15 @@ impl Cache {
         let len = stream.iter().map(|part| part.len() as u64).sum();
         let line_len = key.seal_line_len(&rendered.commit, &rendered.name, len);
         std::fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(fail)?;
-        // The output is written while another thread seals it; the seal line goes first.
-        std::thread::scope(|scope| {
-            let sealing =
-                scope.spawn(|| key.seal(digest, &rendered.commit, &rendered.name, &stream));
-            forge_store::atomic::write_cache_file_with_header(&path, line_len, &stream, || {
-                let seal = sealing.join().map_err(|_| std::io::Error::other("sealing failed"))?;
-                let mut line = serde_json::to_vec(&seal).map_err(std::io::Error::other)?;
-                line.push(b'\n');
-                Ok(line)
-            })
+        // The output is sealed segment by segment as it is written; the seal line goes first.
+        let identity = (rendered.commit.as_str(), rendered.name.as_str());
+        forge_store::atomic::write_cache_file_with_header(&path, line_len, |file| {
+            use std::io::Write;
+            let seal =
+                key.seal_parts(digest, identity, &stream, |segment| file.write_all(segment))?;
+            let mut line = serde_json::to_vec(&seal).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            Ok(line)
         })
         .map_err(fail)
     }

@@ -16,25 +16,20 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use forge_release::Digest;
-
-use crate::seal::{SEGMENT, SealKey, Tag};
+use crate::seal::{Opener, SEGMENT};
 
 /// From this many segments on, a second thread reads and checks half of them. (Below, starting
 /// it costs more than it saves: measured.)
 const SHARED_FROM: usize = 4;
 
-/// An open cache file whose seal was checked: `len` bytes of output from byte `start`, in
-/// segments whose tags are `segments`.
+/// An open cache file whose seal was checked: `len` bytes of sealed output from byte `start`.
 #[derive(Debug)]
 pub struct CachedStream {
     file: File,
     path: PathBuf,
     start: u64,
     len: u64,
-    release: Digest,
-    segments: Vec<Tag>,
-    key: SealKey,
+    opener: Opener,
 }
 
 /// Why a cached stream could not be written.
@@ -49,26 +44,22 @@ pub enum StreamError {
     },
 }
 
-/// Where a sealed stream lies in its file and what vouches for it.
+/// Where a sealed stream lies in its file and what opens it.
 #[derive(Debug)]
 pub struct Sealed {
     /// Offset of the output in the file.
     pub start: u64,
     /// Its length.
     pub len: u64,
-    /// The release it was rendered from.
-    pub release: Digest,
-    /// Its segments' tags.
-    pub segments: Vec<Tag>,
-    /// The key that checks them.
-    pub key: SealKey,
+    /// What opens its segments.
+    pub opener: Opener,
 }
 
 impl CachedStream {
     /// The stream `sealed` describes, in `file` (at `path`).
     pub fn new(file: File, path: PathBuf, sealed: Sealed) -> Self {
-        let Sealed { start, len, release, segments, key } = sealed;
-        CachedStream { file, path, start, len, release, segments, key }
+        let Sealed { start, len, opener } = sealed;
+        CachedStream { file, path, start, len, opener }
     }
 
     /// The open file.
@@ -88,7 +79,7 @@ impl CachedStream {
 
     /// Writes the stream to `out`, each segment checked before it is written.
     pub fn write_checked(&self, out: &mut dyn Write) -> Result<(), StreamError> {
-        let count = self.segments.len();
+        let count = self.len.div_ceil(SEGMENT as u64) as usize;
         if count < SHARED_FROM {
             let mut buffer = Vec::new();
             for index in 0..count {
@@ -100,9 +91,14 @@ impl CachedStream {
         std::thread::scope(|scope| {
             let (to_writer, checked) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
             let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+            // The helper's buffers come from this thread: a thread's first allocation sets up
+            // an arena of its own, which costs more than a warm generate's hashing of a segment.
+            for _ in 0..3 {
+                let _ = give_back.send(Vec::with_capacity(SEGMENT));
+            }
             let helper = scope.spawn(move || {
                 for index in (1..count).step_by(2) {
-                    let mut buffer = returned.try_recv().unwrap_or_default();
+                    let mut buffer = returned.recv().unwrap_or_default();
                     self.read_checked(index, &mut buffer)?;
                     if to_writer.send(buffer).is_err() {
                         break;
@@ -135,20 +131,20 @@ impl CachedStream {
                     break;
                 }
             }
-            drop(checked);
+            // The helper, if still waiting for a buffer or to hand one over, stops.
+            drop((checked, give_back));
             let helped = helper.join().unwrap_or_else(|_| Err(self.damaged()));
             written.and(helped)
         })
     }
 
-    /// Reads segment `index` into `buffer` and checks it against its tag.
+    /// Reads segment `index` into `buffer` and opens it: its bytes as they were sealed.
     fn read_checked(&self, index: usize, buffer: &mut Vec<u8>) -> Result<(), StreamError> {
         let offset = (index * SEGMENT) as u64;
         let size = SEGMENT.min((self.len - offset) as usize);
         buffer.resize(size, 0);
         self.file.read_exact_at(buffer, self.start + offset).map_err(|_| self.damaged())?;
-        let tag = self.key.segment_tag(&self.release, index as u64, self.len, buffer);
-        if tag == self.segments[index] { Ok(()) } else { Err(self.damaged()) }
+        if self.opener.open_segment(index, buffer) { Ok(()) } else { Err(self.damaged()) }
     }
 
     fn damaged(&self) -> StreamError {
@@ -159,22 +155,27 @@ impl CachedStream {
 
 #[cfg(test)]
 mod tests {
+    use forge_release::Digest;
+
     use super::*;
+    use crate::seal::SealKey;
 
     /// Writes `stream` sealed (after a 7-byte header) at `path`, damaged at `damage` if given,
     /// and writes it out again.
     fn round_trip(path: &std::path::Path, stream: &[u8], damage: Option<usize>) -> Option<Vec<u8>> {
         let key = SealKey::for_tests(1);
         let release = Digest::of(b"release");
-        let seal = key.seal(&release, "c", "n", &[stream]);
+        let (seal, sealed) = key.seal(&release, ("c", "n"), &[stream]).expect("seal");
+        assert_eq!(sealed.len(), stream.len());
+        assert_ne!(sealed, stream, "what the cache holds is not the output");
         let mut bytes = b"header\n".to_vec();
-        bytes.extend_from_slice(stream);
+        bytes.extend_from_slice(&sealed);
         if let Some(at) = damage {
             bytes[7 + at] ^= 1;
         }
         std::fs::write(path, &bytes).expect("write");
-        let fields = key.open(&release, seal).expect("opens");
-        let sealed = Sealed { start: 7, len: fields.len, release, segments: fields.segments, key };
+        let (fields, opener) = key.open(&release, seal).expect("opens");
+        let sealed = Sealed { start: 7, len: fields.len, opener };
         let cached = CachedStream::new(File::open(path).expect("open"), path.into(), sealed);
         let mut out = Vec::new();
         cached.write_checked(&mut out).ok().map(|()| out)

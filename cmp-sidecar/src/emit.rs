@@ -53,7 +53,7 @@ pub enum Body {
     /// One per object, each written after a `---` line.
     Documents(Vec<Document>),
     /// A whole YAML stream in the cache, `---` lines included.
-    Cached(CachedStream),
+    Cached(Box<CachedStream>),
 }
 
 /// One object as written: text ending in a newline, and the digest of that text (for a file

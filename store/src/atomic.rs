@@ -18,20 +18,19 @@ pub fn write_cache_file(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     write(path, parts, false)
 }
 
-/// Like [`write_cache_file`], with a header of `header_len` bytes before the parts, made by
-/// `header` while the parts are written (a digest of them, say): it must be that long.
+/// Like [`write_cache_file`], for content that `body` writes (the file is positioned after
+/// `header_len` bytes) and a header it returns, of that length, that goes before it: a seal of
+/// the content, say, made while it is written.
 pub fn write_cache_file_with_header(
     path: &Path,
     header_len: usize,
-    parts: &[&[u8]],
-    header: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    body: impl FnOnce(&mut std::fs::File) -> std::io::Result<Vec<u8>>,
 ) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
     use std::os::unix::fs::FileExt;
     let mut temp = temp_beside(path)?;
     temp.as_file_mut().seek(SeekFrom::Start(header_len as u64))?;
-    write_parts(temp.as_file_mut(), parts)?;
-    let header = header()?;
+    let header = body(temp.as_file_mut())?;
     if header.len() != header_len {
         return Err(std::io::Error::other(format!(
             "header of {} bytes, {header_len} reserved",
@@ -97,11 +96,13 @@ mod tests {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         super::write_cache_file(&path, &slices).expect("many parts");
         assert_eq!(std::fs::read(&path).expect("read"), parts.concat());
-        // A header made while the parts are written, of the length reserved for it.
-        let header = || Ok(b"head\n".to_vec());
-        super::write_cache_file_with_header(&path, 5, &[b"bo", b"dy"], header).expect("header");
+        // A header made while the content is written, of the length reserved for it.
+        let body = |file: &mut std::fs::File| {
+            std::io::Write::write_all(file, b"body").map(|()| b"head\n".to_vec())
+        };
+        super::write_cache_file_with_header(&path, 5, body).expect("header");
         assert_eq!(std::fs::read(&path).expect("read"), b"head\nbody");
-        let refused = super::write_cache_file_with_header(&path, 4, &[b"new"], header);
+        let refused = super::write_cache_file_with_header(&path, 4, body);
         assert!(refused.is_err(), "a header of another length is refused");
         assert_eq!(std::fs::read(&path).expect("read"), b"head\nbody", "the file is untouched");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temp file left");

@@ -123,9 +123,13 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
     let good = env.generate(&repo, APP, &[]);
     let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
-    let original = std::fs::read_to_string(&rendered).expect("rendered cache");
-    let (seal_line, stream) = original.split_once('\n').expect("seal line");
-    assert_eq!(stream.as_bytes(), good.stdout, "the file is a seal line, then the output");
+    let original = std::fs::read(&rendered).expect("rendered cache");
+    let newline = original.iter().position(|b| *b == b'\n').expect("seal line");
+    let seal_line = std::str::from_utf8(&original[..newline]).expect("seal line");
+    let stream = &original[newline + 1..];
+    assert_eq!(stream.len(), good.stdout.len(), "the file is a seal line, then the output");
+    let readable = stream.windows(b"apiVersion".len()).any(|w| w == b"apiVersion");
+    assert!(!readable, "sealed: the cache volume holds no readable object");
     let injected = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: pwned}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: mallory}]\n";
     // The same length as the genuine output: only the seal's tags can tell.
     let padding = stream.len() - injected.len() - 2;
@@ -149,18 +153,21 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
         forge_cmp::seal::SealKey::load(&forge_cmp::seal::KeySource::File(forger_key), &env.cache())
             .expect("load")
             .expect("key");
-    let seal =
-        key.seal(&published.digest, &"a".repeat(40), "company/auth-service", &[forged.as_bytes()]);
+    let identity = ("a".repeat(40), "company/auth-service");
+    let (seal, sealed) =
+        key.seal(&published.digest, (&identity.0, identity.1), &[forged.as_bytes()]).expect("seal");
     let own_seal = serde_json::to_string(&seal).expect("json");
     let genuine_id = serde_json::from_str::<Value>(seal_line).expect("seal")["key"].clone();
     let mut claimed = serde_json::from_str::<Value>(&own_seal).expect("seal");
     claimed["key"] = genuine_id;
     for seal in [own_seal, claimed.to_string()] {
-        std::fs::write(&rendered, format!("{seal}\n{forged}")).expect("forge");
+        std::fs::write(&rendered, [format!("{seal}\n").as_bytes(), &sealed].concat())
+            .expect("forge");
         let served = env.generate(&repo, APP, &[]);
         assert_eq!(served.stdout, good.stdout, "{}", String::from_utf8_lossy(&served.stderr));
-        let entry = std::fs::read_to_string(&rendered).expect("entry");
-        assert_eq!(entry, original, "the entry was rendered and sealed again");
+        let entry = std::fs::read(&rendered).expect("entry");
+        assert_eq!(entry.len(), original.len(), "the entry was rendered and sealed again");
+        assert!(!entry.ends_with(&sealed), "not the forged one");
     }
 }
 
