@@ -4,8 +4,8 @@
 //! processes and a kill at any instant leave only whole files (a torn temp file is never
 //! renamed into place). Every read is verified against its digest, and anything that fails is
 //! treated as a miss and fetched again. Rendered outputs and signature records are sealed (see
-//! [`crate::seal`]). Releases are immutable, so image+commit → digest is
-//! remembered too: a warm generate makes no network request. Nothing is synced to disk: after a
+//! [`crate::seal`]). Releases are immutable, so image+commit → digest is remembered too (sealed
+//! as well): a warm generate makes no network request. Nothing is synced to disk: after a
 //! machine crash a file may hold anything, which the checks on reading turn into a miss.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +28,9 @@ use crate::settings::Settings;
 
 /// What a sealed record of the keys that signed a release is.
 const SIGNED: &str = "signed by";
+
+/// What a sealed record of the release an image has at a commit is.
+const COMMIT_DIGEST: &str = "release of image at commit";
 
 /// Longest seal line read: room for thousands of segments (gigabytes of output).
 const SEAL_LINE_BYTES: u64 = 256 << 10;
@@ -113,15 +116,24 @@ impl Cache {
         Ok(())
     }
 
-    /// Tag remembering the digest of `image` at `commit`: a short hash of the image, then the
-    /// commit (fits the 128-character OCI tag limit).
-    fn commit_key(image: &str, commit: &str) -> String {
-        format!("{}-{commit}", &Digest::of(image.as_bytes()).hex()[..16])
+    /// The file remembering the digest of `image` at `commit`: a short hash of the image, then
+    /// the commit.
+    fn remembered_path(&self, image: &str, commit: &str) -> PathBuf {
+        let key = format!("{}-{commit}", &Digest::of(image.as_bytes()).hex()[..16]);
+        self.dir.join("commits").join(key)
     }
 
-    /// The digest remembered for `image` at `commit`.
+    /// The digest remembered for `image` at `commit`, if the record is sealed with this cache's
+    /// key: whoever can write the cache volume cannot point an unpinned pointer at a release
+    /// of their making (one consistent with its own digests) by rewriting the record.
     pub fn digest_for(&self, image: &str, commit: &str) -> Option<Digest> {
-        self.layout.resolve_tag(&Self::commit_key(image, commit)).ok().flatten()
+        let key = self.key.as_ref()?;
+        let bytes = forge_store::bounded::read_file(&self.remembered_path(image, commit), 1024);
+        let text = String::from_utf8(bytes.ok()?).ok()?;
+        let (digest, tag) = text.strip_suffix('\n')?.split_once("\nseal ")?;
+        let digest: Digest = digest.parse().ok()?;
+        let expected = key.record_tag(COMMIT_DIGEST, &digest, &format!("{image}\n{commit}"));
+        (Tag::from_hex(tag)? == expected).then_some(digest)
     }
 
     /// A cached release, if present and intact.
@@ -216,12 +228,19 @@ impl Cache {
         self.layout.write_blob(&release.digest, &release.manifest_bytes).map_err(|e| self.failed(e))
     }
 
-    /// Remembers the verified release `digest` (its blobs stored) for `image` at `commit`.
+    /// Remembers, sealed, the verified release `digest` (its blobs stored) for `image` at
+    /// `commit`. A different digest for the same image and commit cannot happen for an
+    /// immutable release; if it does, the pointer's own checks decide, and the latest wins.
     pub fn remember(&self, image: &str, commit: &str, digest: &Digest) -> Result<(), CmpError> {
-        // A different digest under the key cannot happen for an immutable release; if it
-        // does, the pointer's own checks decide and the cache keeps the first answer.
-        let key = Self::commit_key(image, commit);
-        self.layout.claim_tag(&key, digest).map(|_| ()).map_err(|e| self.failed(e))
+        let Some(key) = &self.key else { return Ok(()) };
+        let tag = key.record_tag(COMMIT_DIGEST, digest, &format!("{image}\n{commit}"));
+        let path = self.remembered_path(image, commit);
+        std::fs::create_dir_all(self.dir.join("commits"))
+            .and_then(|()| {
+                let text = format!("{digest}\nseal {}\n", tag.to_hex());
+                forge_store::atomic::write_cache_file(&path, &[text.as_bytes()])
+            })
+            .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })
     }
 
     fn signed_path(&self, digest: &Digest) -> PathBuf {

@@ -365,27 +365,34 @@ fn put_text(hasher: &mut blake3::Hasher, text: &str) {
     hasher.update(text.as_bytes());
 }
 
-/// Whether `path` is inside `dir` (both resolved as far as they exist).
+/// Whether `path` is, or would be, inside `dir`, links and `..` resolved as the system would
+/// (neither need exist: the cache is made on first use).
 fn within(path: &Path, dir: &Path) -> bool {
-    let resolve = |p: &Path| {
-        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-        // The deepest existing ancestor, resolved, with the rest appended.
-        let mut existing = absolute.as_path();
-        let mut rest = Vec::new();
-        while existing.canonicalize().is_err() {
-            match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_owned());
-                    existing = parent;
-                }
-                _ => return absolute,
-            }
-        }
-        let mut resolved = existing.canonicalize().unwrap_or_else(|_| existing.to_owned());
-        resolved.extend(rest.iter().rev());
-        resolved
-    };
     resolve(path).starts_with(resolve(dir))
+}
+
+/// `path` made absolute, component by component: each that exists resolved (its links
+/// followed), the rest taken as written (a name that does not exist is no link, so a `..`
+/// after it goes back to where it was).
+fn resolve(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut resolved = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::Normal(name) => {
+                resolved.push(name);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    resolved
 }
 
 /// Key material from an operator's file: at least 32 bytes (raw, or as text such as 64 hex
@@ -458,6 +465,8 @@ fn create_key(path: &Path) -> Result<(), String> {
         let mut file =
             std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
         file.write_all(&key)?;
+        // On disk before it is named: a crash must not leave a short key in place.
+        file.sync_all()?;
         match std::fs::hard_link(&temp, path) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
             _ => Ok(()),
@@ -571,9 +580,22 @@ mod tests {
         std::fs::write(&short, "0123456789abcdef\n").expect("write");
         let inside = cache.join("key");
         std::fs::write(&inside, [1u8; 32]).expect("write");
-        for (path, says) in [(&short, "at least 32"), (&inside, "must not be in the cache")] {
-            let error = SealKey::load(&KeySource::File(path.clone()), &cache).expect_err("refused");
-            assert!(error.to_string().contains(says), "{error}");
+        // Inside the cache however it is reached: a link to it, or a cache named with `..`
+        // that does not exist yet.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&inside, &link).expect("link");
+        let later = dir.path().join("later");
+        std::fs::create_dir(&later).expect("dir");
+        let roundabout = dir.path().join("missing/../later/cache");
+        let key_in_later = later.join("cache").join("key");
+        for (path, cache, says) in [
+            (&short, &cache, "at least 32"),
+            (&inside, &cache, "must not be in the cache"),
+            (&link, &cache, "must not be in the cache"),
+            (&key_in_later, &roundabout, "must not be in the cache"),
+        ] {
+            let error = SealKey::load(&KeySource::File(path.clone()), cache).expect_err("refused");
+            assert!(error.to_string().contains(says), "{}: {error}", path.display());
         }
         let hex = dir.path().join("hex");
         std::fs::write(&hex, format!("{}\n", "ab".repeat(32))).expect("write");

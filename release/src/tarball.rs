@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::{Component, Path};
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::digest::Digest;
 use crate::error::FormatError;
@@ -118,7 +118,16 @@ fn read_layer(
     if bounded.limit() == 0 {
         return Err(over_size(limits));
     }
-    read
+    read?;
+    // Other readers of a layer (tar, Go, containerd) go on to a second gzip member: whatever
+    // one holds would be files forge-pack never checked.
+    if !bounded.get_ref().get_ref().is_empty() {
+        return Err(FormatError::UnsafeTarball {
+            path: "resources.tar.gz".into(),
+            reason: "data after the end of the gzip stream".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Reads the files of an inflated tar stream, checking every entry, and sends each to `files`
@@ -166,9 +175,22 @@ fn read_tar(
             return Ok(());
         }
     }
-    // Inflate to the end of the stream (the padding), where gzip's own check is.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(FormatError::CorruptTarball)?;
-    Ok(())
+    // Inflate to the end of the stream, where gzip's own check is. What follows the end of the
+    // archive is padding: anything but zeros would be entries other readers may find.
+    let mut rest = archive.into_inner();
+    let mut padding = [0; 4096];
+    loop {
+        let read = rest.read(&mut padding).map_err(FormatError::CorruptTarball)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if padding[..read].iter().any(|b| *b != 0) {
+            return Err(FormatError::UnsafeTarball {
+                path: "resources.tar".into(),
+                reason: "data after the end of the archive".into(),
+            });
+        }
+    }
 }
 
 fn over_size(limits: &Limits) -> FormatError {

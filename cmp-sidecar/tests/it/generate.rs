@@ -171,9 +171,52 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     }
 }
 
+/// Whoever can write the cache volume cannot point an unpinned pointer at a release of their
+/// own making, consistent with its own digests (the same commit and name, built elsewhere):
+/// its blobs put in the cache and the commit's record rewritten to name it, with the genuine
+/// record's seal or none, it is not served; the release is read from its store again.
+#[test]
+fn a_forged_commit_record_in_the_cache_names_no_release() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let good = env.generate(&repo, APP, &[]);
+    let elsewhere = Env::new();
+    let evil = vec![argo::object("v1", "ConfigMap", Some("auth"), "pwned")];
+    let forged = elsewhere.publish('a', evil);
+    let blobs = env.cache().join("blobs/sha256");
+    let mut dirs = vec![elsewhere.store_root()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("store").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if dir.ends_with("blobs/sha256") {
+                std::fs::copy(&path, blobs.join(entry.file_name())).expect("copy blob");
+            }
+        }
+    }
+    assert!(blobs.join(forged.digest.hex()).is_file(), "the forged release is in the cache");
+    let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
+        .expect("records")
+        .map(|e| e.expect("record").path())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let genuine = std::fs::read_to_string(&records[0]).expect("record");
+    let (digest, seal) = genuine.split_once('\n').expect("digest line");
+    for text in [format!("{}\n{seal}", forged.digest), format!("{}\n", forged.digest)] {
+        std::fs::write(&records[0], text).expect("forge");
+        let served = env.generate(&repo, APP, &[]);
+        assert_eq!(served.stdout, good.stdout, "{}", String::from_utf8_lossy(&served.stderr));
+        let record = std::fs::read_to_string(&records[0]).expect("record");
+        assert!(record.starts_with(digest), "the record names the genuine release again");
+    }
+}
+
 /// The sealing key lives off the cache volume, in the sidecar's own `/tmp` by default: after a
-/// restart with a fresh one, the cached outputs no longer open; each is rendered once more from
-/// the cached release (no registry needed) and sealed with the new key.
+/// restart with a fresh one, the cache's records no longer open; each release is asked of its
+/// store once more (which image holds which release is not taken from the cache unsealed),
+/// rendered from the cached blobs and sealed with the new key; then no store is needed.
 #[test]
 fn a_new_sealing_key_renders_again_from_the_cached_release() {
     let env = Env::new();
@@ -192,10 +235,12 @@ fn a_new_sealing_key_renders_again_from_the_cached_release() {
     let cold = with(&first);
     let rendered = std::fs::read_dir(env.cache().join("rendered")).expect("rendered").count();
     assert_eq!(rendered, 1);
+    assert_eq!(with(&second), cold);
     std::fs::remove_dir_all(env.store_root()).expect("remove the store");
     assert_eq!(with(&second), cold);
-    assert_eq!(with(&second), cold);
-    assert_eq!(with(&first), cold);
+    let stale =
+        env.generate(&repo, APP, &[("FORGE_CMP_CACHE_KEY_FILE", first.to_str().expect("utf-8"))]);
+    assert!(!stale.status.success(), "records sealed with another key are not taken");
 
     // A key file in the cache volume is refused: whoever writes the volume could read it.
     let inside = env.cache().join("key");

@@ -132,3 +132,50 @@ fn manifests_that_are_not_releases_are_refused() {
     let err = Manifest::parse_release(&manifest.to_bytes(), None).expect_err("layer order");
     assert!(err.to_string().starts_with("not a forge release: layers are"), "{err}");
 }
+
+/// The release's layer replaced by `layer` (its manifest made to match): what a builder with
+/// push rights could sign.
+fn verify_with_layer(layer: &[u8]) -> Result<(), FormatError> {
+    let r = parts();
+    let mut manifest = Manifest::parse_release(&r.manifest_bytes, None).expect("manifest");
+    manifest.layers[0].digest = Digest::of(layer);
+    manifest.layers[0].size = layer.len() as u64;
+    let head = verify_head(Digest::of(&manifest.to_bytes()), manifest, &r.config, &r.metadata)
+        .expect("head");
+    verify_resources(head, layer, &Limits::default()).map(|_| ())
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Other readers of a layer (GNU tar, Go, containerd) read a second gzip member and entries
+/// after padding: files there would reach them unchecked. Such layers are refused.
+#[test]
+fn data_after_the_gzip_stream_or_the_archive_is_refused() {
+    use std::io::Read;
+    let r = parts();
+    verify_with_layer(&r.resources).expect("the layer itself verifies");
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&r.resources[..]).read_to_end(&mut tar).expect("inflate");
+    let mut hidden = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    let evil = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hidden, namespace: auth}\n";
+    header.set_size(evil.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    hidden.append_data(&mut header, "auth/core.ConfigMap.hidden.yaml", &evil[..]).expect("entry");
+    let hidden = hidden.into_inner().expect("tar");
+
+    let two_members = [r.resources.to_vec(), gzip(&hidden)].concat();
+    let error = verify_with_layer(&two_members).expect_err("a second gzip member");
+    assert!(error.to_string().contains("data after the end of the gzip stream"), "{error}");
+    let after_the_end = gzip(&[tar.clone(), hidden].concat());
+    let error = verify_with_layer(&after_the_end).expect_err("entries after the archive");
+    assert!(error.to_string().contains("data after the end of the archive"), "{error}");
+    // More zeros after the end are padding, as tar writes it.
+    verify_with_layer(&gzip(&[tar, vec![0; 10_240]].concat())).expect("zero padding");
+}
