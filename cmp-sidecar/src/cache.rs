@@ -207,9 +207,11 @@ impl Cache {
         // The output is sealed segment by segment as it is written; the seal line goes first.
         let identity = (rendered.commit.as_str(), rendered.name.as_str());
         forge_store::atomic::write_cache_file_with_header(&path, line_len, |file| {
-            use std::io::Write;
-            let seal =
-                key.seal_parts(digest, identity, &stream, |segment| file.write_all(segment))?;
+            use std::os::unix::fs::FileExt;
+            let file: &std::fs::File = file;
+            let write_at =
+                |offset, segment: &[u8]| file.write_all_at(segment, line_len as u64 + offset);
+            let seal = key.seal_parts(digest, identity, &stream, write_at)?;
             let mut line = serde_json::to_vec(&seal).map_err(std::io::Error::other)?;
             line.push(b'\n');
             Ok(line)

@@ -160,45 +160,66 @@ impl SealKey {
     }
 
     /// Seals an output rendered from the verified release `digest`: `parts`, one after the
-    /// other, encrypted segment by segment and handed to `write`; the seal of it all.
+    /// other, encrypted segment by segment and handed to `write_at` with their offset (in any
+    /// order: past a few segments two threads share the work); the seal of it all.
     pub fn seal_parts(
         &self,
         digest: &Digest,
         (commit, name): (&str, &str),
         parts: &[&[u8]],
-        mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+        write_at: impl Fn(u64, &[u8]) -> std::io::Result<()> + Sync,
     ) -> std::io::Result<Seal> {
         let mut salt = Salt([0; 16]);
         getrandom::fill(&mut salt.0).map_err(std::io::Error::other)?;
         let key = self.entry_key(digest, &salt);
-        let len = parts.iter().map(|p| p.len() as u64).sum::<u64>();
-        let mut segments = Vec::new();
-        let mut buffer = Vec::with_capacity(SEGMENT.min(len as usize));
-        let mut seal_buffer = |buffer: &mut Vec<u8>| {
-            let nonce = nonce(segments.len());
-            let tag = key.seal_in_place_separate_tag(nonce, Aad::empty(), buffer);
-            let tag = tag.map_err(|_| std::io::Error::other("a segment could not be sealed"))?;
-            let mut bytes = [0; 16];
-            bytes.copy_from_slice(tag.as_ref());
-            segments.push(SegmentTag(bytes));
-            write(buffer)?;
-            buffer.clear();
-            Ok::<(), std::io::Error>(())
-        };
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut len = 0;
         for part in parts {
-            let mut rest = *part;
-            while !rest.is_empty() {
-                let take = rest.len().min(SEGMENT - buffer.len());
-                buffer.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                if buffer.len() == SEGMENT {
-                    seal_buffer(&mut buffer)?;
-                }
+            starts.push(len);
+            len += part.len();
+        }
+        let count = len.div_ceil(SEGMENT);
+        // Segment `index` gathered from the parts into `buffer`.
+        let gather = |index: usize, buffer: &mut Vec<u8>| {
+            buffer.clear();
+            let (mut at, to) = (index * SEGMENT, ((index + 1) * SEGMENT).min(len));
+            let mut part = starts.partition_point(|start| *start <= at).saturating_sub(1);
+            while at < to {
+                let offset = at - starts[part];
+                let take = (parts[part].len() - offset).min(to - at);
+                buffer.extend_from_slice(&parts[part][offset..offset + take]);
+                at += take;
+                part += 1;
             }
-        }
-        if !buffer.is_empty() {
-            seal_buffer(&mut buffer)?;
-        }
+        };
+        let share = |first: usize, step: usize| -> std::io::Result<Vec<(usize, SegmentTag)>> {
+            let mut buffer = Vec::with_capacity(SEGMENT.min(len));
+            let mut tags = Vec::new();
+            for index in (first..count).step_by(step) {
+                gather(index, &mut buffer);
+                let tag = key.seal_in_place_separate_tag(nonce(index), Aad::empty(), &mut buffer);
+                let tag =
+                    tag.map_err(|_| std::io::Error::other("a segment could not be sealed"))?;
+                let mut bytes = [0; 16];
+                bytes.copy_from_slice(tag.as_ref());
+                write_at((index * SEGMENT) as u64, &buffer)?;
+                tags.push((index, SegmentTag(bytes)));
+            }
+            Ok(tags)
+        };
+        let mut tags = if count < 4 {
+            share(0, 1)?
+        } else {
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| share(1, 2));
+                let mine = share(0, 2);
+                let other = other.join().unwrap_or_else(|_| Err(std::io::Error::other("panic")));
+                Ok::<_, std::io::Error>([mine?, other?].concat())
+            })?
+        };
+        tags.sort_by_key(|(index, _)| *index);
+        let segments = tags.into_iter().map(|(_, tag)| tag).collect();
+        let len = len as u64;
         let fields = SealFields { commit: commit.to_owned(), name: name.to_owned(), len, segments };
         let mac = self.seal_tag(digest, &salt, &fields);
         Ok(Seal { key: self.id(), salt, fields, mac })
@@ -211,12 +232,14 @@ impl SealKey {
         (commit, name): (&str, &str),
         parts: &[&[u8]],
     ) -> std::io::Result<(Seal, Vec<u8>)> {
-        let mut sealed = Vec::new();
-        let seal = self.seal_parts(digest, (commit, name), parts, |segment| {
-            sealed.extend_from_slice(segment);
+        let len = parts.iter().map(|p| p.len()).sum();
+        let sealed = std::sync::Mutex::new(vec![0; len]);
+        let seal = self.seal_parts(digest, (commit, name), parts, |offset, segment| {
+            let mut sealed = sealed.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            sealed[offset as usize..offset as usize + segment.len()].copy_from_slice(segment);
             Ok(())
         })?;
-        Ok((seal, sealed))
+        Ok((seal, sealed.into_inner().map_err(|_| std::io::Error::other("poisoned"))?))
     }
 
     /// The length of the line (with its newline) that [`Self::seal_parts`] makes for an
