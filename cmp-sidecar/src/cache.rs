@@ -78,6 +78,13 @@ impl Cache {
     fn entries(&self) -> (Vec<(std::time::SystemTime, u64, PathBuf)>, u64) {
         let mut files = Vec::new();
         for sub in ["blobs/sha256", "rendered"] {
+            // A directory linked elsewhere is not the cache's: its files are not evicted.
+            let real = |path: PathBuf| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+            if !real(self.dir.join("blobs")) && sub.starts_with("blobs")
+                || !real(self.dir.join(sub))
+            {
+                continue;
+            }
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
             for entry in entries.flatten() {
                 let Ok(meta) = entry.metadata() else { continue };

@@ -372,6 +372,32 @@ fn the_cache_stays_under_its_size_limit_by_evicting_the_least_recently_used() {
     assert_eq!(again.stdout, first.stdout, "an evicted release is fetched again");
 }
 
+/// Whoever can write the cache volume cannot have the sidecar delete files elsewhere: a cache
+/// directory replaced by a link to another directory is not evicted from.
+#[test]
+fn eviction_does_not_follow_a_link_out_of_the_cache() {
+    let env = Env::new();
+    env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    argo_parse(&env.generate(&repo, APP, &[]));
+    let elsewhere = env.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("dir");
+    let precious = elsewhere.join("precious");
+    std::fs::write(&precious, vec![1u8; 64 << 10]).expect("write");
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+    std::fs::File::options()
+        .write(true)
+        .open(&precious)
+        .expect("open")
+        .set_modified(old)
+        .expect("age");
+    let rendered = env.cache().join("rendered");
+    std::fs::remove_dir_all(&rendered).expect("remove");
+    std::os::unix::fs::symlink(&elsewhere, &rendered).expect("link");
+    argo_parse(&env.generate(&repo, APP, &[("FORGE_CMP_CACHE_MAX_BYTES", "1")]));
+    assert!(precious.exists(), "a file outside the cache was evicted");
+}
+
 #[test]
 fn a_store_that_does_not_answer_in_time_fails_within_the_budget() {
     let env = Env::new();
