@@ -160,11 +160,14 @@ impl Cache {
     pub fn rendered(&self, digest: &Digest, objects: bool) -> Option<Rendered> {
         let key = self.key.as_ref()?;
         let path = self.rendered_path(digest);
-        let file = std::fs::File::open(&path).ok()?;
+        let file = forge_store::bounded::open(&path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
         let (seal, start) = read_seal(&file)?;
         let (fields, opener) = key.open(digest, seal)?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() != start + fields.len || fields.len == 0 {
+        if meta.len() != start + fields.len || fields.len == 0 {
             return None;
         }
         let objects = if objects { self.object_ids(digest)? } else { Vec::new() };

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Reads the regular file at `path` (symbolic links followed), refusing one larger than
 /// `max` bytes (`FileTooLarge`) or that is not a regular file (`InvalidInput`).
 pub fn read_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    let file = open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
@@ -23,6 +23,14 @@ pub fn read_file(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         return Err(too_large(max));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting: opening a FIFO someone planted would otherwise
+/// block until a writer comes (a regular file reads as ever).
+pub fn open(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nonblocking = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    std::fs::OpenOptions::new().read(true).custom_flags(nonblocking).open(path)
 }
 
 fn too_large(max: u64) -> io::Error {
@@ -48,5 +56,13 @@ mod tests {
             read_file(&link, 1 << 20).expect_err("link").kind(),
             io::ErrorKind::InvalidInput
         );
+        // A FIFO is refused at once, not waited on for a writer.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(read_file(&fifo, 1 << 20).map(|_| ())));
+        let read = result.recv_timeout(std::time::Duration::from_secs(5)).expect("not blocked");
+        assert_eq!(read.expect_err("fifo").kind(), io::ErrorKind::InvalidInput);
     }
 }

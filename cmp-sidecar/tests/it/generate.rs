@@ -213,6 +213,42 @@ fn a_forged_commit_record_in_the_cache_names_no_release() {
     }
 }
 
+/// Whoever can write the cache volume cannot hang a generate: FIFOs planted where the cached
+/// output and the commit's record are looked for are not waited on (a miss, then the release).
+#[test]
+fn fifos_planted_in_the_cache_do_not_hang_a_generate() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let good = env.generate(&repo, APP, &[]);
+    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
+        .expect("records")
+        .map(|e| e.expect("record").path())
+        .collect();
+    for path in [&rendered, &records[0]] {
+        std::fs::remove_file(path).expect("remove");
+        let made = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
+        assert!(made.success());
+    }
+    let mut child = env
+        .command(&repo, APP, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("generate is blocked on a FIFO in the cache");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert_eq!(output.stdout, good.stdout, "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// The sealing key lives off the cache volume, in the sidecar's own `/tmp` by default: after a
 /// restart with a fresh one, the cache's records no longer open; each release is asked of its
 /// store once more (which image holds which release is not taken from the cache unsealed),
