@@ -134,13 +134,9 @@ impl Cache {
     /// key: whoever can write the cache volume cannot point an unpinned pointer at a release
     /// of their making (one consistent with its own digests) by rewriting the record.
     pub fn digest_for(&self, image: &str, commit: &str) -> Option<Digest> {
-        let key = self.key.as_ref()?;
-        let bytes = forge_store::bounded::read_file(&self.remembered_path(image, commit), 1024);
-        let text = String::from_utf8(bytes.ok()?).ok()?;
-        let (digest, tag) = text.strip_suffix('\n')?.split_once("\nseal ")?;
-        let digest: Digest = digest.parse().ok()?;
-        let expected = key.record_tag(COMMIT_DIGEST, &digest, &format!("{image}\n{commit}"));
-        (Tag::from_hex(tag)? == expected).then_some(digest)
+        let path = self.remembered_path(image, commit);
+        let body = self.read_record(&path, COMMIT_DIGEST, &format!("{image}\n{commit}"))?;
+        body.strip_suffix('\n')?.parse().ok()
     }
 
     /// A cached release, if present and intact.
@@ -244,15 +240,13 @@ impl Cache {
     /// `commit`. A different digest for the same image and commit cannot happen for an
     /// immutable release; if it does, the pointer's own checks decide, and the latest wins.
     pub fn remember(&self, image: &str, commit: &str, digest: &Digest) -> Result<(), CmpError> {
-        let Some(key) = &self.key else { return Ok(()) };
-        let tag = key.record_tag(COMMIT_DIGEST, digest, &format!("{image}\n{commit}"));
         let path = self.remembered_path(image, commit);
-        std::fs::create_dir_all(self.dir.join("commits"))
-            .and_then(|()| {
-                let text = format!("{digest}\nseal {}\n", tag.to_hex());
-                forge_store::atomic::write_cache_file(&path, &[text.as_bytes()])
-            })
-            .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })
+        self.write_record(
+            &path,
+            COMMIT_DIGEST,
+            &format!("{image}\n{commit}"),
+            &format!("{digest}\n"),
+        )
     }
 
     fn signed_path(&self, digest: &Digest) -> PathBuf {
@@ -263,33 +257,43 @@ impl Cache {
     /// unless the record is sealed with this cache's key (whoever can write the cache volume
     /// cannot mark a release signed).
     pub fn signed_by(&self, digest: &Digest) -> Vec<String> {
-        let Some(key) = &self.key else { return Vec::new() };
-        let bytes = forge_store::bounded::read_file(&self.signed_path(digest), 64 * 1024);
-        let Ok(text) = bytes.map(String::from_utf8) else { return Vec::new() };
-        let Ok(text) = text else { return Vec::new() };
-        // Lines of keys, then `seal <tag>`.
-        let body = text.strip_suffix('\n').unwrap_or(&text);
-        let (keys, last) = match body.rsplit_once('\n') {
-            Some((keys, last)) => (format!("{keys}\n"), last),
-            None => (String::new(), body),
-        };
-        match last.strip_prefix("seal ").and_then(Tag::from_hex) {
-            Some(tag) if tag == key.record_tag(SIGNED, digest, &keys) => {
-                keys.lines().map(str::to_owned).collect()
-            }
-            _ => Vec::new(),
-        }
+        let body = self.read_record(&self.signed_path(digest), SIGNED, digest.as_str());
+        body.map(|keys| keys.lines().map(str::to_owned).collect()).unwrap_or_default()
     }
 
     /// Records, sealed, that the trusted keys `keys` signed the release `digest`.
     pub fn remember_signed(&self, digest: &Digest, keys: &[String]) -> Result<(), CmpError> {
+        let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        self.write_record(&self.signed_path(digest), SIGNED, digest.as_str(), &body)
+    }
+
+    /// The body of the small record at `path` (lines, then `seal <tag>`), if its tag is this
+    /// cache's over `what` it is, its `subject` and the body.
+    fn read_record(&self, path: &Path, what: &str, subject: &str) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let text =
+            String::from_utf8(forge_store::bounded::read_file(path, 64 * 1024).ok()?).ok()?;
+        let rest = text.strip_suffix('\n')?;
+        let (body, tag) = match rest.rsplit_once('\n') {
+            Some((body, last)) => (format!("{body}\n"), last),
+            None => (String::new(), rest),
+        };
+        let tag = Tag::from_hex(tag.strip_prefix("seal ")?)?;
+        (tag == key.record_tag(what, subject, &body)).then_some(body)
+    }
+
+    /// Writes `body` at `path`, sealed as [`Self::read_record`] reads it (nothing without a key).
+    fn write_record(
+        &self,
+        path: &Path,
+        what: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), CmpError> {
         let Some(key) = &self.key else { return Ok(()) };
-        let path = self.signed_path(digest);
-        let mut text: String = keys.iter().map(|k| format!("{k}\n")).collect();
-        let tag = key.record_tag(SIGNED, digest, &text);
-        text.push_str(&format!("seal {}\n", tag.to_hex()));
-        std::fs::create_dir_all(self.dir.join("signed"))
-            .and_then(|()| forge_store::atomic::write_file(&path, text.as_bytes()))
+        let text = format!("{body}seal {}\n", key.record_tag(what, subject, body).to_hex());
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.dir))
+            .and_then(|()| forge_store::atomic::write_cache_file(path, &[text.as_bytes()]))
             .map_err(|e| CmpError::Cache { dir: self.dir.clone(), reason: e.to_string() })
     }
 

@@ -125,12 +125,12 @@ impl SealKey {
         hasher
     }
 
-    /// The tag of a small record about release `digest` (`what` it is, its `text`).
-    pub fn record_tag(&self, what: &str, digest: &Digest, text: &str) -> Tag {
+    /// The tag of a small record: `what` it is, what it is about (`subject`), its `body`.
+    pub fn record_tag(&self, what: &str, subject: &str, body: &str) -> Tag {
         let mut hasher = self.mac("record");
         put_text(&mut hasher, what);
-        put_text(&mut hasher, digest.as_str());
-        put_text(&mut hasher, text);
+        put_text(&mut hasher, subject);
+        put_text(&mut hasher, body);
         Tag(hasher.finalize())
     }
 

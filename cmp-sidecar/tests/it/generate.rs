@@ -6,6 +6,21 @@ use crate::argo::{self, Env, argo_parse, failure, pointer};
 
 const APP: &str = "envs/dev/auth-service";
 
+/// Where the cache keeps the output rendered from release `digest`.
+fn rendered_entry(env: &Env, digest: &forge_release::Digest) -> std::path::PathBuf {
+    env.cache().join("rendered").join(format!("{}.stream", digest.hex()))
+}
+
+/// The cache's one record of the release an image holds at a commit.
+fn commit_record(env: &Env) -> std::path::PathBuf {
+    let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
+        .expect("records")
+        .map(|e| e.expect("record").path())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    records.into_iter().next().expect("a record")
+}
+
 #[test]
 fn prints_every_object_of_the_pinned_release_as_argo_reads_it() {
     let env = Env::new();
@@ -99,7 +114,7 @@ fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
         .expect("stray temp file");
     // The rendered output is cached too; damage its seal line (as a torn write would): a miss
     // found before anything is written, so the release itself is read again.
-    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let rendered = rendered_entry(&env, &published.digest);
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     output[5] ^= 1;
     std::fs::write(&rendered, &output).expect("damage");
@@ -122,7 +137,7 @@ fn a_forged_rendered_output_in_the_cache_injects_nothing() {
     let published = env.publish('a', argo::sample());
     let repo = env.gitops(&pointer('a', Some(published.digest.as_str())));
     let good = env.generate(&repo, APP, &[]);
-    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let rendered = rendered_entry(&env, &published.digest);
     let original = std::fs::read(&rendered).expect("rendered cache");
     let newline = original.iter().position(|b| *b == b'\n').expect("seal line");
     let seal_line = std::str::from_utf8(&original[..newline]).expect("seal line");
@@ -197,19 +212,15 @@ fn a_forged_commit_record_in_the_cache_names_no_release() {
         }
     }
     assert!(blobs.join(forged.digest.hex()).is_file(), "the forged release is in the cache");
-    let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
-        .expect("records")
-        .map(|e| e.expect("record").path())
-        .collect();
-    assert_eq!(records.len(), 1, "{records:?}");
-    let genuine = std::fs::read_to_string(&records[0]).expect("record");
+    let record = commit_record(&env);
+    let genuine = std::fs::read_to_string(&record).expect("record");
     let (digest, seal) = genuine.split_once('\n').expect("digest line");
     for text in [format!("{}\n{seal}", forged.digest), format!("{}\n", forged.digest)] {
-        std::fs::write(&records[0], text).expect("forge");
+        std::fs::write(&record, text).expect("forge");
         let served = env.generate(&repo, APP, &[]);
         assert_eq!(served.stdout, good.stdout, "{}", String::from_utf8_lossy(&served.stderr));
-        let record = std::fs::read_to_string(&records[0]).expect("record");
-        assert!(record.starts_with(digest), "the record names the genuine release again");
+        let now = std::fs::read_to_string(&record).expect("record");
+        assert!(now.starts_with(digest), "the record names the genuine release again");
     }
 }
 
@@ -221,12 +232,9 @@ fn fifos_planted_in_the_cache_do_not_hang_a_generate() {
     let published = env.publish('a', argo::sample());
     let repo = env.gitops(&pointer('a', None));
     let good = env.generate(&repo, APP, &[]);
-    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
-    let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
-        .expect("records")
-        .map(|e| e.expect("record").path())
-        .collect();
-    for path in [&rendered, &records[0]] {
+    let rendered = rendered_entry(&env, &published.digest);
+    let record = commit_record(&env);
+    for path in [&rendered, &record] {
         std::fs::remove_file(path).expect("remove");
         let made = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
         assert!(made.success());
@@ -297,7 +305,7 @@ fn a_cached_output_damaged_in_place_fails_once_then_is_read_again() {
     let published = env.publish('a', argo::sample());
     let repo = env.gitops(&pointer('a', None));
     let good = env.generate(&repo, APP, &[]);
-    let rendered = env.cache().join("rendered").join(format!("{}.stream", published.digest.hex()));
+    let rendered = rendered_entry(&env, &published.digest);
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     let last = output.len() - 2;
     output[last] ^= 1;
