@@ -14,11 +14,10 @@ use forge_release::Digest;
 use forge_release::image::ReleaseImage;
 use forge_release::manifest::Manifest;
 use forge_release::metadata::ReleaseMetadata;
+use forge_release::objects::ObjectId;
 use forge_release::tarball::Limits;
 use forge_store::registry::options::limits;
 use forge_store::{LayoutStore, Store};
-
-use forge_release::objects::ObjectId;
 
 use crate::cached_stream::{CachedStream, Sealed};
 use crate::emit::{Body, Rendered, SEPARATOR};
@@ -48,12 +47,9 @@ impl Cache {
     /// The cache `settings` name (created on first write), kept under their size limit, its
     /// rendered outputs sealed with their key.
     pub fn new(settings: &Settings) -> Self {
-        Self::in_dir(&settings.cache_dir, settings.cache_max_bytes, settings.cache_key.clone())
-    }
-
-    /// A cache in `dir` kept under `max_bytes`, outputs sealed with `key` (none: not kept).
-    pub fn in_dir(dir: &Path, max_bytes: u64, key: Option<SealKey>) -> Self {
-        Cache { dir: dir.to_owned(), layout: LayoutStore::cache(dir), max_bytes, key }
+        let dir = &settings.cache_dir;
+        let (max_bytes, key) = (settings.cache_max_bytes, settings.cache_key.clone());
+        Cache { dir: dir.clone(), layout: LayoutStore::cache(dir), max_bytes, key }
     }
 
     /// Deletes the least recently used blobs and rendered outputs until the cache is under
@@ -78,11 +74,14 @@ impl Cache {
     fn entries(&self) -> (Vec<(std::time::SystemTime, u64, PathBuf)>, u64) {
         let mut files = Vec::new();
         for sub in ["blobs/sha256", "rendered"] {
-            // A directory linked elsewhere is not the cache's: its files are not evicted.
-            let real = |path: PathBuf| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-            if !real(self.dir.join("blobs")) && sub.starts_with("blobs")
-                || !real(self.dir.join(sub))
-            {
+            // A directory linked elsewhere (any part of the way) is not the cache's: its files
+            // are not evicted.
+            let mut path = self.dir.clone();
+            let linked = sub.split('/').any(|part| {
+                path.push(part);
+                !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            });
+            if linked {
                 continue;
             }
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };

@@ -62,11 +62,6 @@ impl CachedStream {
         CachedStream { file, path, start, len, opener }
     }
 
-    /// The open file.
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
     /// Its length in bytes, `---` lines included.
     pub fn len(&self) -> u64 {
         self.len
