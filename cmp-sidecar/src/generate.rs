@@ -4,10 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use forge_release::Digest;
+use forge_release::FormatError;
 use forge_release::image::ReleaseImage;
 use forge_release::reference::ProjectLocation;
-use forge_release::tarball::Limits;
-use forge_release::verify::VerifiedRelease;
+use forge_release::tarball::{self, Limits, TarFile};
+use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
 use forge_store::Store;
 use forge_store::registry::RegistryOptions;
 
@@ -307,12 +308,8 @@ async fn fetch(
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Fetched, CmpError> {
-    let verify = |raw: &ReleaseImage| {
-        raw.verify_inspecting(
-            limits,
-            |file| if settings.annotate { None } else { emit::scan(file) },
-        )
-    };
+    let verify =
+        |raw: &ReleaseImage| raw.verify_inspecting(limits, |file| scan(file, settings.annotate));
     let image = pointer.location.project.to_string();
     let commit = &pointer.pointer.spec.commit;
     let pinned = pointer.pointer.spec.digest.clone();
@@ -353,8 +350,16 @@ async fn fetch(
         check_release(&release, pointer)?;
         return Ok((release, scanned, Blobs::Cached, None));
     }
-    // The signatures are checked while the blobs come in.
-    let blobs = store.fetch_blobs_of(manifest, &digest, limits);
+    // The layer is unpacked (on threads of its own) as soon as it is in; the signatures are
+    // checked while the blobs come in.
+    let annotate = settings.annotate;
+    let unpack = |layer: &bytes::Bytes| {
+        let (layer, limits) = (layer.clone(), *limits);
+        std::thread::spawn(move || {
+            tarball::unpack_inspecting(&layer, &limits, |file| scan(file, annotate))
+        })
+    };
+    let blobs = store.fetch_blobs_with(manifest, &digest, limits, unpack);
     let (fetched, checked) = match signatures {
         Some(rule) => {
             let (fetched, signed_by) = tokio::join!(blobs, rule.check(&store, &image, &digest));
@@ -362,7 +367,8 @@ async fn fetch(
         }
         None => (blobs.await, None),
     };
-    let raw = Arc::new(fetched.map_err(store_error)?);
+    let (raw, unpacking) = fetched.map_err(store_error)?;
+    let raw = Arc::new(raw);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
         std::thread::spawn(move || {
@@ -371,8 +377,15 @@ async fn fetch(
             with_room(&cache, needed, || cache.put_blobs(&raw)).inspect_err(warn_cache).is_ok()
         })
     };
-    let verified =
-        verify(&raw).map_err(|e| store_error(e.into())).and_then(|(release, scanned)| {
+    // The layer's bytes were checked against their digest as they came in.
+    let verified = verify_head(&raw)
+        .and_then(|head| {
+            let (unpacked, scanned) =
+                unpacking.join().expect("unpacking a layer does not panic")?;
+            Ok((verify::check_files(head, unpacked)?, scanned))
+        })
+        .map_err(|e| store_error(e.into()))
+        .and_then(|(release, scanned)| {
             check_release(&release, pointer)?;
             Ok((release, scanned))
         });
@@ -383,6 +396,16 @@ async fn fetch(
             Err(error)
         }
     }
+}
+
+/// What [`emit::scan`] finds in a file (nothing when annotating, which parses every file).
+fn scan(file: &TarFile, annotate: bool) -> Scanned {
+    if annotate { None } else { emit::scan(file) }
+}
+
+/// The head of a fetched release: its config and metadata checked against the manifest.
+fn verify_head(raw: &ReleaseImage) -> Result<ReleaseHead, FormatError> {
+    verify::verify_head(raw.digest.clone(), raw.manifest.clone(), &raw.config, &raw.metadata)
 }
 
 fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {

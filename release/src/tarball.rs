@@ -2,7 +2,7 @@
 //! well-named, unique files.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Component, Path};
 
 use flate2::bufread::GzDecoder;
@@ -98,10 +98,6 @@ pub fn unpack_inspecting<R>(
     })
 }
 
-/// Bytes inflated at a time: large enough for the inflater's fast path and for hashing,
-/// small enough to stay in cache while the tar reader copies them out.
-const INFLATED_CHUNK: usize = 256 << 10;
-
 /// A file as the layer reader sends it: path, content, and its digest if the reader took it.
 type ReadFile = (String, Vec<u8>, Option<Digest>);
 
@@ -114,7 +110,7 @@ fn read_layer(
 ) -> Result<(), FormatError> {
     // One byte over the limit is enough to know it was exceeded.
     let mut bounded = GzDecoder::new(layer).take(limits.max_unpacked_bytes + 1);
-    let read = read_tar(io::BufReader::with_capacity(INFLATED_CHUNK, &mut bounded), limits, files);
+    let read = read_tar(&mut bounded, limits, files);
     if bounded.limit() == 0 {
         return Err(over_size(limits));
     }
@@ -163,9 +159,11 @@ fn read_tar(
         if declared > limits.max_unpacked_bytes {
             return Err(over_size(limits));
         }
-        let mut content =
-            Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 20));
-        entry.read_to_end(&mut content).map_err(FormatError::CorruptTarball)?;
+        // Zeroed by the allocator (fresh pages, no pass over them) and filled by inflating
+        // straight into it: the declared size is bounded above, and a header that claims more
+        // than the stream holds ends in an error.
+        let mut content = vec![0; usize::try_from(entry.size()).map_err(|_| over_size(limits))?];
+        entry.read_exact(&mut content).map_err(FormatError::CorruptTarball)?;
         bytes += content.len() as u64;
         let sha256 = (hashed * 3 < bytes).then(|| {
             hashed += content.len() as u64;

@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::Manifest;
 use crate::metadata::{ReleaseConfig, ReleaseMetadata};
-use crate::tarball::{self, Limits, TarFile};
+use crate::tarball::{self, Limits, TarFile, Unpacked};
 
 /// The manifest, config and metadata of a release, checked; enough for `inspect` and `list`.
 #[derive(Debug, Clone)]
@@ -69,8 +69,16 @@ pub fn verify_resources_inspecting<R>(
 ) -> Result<(VerifiedRelease, Vec<R>), FormatError> {
     head.manifest.resources().verify(layer)?;
     let (unpacked, inspected) = tarball::unpack_inspecting(layer, limits, inspect)?;
+    Ok((check_files(head, unpacked)?, inspected))
+}
+
+/// Checks the files unpacked from a release's resources layer, whose bytes were checked
+/// against the manifest's digest for it, against the metadata: the rest of
+/// [`verify_resources`], for a caller that unpacked the layer while the other blobs were on
+/// their way.
+pub fn check_files(head: ReleaseHead, unpacked: Unpacked) -> Result<VerifiedRelease, FormatError> {
     // The tar stream's digest (recorded in the metadata) is not checked again: the layer's bytes
-    // were checked against their digest above, and inflating them gives one stream only.
+    // were checked against their digest, and inflating them gives one stream only.
     let recorded = &head.metadata.resources;
     let mut expected: BTreeMap<&str, &Digest> =
         recorded.objects.iter().map(|o| (o.path.as_str(), &o.sha256)).collect();
@@ -98,5 +106,5 @@ pub fn verify_resources_inspecting<R>(
     if unpacked.files.is_empty() {
         return Err(FormatError::NotARelease { reason: "the release has no objects".into() });
     }
-    Ok((VerifiedRelease { head, files: unpacked.files }, inspected))
+    Ok(VerifiedRelease { head, files: unpacked.files })
 }

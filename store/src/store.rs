@@ -1,5 +1,6 @@
 //! One project's release stream, in an OCI image layout directory or a registry repository.
 
+use bytes::Bytes;
 use forge_release::Digest;
 use forge_release::FormatError;
 use forge_release::image::ReleaseImage;
@@ -207,24 +208,44 @@ impl Store {
         digest: &Digest,
         limits: &Limits,
     ) -> Result<ReleaseImage, StoreError> {
+        let (image, ()) = self.fetch_blobs_with(manifest_bytes, digest, limits, |_| ()).await?;
+        Ok(image)
+    }
+
+    /// [`Self::fetch_blobs_of`], handing the resources layer (checked against its digest) to
+    /// `on_layer` as soon as it is in, while the other blobs may still be on their way: the
+    /// layer is the bulk of the work on a release, and its unpacking need not wait for them.
+    pub async fn fetch_blobs_with<T>(
+        &self,
+        manifest_bytes: Vec<u8>,
+        digest: &Digest,
+        limits: &Limits,
+        on_layer: impl FnOnce(&Bytes) -> T,
+    ) -> Result<(ReleaseImage, T), StoreError> {
         let manifest = Manifest::parse_release(&manifest_bytes, Some(digest))?;
         check_sizes(&manifest, limits)?;
+        let layer = async {
+            let layer = Bytes::from(self.fetch_blob(manifest.resources()).await?);
+            let handed = on_layer(&layer);
+            Ok::<_, StoreError>((layer, handed))
+        };
         // All three at once: the small blobs ride alongside the resources layer, which is
         // asked for first (on the connection already open).
-        let (resources, config, metadata) = futures_util::future::try_join3(
-            self.fetch_blob(manifest.resources()),
+        let ((resources, handed), config, metadata) = futures_util::future::try_join3(
+            layer,
             self.fetch_blob(&manifest.config),
             self.fetch_blob(manifest.metadata()),
         )
         .await?;
-        Ok(ReleaseImage {
+        let image = ReleaseImage {
             digest: digest.clone(),
             manifest_bytes,
             manifest,
             config,
             metadata,
-            resources: resources.into(),
-        })
+            resources,
+        };
+        Ok((image, handed))
     }
 }
 

@@ -97,23 +97,48 @@ fn an_oversized_layer_is_refused_before_it_is_read() {
     );
 }
 
+/// Publishes release `a`, then retags it with its metadata changed by `edit` (the manifest
+/// made consistent with it): a release whose parts are each intact but disagree.
+fn publish_with_metadata(env: &Env, edit: impl FnOnce(&mut ReleaseMetadata)) {
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(env, &published.digest)).expect("manifest");
+    let mut manifest = Manifest::parse_release(&bytes, None).expect("manifest");
+    let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(
+        &std::fs::read(blob_path(env, &manifest.metadata().digest)).expect("metadata"),
+    )
+    .expect("parse");
+    edit(&mut metadata);
+    let metadata_bytes = metadata.to_bytes();
+    let digest = Digest::of(&metadata_bytes);
+    std::fs::write(blob_path(env, &digest), &metadata_bytes).expect("metadata");
+    manifest.layers[1].digest = digest;
+    manifest.layers[1].size = metadata_bytes.len() as u64;
+    retag(env, &published.digest, &manifest);
+}
+
 #[test]
 fn a_release_whose_metadata_lies_about_an_object_is_refused() {
     let env = Env::new();
-    let published = env.publish('a', argo::sample());
-    let bytes = std::fs::read(blob_path(&env, &published.digest)).expect("manifest");
-    let mut manifest = Manifest::parse_release(&bytes, None).expect("manifest");
-    let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(
-        &std::fs::read(blob_path(&env, &manifest.metadata().digest)).expect("metadata"),
-    )
-    .expect("parse");
-    metadata.resources.objects[1].id.name = "renamed".into();
-    let metadata_bytes = metadata.to_bytes();
-    let digest = Digest::of(&metadata_bytes);
-    std::fs::write(blob_path(&env, &digest), &metadata_bytes).expect("metadata");
-    manifest.layers[1].digest = digest;
-    manifest.layers[1].size = metadata_bytes.len() as u64;
-    retag(&env, &published.digest, &manifest);
+    publish_with_metadata(&env, |metadata| {
+        metadata.resources.objects[1].id.name = "renamed".into()
+    });
     let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
     assert!(stderr.contains("does not match its metadata entry"), "{stderr}");
+}
+
+/// The layer is unpacked while the metadata is still on its way: each file is checked against
+/// the metadata all the same, once it is in.
+#[test]
+fn a_release_whose_metadata_records_another_digest_for_a_file_is_refused() {
+    let env = Env::new();
+    let other = Digest::of(b"another object");
+    let mut path = String::new();
+    publish_with_metadata(&env, |metadata| {
+        metadata.resources.objects[1].sha256 = other.clone();
+        path = metadata.resources.objects[1].path.clone();
+    });
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(stderr.contains(&format!("metadata records {other}")), "{stderr}");
+    assert!(stderr.contains(&path), "the file is named: {stderr}");
+    assert!(!env.cache().join("rendered").exists(), "the refused release was rendered");
 }
