@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::FormatError;
+use crate::manifest::Descriptor;
 use crate::objects::ObjectId;
 
 /// The newest major version of the config and metadata documents this build reads and writes.
@@ -31,6 +32,45 @@ impl ReleaseConfig {
         check_version(bytes, "formatVersion", "release config")?;
         serde_json::from_slice(bytes)
             .map_err(|e| FormatError::Json { what: "release config", source: e })
+    }
+
+    /// The config blob's bytes, as forge-pack writes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a config always serialises")
+    }
+
+    /// The bytes of the config blob `descriptor` names, worked out from the release's metadata
+    /// (`metadata`, checked against its own digest): forge-pack's config says again what its
+    /// metadata says. Only when they have the size and digest the descriptor gives, which makes
+    /// them the blob itself: a reader need not fetch it. `None` for a config forge-pack would
+    /// not write from that metadata (another version, another writer): fetch it.
+    pub fn implied(descriptor: &Descriptor, metadata: &[u8]) -> Option<Vec<u8>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Identity {
+            schema_version: u64,
+            release: Names,
+            source: Commit,
+        }
+        #[derive(Deserialize)]
+        struct Names {
+            repository: String,
+            project: String,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            commit: String,
+        }
+        let Identity { schema_version, release, source } = serde_json::from_slice(metadata).ok()?;
+        let bytes = ReleaseConfig {
+            format_version: schema_version,
+            repository: release.repository,
+            project: release.project,
+            commit: source.commit,
+        }
+        .to_bytes();
+        (bytes.len() as u64 == descriptor.size && Digest::of(&bytes) == descriptor.digest)
+            .then_some(bytes)
     }
 }
 

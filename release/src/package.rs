@@ -232,13 +232,13 @@ pub fn package(
         tool: tool.clone(),
     };
     let metadata_bytes = metadata.to_bytes();
-    let config = serde_json::to_vec(&ReleaseConfig {
+    let config = ReleaseConfig {
         format_version: SCHEMA_VERSION,
         repository: repository.clone(),
         project: project.clone(),
         commit: commit.clone(),
-    })
-    .expect("config always serialises");
+    }
+    .to_bytes();
 
     let titled = |mut d: Descriptor, title: &str| {
         d.annotations.insert(annotations::TITLE.into(), title.into());

@@ -5,6 +5,7 @@ use forge_release::Digest;
 use forge_release::FormatError;
 use forge_release::image::ReleaseImage;
 use forge_release::manifest::{Descriptor, Manifest};
+use forge_release::metadata::ReleaseConfig;
 use forge_release::reference::{ProjectLocation, StoreRoot};
 use forge_release::tarball::Limits;
 use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
@@ -229,14 +230,21 @@ impl Store {
             let handed = on_layer(&layer);
             Ok::<_, StoreError>((layer, handed))
         };
-        // All three at once: the small blobs ride alongside the resources layer, which is
-        // asked for first (on the connection already open).
-        let ((resources, handed), config, metadata) = futures_util::future::try_join3(
-            layer,
-            self.fetch_blob(&manifest.config),
-            self.fetch_blob(manifest.metadata()),
-        )
-        .await?;
+        // The config follows from the metadata when forge-pack wrote both (a request saved:
+        // each costs a registry milliseconds of work); else it is fetched once the metadata
+        // is in.
+        let small = async {
+            let metadata = self.fetch_blob(manifest.metadata()).await?;
+            let config = match ReleaseConfig::implied(&manifest.config, &metadata) {
+                Some(config) => config,
+                None => self.fetch_blob(&manifest.config).await?,
+            };
+            Ok((config, metadata))
+        };
+        // The metadata rides alongside the resources layer, which is asked for first (on the
+        // connection already open).
+        let ((resources, handed), (config, metadata)) =
+            futures_util::future::try_join(layer, small).await?;
         let image = ReleaseImage {
             digest: digest.clone(),
             manifest_bytes,

@@ -142,3 +142,53 @@ fn a_release_whose_metadata_records_another_digest_for_a_file_is_refused() {
     assert!(stderr.contains(&path), "the file is named: {stderr}");
     assert!(!env.cache().join("rendered").exists(), "the refused release was rendered");
 }
+
+/// Publishes release `a` with its config blob replaced by `config` (the manifest made
+/// consistent with it) and returns the new config's digest.
+fn publish_with_config(env: &Env, config: &[u8]) -> Digest {
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(env, &published.digest)).expect("manifest");
+    let mut manifest = Manifest::parse_release(&bytes, None).expect("manifest");
+    let digest = Digest::of(config);
+    std::fs::write(blob_path(env, &digest), config).expect("config");
+    manifest.config.digest = digest.clone();
+    manifest.config.size = config.len() as u64;
+    retag(env, &published.digest, &manifest);
+    digest
+}
+
+/// The config forge-pack writes follows from the metadata, so it is not fetched: a store that
+/// has lost it still serves the release, whose cached copy is whole.
+#[test]
+fn a_config_the_metadata_implies_is_not_fetched() {
+    let env = Env::new();
+    let published = env.publish('a', argo::sample());
+    let bytes = std::fs::read(blob_path(&env, &published.digest)).expect("manifest");
+    let config = Manifest::parse_release(&bytes, None).expect("manifest").config.digest;
+    std::fs::remove_file(blob_path(&env, &config)).expect("the config is gone");
+    let output = env.generate(&env.gitops(&pointer('a', None)), APP, &[]);
+    assert_eq!(argo::argo_parse(&output).len(), 3);
+    assert!(env.cache().join("blobs/sha256").join(config.hex()).is_file(), "config not cached");
+}
+
+/// A config forge-pack would not write from the metadata (another writer's layout) is fetched
+/// and checked: it must still agree with the metadata.
+#[test]
+fn a_config_the_metadata_does_not_imply_is_fetched_and_checked() {
+    let env = Env::new();
+    let written = |project: &str| {
+        format!(
+            "{{\n  \"formatVersion\": 1,\n  \"repository\": \"company/monorepo\",\n  \"project\": \"{project}\",\n  \"commit\": \"{}\"\n}}\n",
+            "a".repeat(40)
+        )
+    };
+    let agreeing = publish_with_config(&env, written("auth-service").as_bytes());
+    let output = env.generate(&env.gitops(&pointer('a', None)), APP, &[]);
+    assert_eq!(argo::argo_parse(&output).len(), 3, "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(env.cache().join("blobs/sha256").join(agreeing.hex()).is_file(), "config not cached");
+
+    let env = Env::new();
+    publish_with_config(&env, written("billing").as_bytes());
+    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+    assert!(stderr.contains("config and metadata disagree"), "{stderr}");
+}

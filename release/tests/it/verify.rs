@@ -1,11 +1,12 @@
 //! Verification of releases: digests, sizes, media types, versions and per-file digests.
 
+use forge_release::FormatError;
 use forge_release::digest::Digest;
 use forge_release::manifest::Manifest;
+use forge_release::metadata::{ReleaseConfig, ReleaseMetadata};
 use forge_release::package::write_resources_layer;
 use forge_release::tarball::Limits;
 use forge_release::verify::{verify_head, verify_resources};
-use forge_release::{FormatError, metadata::ReleaseMetadata};
 
 use forge_release::image::ReleaseImage;
 use forge_testkit::fixtures;
@@ -178,4 +179,20 @@ fn data_after_the_gzip_stream_or_the_archive_is_refused() {
     assert!(error.to_string().contains("data after the end of the archive"), "{error}");
     // More zeros after the end are padding, as tar writes it.
     verify_with_layer(&gzip(&[tar, vec![0; 10_240]].concat())).expect("zero padding");
+}
+
+/// A reader need not fetch the config forge-pack writes: the metadata gives its bytes, which
+/// stand for the blob only when they have its digest and size.
+#[test]
+fn the_config_follows_from_the_metadata_only_when_its_digest_says_so() {
+    let r = parts();
+    let config = &r.manifest.config;
+    assert_eq!(ReleaseConfig::implied(config, &r.metadata).as_deref(), Some(&r.config[..]));
+    let mut other = config.clone();
+    other.digest = Digest::of(b"{}");
+    assert_eq!(ReleaseConfig::implied(&other, &r.metadata), None, "another digest");
+    let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(&r.metadata).expect("metadata");
+    metadata.source.commit = "c".repeat(40);
+    assert_eq!(ReleaseConfig::implied(config, &metadata.to_bytes()), None, "another commit");
+    assert_eq!(ReleaseConfig::implied(config, b"not json"), None);
 }
