@@ -177,9 +177,23 @@ impl Store {
         let bytes = self.fetch_manifest(digest).await?;
         let manifest = Manifest::parse_release(&bytes, Some(digest))?;
         check_sizes(&manifest, &Limits::default())?;
-        let config = self.fetch_blob(&manifest.config).await?;
-        let metadata = self.fetch_blob(manifest.metadata()).await?;
+        let (config, metadata) = self.fetch_config_and_metadata(&manifest).await?;
         Ok(verify::verify_head(digest.clone(), manifest, &config, &metadata)?)
+    }
+
+    /// The config and metadata blobs of `manifest`. The config follows from the metadata when
+    /// forge-pack wrote both ([`ReleaseConfig::implied`]: a request saved, and each costs a
+    /// registry milliseconds of work); else it is fetched once the metadata is in.
+    async fn fetch_config_and_metadata(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let metadata = self.fetch_blob(manifest.metadata()).await?;
+        let config = match ReleaseConfig::implied(&manifest.config, &metadata) {
+            Some(config) => config,
+            None => self.fetch_blob(&manifest.config).await?,
+        };
+        Ok((config, metadata))
     }
 
     /// Fetches and fully verifies a release.
@@ -230,19 +244,9 @@ impl Store {
             let handed = on_layer(&layer);
             Ok::<_, StoreError>((layer, handed))
         };
-        // The config follows from the metadata when forge-pack wrote both (a request saved:
-        // each costs a registry milliseconds of work); else it is fetched once the metadata
-        // is in.
-        let small = async {
-            let metadata = self.fetch_blob(manifest.metadata()).await?;
-            let config = match ReleaseConfig::implied(&manifest.config, &metadata) {
-                Some(config) => config,
-                None => self.fetch_blob(&manifest.config).await?,
-            };
-            Ok((config, metadata))
-        };
         // The metadata rides alongside the resources layer, which is asked for first (on the
         // connection already open).
+        let small = self.fetch_config_and_metadata(&manifest);
         let ((resources, handed), (config, metadata)) =
             futures_util::future::try_join(layer, small).await?;
         let image = ReleaseImage {
