@@ -52,12 +52,23 @@ pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_sa
 }
 
 /// Writes one value as a YAML document (no leading `---`, trailing newline).
+///
+/// Written into a buffer kept by the thread and then copied out at its exact size: a document
+/// written into a string of its own grows it again and again, and every larger copy is fresh
+/// memory (a build writes megabytes of objects, and fresh pages are slow to come by).
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    thread_local! {
+        static WRITTEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     let mut options = serde_saphyr::SerializerOptions::default();
     // Long single-line values (image references, URLs) stay on one line, as kubectl writes
     // them; multi-line values still use `|` blocks.
     options.folded_wrap_chars = usize::MAX;
-    serde_saphyr::to_string_with_options(value, options)
+    WRITTEN.with_borrow_mut(|written| {
+        written.clear();
+        serde_saphyr::to_fmt_writer_with_options(written, value, options)?;
+        Ok(written.as_str().to_owned())
+    })
 }
 
 /// What a too-deep object is told, whichever parser found it.
