@@ -7,7 +7,7 @@ use forge_release::Digest;
 use forge_release::FormatError;
 use forge_release::image::ReleaseImage;
 use forge_release::reference::ProjectLocation;
-use forge_release::tarball::{self, Limits, TarFile};
+use forge_release::tarball::Limits;
 use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
 use forge_store::Store;
 use forge_store::registry::RegistryOptions;
@@ -19,6 +19,7 @@ use crate::error::CmpError;
 use crate::pointer::LoadedPointer;
 use crate::settings::Settings;
 use crate::trust::SignatureRule;
+use crate::unpacking::{self, Unpacking};
 
 /// The output of `generate`, and the cache writes still under way.
 #[derive(Debug, Default)]
@@ -308,8 +309,9 @@ async fn fetch(
     limits: &Limits,
     cache_writes: &mut Vec<CacheWrite>,
 ) -> Result<Fetched, CmpError> {
-    let verify =
-        |raw: &ReleaseImage| raw.verify_inspecting(limits, |file| scan(file, settings.annotate));
+    let verify = |raw: &ReleaseImage| {
+        raw.verify_inspecting(limits, |file| unpacking::scan(file, settings.annotate))
+    };
     let image = pointer.location.project.to_string();
     let commit = &pointer.pointer.spec.commit;
     let pinned = pointer.pointer.spec.digest.clone();
@@ -350,15 +352,13 @@ async fn fetch(
         check_release(&release, pointer)?;
         return Ok((release, scanned, Blobs::Cached, None));
     }
-    // The layer is unpacked (on threads of its own) as soon as it is in; the signatures are
-    // checked while the blobs come in.
+    // The signatures are checked while the blobs come in. The layer is unpacked (on threads
+    // of its own) as soon as it is in, unless a signature rule applies: then not before the
+    // signatures are found good, so that nothing unsigned is read.
     let annotate = settings.annotate;
-    let unpack = |layer: &bytes::Bytes| {
-        let (layer, limits) = (layer.clone(), *limits);
-        std::thread::spawn(move || {
-            tarball::unpack_inspecting(&layer, &limits, |file| scan(file, annotate))
-        })
-    };
+    let early = signatures.is_none();
+    let unpack =
+        |layer: &bytes::Bytes| early.then(|| Unpacking::start(layer.clone(), *limits, annotate));
     let blobs = store.fetch_blobs_with(manifest, &digest, limits, unpack);
     let (fetched, checked) = match signatures {
         Some(rule) => {
@@ -368,6 +368,9 @@ async fn fetch(
         None => (blobs.await, None),
     };
     let (raw, unpacking) = fetched.map_err(store_error)?;
+    // Stopped, should the release be refused before its files are needed.
+    let unpacking =
+        unpacking.unwrap_or_else(|| Unpacking::start(raw.resources.clone(), *limits, annotate));
     let raw = Arc::new(raw);
     let blobs_written = {
         let (cache, raw) = (cache.clone(), Arc::clone(&raw));
@@ -380,8 +383,7 @@ async fn fetch(
     // The layer's bytes were checked against their digest as they came in.
     let verified = verify_head(&raw)
         .and_then(|head| {
-            let (unpacked, scanned) =
-                unpacking.join().expect("unpacking a layer does not panic")?;
+            let (unpacked, scanned) = unpacking.finish()?;
             Ok((verify::check_files(head, unpacked)?, scanned))
         })
         .map_err(|e| store_error(e.into()))
@@ -396,11 +398,6 @@ async fn fetch(
             Err(error)
         }
     }
-}
-
-/// What [`emit::scan`] finds in a file (nothing when annotating, which parses every file).
-fn scan(file: &TarFile, annotate: bool) -> Scanned {
-    if annotate { None } else { emit::scan(file) }
 }
 
 /// The head of a fetched release: its config and metadata checked against the manifest.

@@ -18,6 +18,7 @@ pub mod seal;
 pub mod settings;
 pub mod tenancy;
 pub mod trust;
+pub mod unpacking;
 
 pub use error::CmpError;
 pub use generate::generate;

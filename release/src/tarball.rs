@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use flate2::bufread::GzDecoder;
 
@@ -73,6 +74,17 @@ pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
 pub fn unpack_inspecting<R>(
     layer: &[u8],
     limits: &Limits,
+    inspect: impl FnMut(&TarFile) -> R,
+) -> Result<(Unpacked, Vec<R>), FormatError> {
+    unpack_until(layer, limits, &AtomicBool::new(false), inspect)
+}
+
+/// [`unpack_inspecting`] that gives up at the next file once `stop` is set (by a caller that
+/// no longer wants the files: the release was refused on other grounds).
+pub fn unpack_until<R>(
+    layer: &[u8],
+    limits: &Limits,
+    stop: &AtomicBool,
     mut inspect: impl FnMut(&TarFile) -> R,
 ) -> Result<(Unpacked, Vec<R>), FormatError> {
     if layer.len() as u64 > limits.max_layer_bytes {
@@ -88,6 +100,10 @@ pub fn unpack_inspecting<R>(
         let mut inspected = Vec::new();
         // Ends when the reader is done or has failed; its result says which.
         for (path, content, sha256) in receiver {
+            // Returning drops the receiver, which stops the reader at its next file.
+            if stop.load(Ordering::Relaxed) {
+                return Err(FormatError::NotARelease { reason: "unpacking was stopped".into() });
+            }
             let sha256 = sha256.unwrap_or_else(|| Digest::of(&content));
             let file = TarFile { path, sha256, content };
             inspected.push(inspect(&file));

@@ -41,9 +41,12 @@ pub fn verify_head(
     manifest.metadata().verify(metadata)?;
     let config = ReleaseConfig::parse(config)?;
     let metadata = ReleaseMetadata::parse(metadata)?;
-    if metadata.source.commit != config.commit || metadata.release.project != config.project {
+    if metadata.source.commit != config.commit
+        || metadata.release.project != config.project
+        || metadata.release.repository != config.repository
+    {
         return Err(FormatError::NotARelease {
-            reason: "config and metadata disagree on project or commit".into(),
+            reason: "config and metadata disagree on repository, project or commit".into(),
         });
     }
     Ok(ReleaseHead { digest, manifest, config, metadata })

@@ -141,6 +141,8 @@ fn a_release_whose_metadata_records_another_digest_for_a_file_is_refused() {
     assert!(stderr.contains(&format!("metadata records {other}")), "{stderr}");
     assert!(stderr.contains(&path), "the file is named: {stderr}");
     assert!(!env.cache().join("rendered").exists(), "the refused release was rendered");
+    let named = std::fs::read_dir(env.cache().join("commits")).map_or(0, Iterator::count);
+    assert_eq!(named, 0, "the refused release is named in the cache");
 }
 
 /// Publishes release `a` with its config blob replaced by `config` (the manifest made
@@ -187,8 +189,13 @@ fn a_config_the_metadata_does_not_imply_is_fetched_and_checked() {
     assert_eq!(argo::argo_parse(&output).len(), 3, "{}", String::from_utf8_lossy(&output.stderr));
     assert!(env.cache().join("blobs/sha256").join(agreeing.hex()).is_file(), "config not cached");
 
-    let env = Env::new();
-    publish_with_config(&env, written("billing").as_bytes());
-    let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
-    assert!(stderr.contains("config and metadata disagree"), "{stderr}");
+    for (what, config) in [
+        ("project", written("billing")),
+        ("repository", written("auth-service").replace("company/monorepo", "company/other")),
+    ] {
+        let env = Env::new();
+        publish_with_config(&env, config.as_bytes());
+        let stderr = failure(&env.generate(&env.gitops(&pointer('a', None)), APP, &[]));
+        assert!(stderr.contains("config and metadata disagree"), "{what}: {stderr}");
+    }
 }

@@ -191,8 +191,26 @@ fn the_config_follows_from_the_metadata_only_when_its_digest_says_so() {
     let mut other = config.clone();
     other.digest = Digest::of(b"{}");
     assert_eq!(ReleaseConfig::implied(&other, &r.metadata), None, "another digest");
+    let mut longer = config.clone();
+    longer.size += 1;
+    assert_eq!(ReleaseConfig::implied(&longer, &r.metadata), None, "another size");
     let mut metadata: ReleaseMetadata = ReleaseMetadata::parse(&r.metadata).expect("metadata");
     metadata.source.commit = "c".repeat(40);
     assert_eq!(ReleaseConfig::implied(config, &metadata.to_bytes()), None, "another commit");
     assert_eq!(ReleaseConfig::implied(config, b"not json"), None);
+}
+
+/// A caller that no longer wants the files (the release was refused on other grounds) stops
+/// the unpacking at the next file.
+#[test]
+fn unpacking_stops_when_told() {
+    use std::sync::atomic::AtomicBool;
+    let r = parts();
+    let limits = Limits::default();
+    let read = |stop: bool| {
+        forge_release::tarball::unpack_until(&r.resources, &limits, &AtomicBool::new(stop), |_| ())
+    };
+    assert!(read(false).is_ok());
+    let err = read(true).expect_err("stopped");
+    assert!(err.to_string().contains("unpacking was stopped"), "{err}");
 }
