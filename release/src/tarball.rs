@@ -69,8 +69,9 @@ pub fn unpack(layer: &[u8], limits: &Limits) -> Result<Unpacked, FormatError> {
 /// Two threads share the work: a spawned one inflates the layer, reads its entries and hashes
 /// about a third of the bytes; the caller's hashes the other files and runs `inspect` (which
 /// need not be `Send`) on each. On a cold `forge-cmp generate` (where `inspect` reads each
-/// file line by line) these shares take about as long as each other. The tar stream itself is not hashed: the layer was checked against its
-/// digest, and inflating it gives one stream only.
+/// file line by line) these shares take about as long as each other. Files are inflated
+/// straight into buffers of their size. The tar stream itself is not hashed: the layer was
+/// checked against its digest, and inflating it gives one stream only.
 pub fn unpack_inspecting<R>(
     layer: &[u8],
     limits: &Limits,
