@@ -57,8 +57,9 @@ pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_sa
 /// written into a string of its own grows it again and again, and every larger copy is fresh
 /// memory (a build writes megabytes of objects, and fresh pages are slow to come by).
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    use std::cell::RefCell;
     thread_local! {
-        static WRITTEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        static WRITTEN: RefCell<String> = const { RefCell::new(String::new()) };
     }
     let mut options = serde_saphyr::SerializerOptions::default();
     // Long single-line values (image references, URLs) stay on one line, as kubectl writes

@@ -178,11 +178,15 @@ fn a_config_the_metadata_implies_is_not_fetched() {
 #[test]
 fn a_config_the_metadata_does_not_imply_is_fetched_and_checked() {
     let env = Env::new();
+    // Pretty-printed: what another writer might make, not what forge-pack writes.
     let written = |project: &str| {
-        format!(
-            "{{\n  \"formatVersion\": 1,\n  \"repository\": \"company/monorepo\",\n  \"project\": \"{project}\",\n  \"commit\": \"{}\"\n}}\n",
-            "a".repeat(40)
-        )
+        let config = serde_json::json!({
+            "formatVersion": 1,
+            "repository": "company/monorepo",
+            "project": project,
+            "commit": "a".repeat(40),
+        });
+        serde_json::to_string_pretty(&config).expect("json")
     };
     let agreeing = publish_with_config(&env, written("auth-service").as_bytes());
     let output = env.generate(&env.gitops(&pointer('a', None)), APP, &[]);
