@@ -63,23 +63,7 @@ impl ResourcesLayer {
     /// Sorts `files` by path, refuses duplicates, an empty set and a set readers would refuse
     /// ([`Limits`]), and writes the layer with `commit_time` as every entry's mtime.
     pub fn build(mut files: Vec<ResourceFile>, commit_time: i64) -> Result<Self, PackageError> {
-        if files.is_empty() {
-            return Err(PackageError::Empty);
-        }
-        let limits = Limits::default();
-        let too_large = |what, actual: u64, limit: u64| {
-            (actual > limit).then_some(PackageError::TooLarge { what, actual, limit })
-        };
-        // The tar the readers inflate: a 512-byte header and the content padded to 512 bytes
-        // per file, then two empty blocks.
-        let unpacked: u64 =
-            files.iter().map(|f| 512 + (f.content.len() as u64).div_ceil(512) * 512).sum::<u64>()
-                + 1024;
-        if let Some(e) = too_large("objects", files.len() as u64, limits.max_files)
-            .or_else(|| too_large("uncompressed bytes", unpacked, limits.max_unpacked_bytes))
-        {
-            return Err(e);
-        }
+        check_readable(files.iter().map(|f| f.content.len() as u64))?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         if let Some(pair) = files.windows(2).find(|pair| pair[0].path == pair[1].path) {
             return Err(PackageError::DuplicateObject(pair[0].id.to_string()));
@@ -102,10 +86,59 @@ impl ResourcesLayer {
             (written, objects.join().expect("hashing objects does not panic"))
         });
         let (bytes, info) = written?;
-        if let Some(e) = too_large("compressed bytes", info.size, limits.max_layer_bytes) {
-            return Err(e);
+        Self::checked(bytes, info, objects)
+    }
+
+    /// A layer written file by file elsewhere ([`LayerWriter`], while the objects were still
+    /// being rendered): `objects` in its order, with contents of `lengths` bytes; refused as
+    /// [`Self::build`] refuses a set (the caller has checked the order and that paths are
+    /// unique).
+    pub fn written(
+        bytes: Vec<u8>,
+        info: LayerInfo,
+        objects: Vec<ObjectInfo>,
+        lengths: impl Iterator<Item = u64>,
+    ) -> Result<Self, PackageError> {
+        check_readable(lengths)?;
+        Self::checked(bytes, info, objects)
+    }
+
+    fn checked(
+        bytes: Vec<u8>,
+        info: LayerInfo,
+        objects: Vec<ObjectInfo>,
+    ) -> Result<Self, PackageError> {
+        let limit = Limits::default().max_layer_bytes;
+        if info.size > limit {
+            return Err(PackageError::TooLarge {
+                what: "compressed bytes",
+                actual: info.size,
+                limit,
+            });
         }
         Ok(ResourcesLayer { bytes: Bytes::from(bytes), info, objects })
+    }
+}
+
+/// Refuses an empty set of files, and one of files with these content lengths that readers
+/// would refuse ([`Limits`]).
+fn check_readable(lengths: impl Iterator<Item = u64>) -> Result<(), PackageError> {
+    let limits = Limits::default();
+    let too_large = |what, actual: u64, limit: u64| {
+        (actual > limit).then_some(PackageError::TooLarge { what, actual, limit })
+    };
+    // The tar the readers inflate: a 512-byte header and the content padded to 512 bytes per
+    // file, then two empty blocks.
+    let (count, unpacked) = lengths
+        .fold((0, 1024), |(count, bytes), len| (count + 1, bytes + 512 + len.div_ceil(512) * 512));
+    if count == 0 {
+        return Err(PackageError::Empty);
+    }
+    match too_large("objects", count, limits.max_files)
+        .or_else(|| too_large("uncompressed bytes", unpacked, limits.max_unpacked_bytes))
+    {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -153,34 +186,64 @@ pub struct LayerInfo {
 }
 
 /// Writes `files` (already sorted by path, unique) as a deterministic tar+gzip stream to `out`.
-///
-/// Every header is built by hand: mode 0644, uid/gid 0, no user or group names, the given
-/// mtime; the gzip header has no file name and mtime 0. The tar is hashed as it streams into
-/// the compressor, and the compressed bytes as they stream out, so nothing is buffered twice.
 pub fn write_resources_layer<W: Write>(
     files: &[ResourceFile],
     mtime: u64,
     out: W,
 ) -> io::Result<(W, LayerInfo)> {
-    let compressed = HashingWriter::new(out);
-    // The compressed bytes depend on the pieces the tar is written in, not only on the tar:
-    // buffering or chunking it differently changes every layer digest (the golden tests pin
-    // this write pattern).
-    let gzip = GzBuilder::new().mtime(0).write(compressed, Compression::new(GZIP_LEVEL));
-    let mut tar = tar::Builder::new(HashingWriter::new(gzip));
+    let mut layer = LayerWriter::new(mtime, out);
     for file in files {
+        layer.append(&file.path, &file.content)?;
+    }
+    layer.finish()
+}
+
+/// A resources layer written one file at a time, in path order (the caller's to keep), as a
+/// deterministic tar+gzip stream.
+///
+/// Every header is built by hand: mode 0644, uid/gid 0, no user or group names, the given
+/// mtime; the gzip header has no file name and mtime 0. The tar is hashed as it streams into
+/// the compressor, and the compressed bytes as they stream out, so nothing is buffered twice.
+pub struct LayerWriter<W: Write> {
+    tar: tar::Builder<HashingWriter<flate2::write::GzEncoder<HashingWriter<W>>>>,
+    mtime: u64,
+}
+
+impl<W: Write> LayerWriter<W> {
+    /// A layer written to `out`, every entry with `mtime`.
+    pub fn new(mtime: u64, out: W) -> Self {
+        // The compressed bytes depend on the pieces the tar is written in, not only on the tar:
+        // buffering or chunking it differently changes every layer digest (the golden tests pin
+        // this write pattern).
+        let gzip =
+            GzBuilder::new().mtime(0).write(HashingWriter::new(out), Compression::new(GZIP_LEVEL));
+        LayerWriter { tar: tar::Builder::new(HashingWriter::new(gzip)), mtime }
+    }
+
+    /// Appends the file `path` holding `content`.
+    pub fn append(&mut self, path: &str, content: &[u8]) -> io::Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(file.content.len() as u64);
+        header.set_size(content.len() as u64);
         header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_mtime(mtime);
-        tar.append_data(&mut header, &file.path, file.content.as_slice())?;
+        header.set_mtime(self.mtime);
+        self.tar.append_data(&mut header, path, content)
     }
-    let (gzip, tar_sha256, _) = tar.into_inner()?.finish();
-    let (out, digest, size) = gzip.finish()?.finish();
-    Ok((out, LayerInfo { digest, size, tar_sha256 }))
+
+    /// Ends the layer: the writer and what the metadata says of the layer.
+    pub fn finish(self) -> io::Result<(W, LayerInfo)> {
+        let (gzip, tar_sha256, _) = self.tar.into_inner()?.finish();
+        let (out, digest, size) = gzip.finish()?.finish();
+        Ok((out, LayerInfo { digest, size, tar_sha256 }))
+    }
+}
+
+impl<W: Write> std::fmt::Debug for LayerWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerWriter").field("mtime", &self.mtime).finish_non_exhaustive()
+    }
 }
 
 /// Packages a release numbered `number` with `aliases`: metadata, config and manifest around
