@@ -131,6 +131,7 @@ pub async fn prepare(
         &args.artifacts,
         Some(&ctx.source.commit),
         keep,
+        Some(ctx.commit_time),
     )?;
     crate::commands::check_images(&mut rendered.objects, &args.artifacts, access, output).await?;
     check_clean(project_dir, &rendered, &ctx, args.allow_dirty)?;
@@ -143,8 +144,27 @@ pub async fn prepare(
         .map(|(path, blob)| SourceFile { path: path.clone(), blob: blob.clone() })
         .collect();
     let images = crate::images::inventory(&rendered.objects);
-    let resources = ResourcesLayer::build(rendered.into_files()?, ctx.commit_time)
-        .map_err(crate::render::RenderError::from)?;
+    // The layer written while the templates were parsed, if it holds exactly these objects;
+    // else written now.
+    let early = rendered.early_layer.take().and_then(|layer| layer.finish(&rendered.objects));
+    tracing::debug!(
+        "the resources layer {}",
+        if early.is_some() {
+            "was written while the templates were parsed"
+        } else {
+            "is written now"
+        }
+    );
+    let resources = match early {
+        Some(written) => ResourcesLayer::written(
+            written.bytes,
+            written.info,
+            written.objects,
+            written.lengths.into_iter(),
+        ),
+        None => ResourcesLayer::build(rendered.into_files()?, ctx.commit_time),
+    }
+    .map_err(crate::render::RenderError::from)?;
     let input = ReleaseInput {
         repository: config.repository.clone(),
         project: config.project.clone(),

@@ -17,8 +17,14 @@ pub async fn run(args: &RenderArgs, global: &GlobalArgs, output: &Output) -> Res
         (false, true) => Keep::Unpinned,
         (false, false) => Keep::None,
     };
-    let mut rendered =
-        render::render_project(&args.project.project_dir, &config, &args.artifacts, None, keep)?;
+    let mut rendered = render::render_project(
+        &args.project.project_dir,
+        &config,
+        &args.artifacts,
+        None,
+        keep,
+        None,
+    )?;
     let access = Access::from_args(global)?;
     crate::commands::check_images(&mut rendered.objects, &args.artifacts, &access, output).await?;
     if keep == Keep::All {

@@ -7,6 +7,8 @@ mod jsonnet;
 mod numbers;
 mod objects;
 mod parallel;
+pub mod pipeline;
+mod predict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -120,7 +122,7 @@ impl RenderError {
 }
 
 /// The rendered set: the objects and the artifacts they reference.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RenderedSet {
     /// The objects, sorted by path.
     pub objects: Vec<RenderedObject>,
@@ -132,6 +134,9 @@ pub struct RenderedSet {
     pub inputs: Vec<(String, String)>,
     /// The repository's top directory (the project directory outside git).
     pub repository: PathBuf,
+    /// The resources layer, written while the templates were parsed, when that could be done
+    /// (see [`pipeline`]); checked against the objects before use.
+    pub early_layer: Option<pipeline::EarlyLayer>,
 }
 
 impl RenderedSet {
@@ -162,6 +167,7 @@ pub fn render_project(
     inputs: &ArtifactArgs,
     commit: Option<&str>,
     keep: Keep,
+    layer_time: Option<i64>,
 ) -> Result<RenderedSet, RenderError> {
     let artifacts = ArtifactSet::load(&inputs.files, &inputs.values)?;
     let library_paths: Vec<PathBuf> =
@@ -187,18 +193,21 @@ pub fn render_project(
         project: config.project.clone(),
         commit: commit.unwrap_or_default().to_owned(),
     };
-    render_dir(project_dir, &config.templates_dir(project_dir), artifacts, &jsonnet, keep)
+    let early = layer_time.filter(|_| keep == Keep::None);
+    render_dir(project_dir, &config.templates_dir(project_dir), artifacts, &jsonnet, keep, early)
 }
 
 /// Renders every template under `templates` (paths shown relative to `project_dir`) into
 /// objects with every `@artifact(...)` resolved, reporting every problem at once; every file
-/// is read through `jsonnet.scope`.
+/// is read through `jsonnet.scope`. With `layer_time`, the resources layer is written while
+/// the templates are parsed when their text tells the objects' order (see [`pipeline`]).
 pub fn render_dir(
     project_dir: &Path,
     templates: &Path,
     artifacts: ArtifactSet,
     jsonnet: &JsonnetInputs,
     keep: Keep,
+    layer_time: Option<i64>,
 ) -> Result<RenderedSet, RenderError> {
     let mut problems = Vec::new();
     let templates_found = template_files(templates)?;
@@ -221,16 +230,36 @@ pub fn render_dir(
     // YAML and JSON files are parsed and checked on every core, then Jsonnet files evaluated;
     // objects are taken in template order, as one thread would take them.
     let shown = |file: &Path| file.strip_prefix(project_dir).unwrap_or(file).to_path_buf();
+    // For a layer written early, the templates' text is read first: it gives the order.
+    let early = layer_time.filter(|_| forge_lib.is_none()).and_then(|time| {
+        let predicted = parallel::map_indexes(templates_found.len(), None, |i| {
+            predict::file_paths(&templates_found[i], &jsonnet.scope)
+        });
+        let predicted = predicted.into_iter().collect::<Option<Vec<_>>>()?;
+        pipeline::EarlyLayer::start(predicted, u64::try_from(time).unwrap_or(0))
+    });
+    let (early_layer, order) = early.unzip();
+    // The layer's writer keeps a core to itself: it is the longest piece, and the parsing
+    // must not hold it up.
+    let reserved = usize::from(early_layer.is_some());
     let checked = parallel::check_files(
         &templates_found,
-        |file| match &forge_lib {
-            Some(lib) if is_jsonnet(file) => None,
-            _ => Some(files::load(file, &shown(file), &jsonnet.scope).map(|documents| {
-                documents
-                    .into_iter()
-                    .flat_map(|d| objects::check_document(&resolver, keep, d))
-                    .collect()
-            })),
+        (order.as_deref(), reserved),
+        |index, file| match &forge_lib {
+            Some(_) if is_jsonnet(file) => None,
+            _ => {
+                let documents = files::load(file, &shown(file), &jsonnet.scope);
+                let checked: Result<Vec<_>, _> = documents.map(|documents| {
+                    documents
+                        .into_iter()
+                        .flat_map(|d| objects::check_document(&resolver, keep, d))
+                        .collect()
+                });
+                if let (Some(layer), Ok(checked)) = (&early_layer, &checked) {
+                    layer.offer(index, checked);
+                }
+                Some(checked)
+            }
         },
         |file| {
             let lib = forge_lib.as_ref().expect("only Jsonnet files are evaluated");
@@ -266,5 +295,6 @@ pub fn render_dir(
         manifests: resolver.manifests(),
         inputs: jsonnet.scope.files(),
         repository: jsonnet.scope.repository.clone(),
+        early_layer,
     })
 }

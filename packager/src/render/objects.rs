@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use forge_release::objects::{ObjectId, ResourceFile};
 use serde_json::Value;
@@ -50,8 +51,9 @@ pub struct RenderedObject {
 /// An object's content: written, or still a value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
-    /// The YAML document (no leading `---`).
-    Yaml(Vec<u8>),
+    /// The YAML document (no leading `---`), shared with the layer written early (see
+    /// [`super::pipeline`]) rather than copied.
+    Yaml(Arc<Vec<u8>>),
     /// The object itself.
     Value(Value),
 }
@@ -60,7 +62,7 @@ impl RenderedObject {
     /// The object as its release file, writing it as YAML if it is still a value.
     pub fn into_file(self) -> Result<ResourceFile, String> {
         let content = match self.content {
-            Content::Yaml(bytes) => bytes,
+            Content::Yaml(bytes) => Arc::unwrap_or_clone(bytes),
             Content::Value(value) => write_yaml(&value)?,
         };
         Ok(ResourceFile { id: self.id, path: self.path, content })
@@ -172,6 +174,18 @@ pub struct Checked {
     outcome: Result<Identified, String>,
 }
 
+impl Checked {
+    /// The object's identity, path and YAML, if it was checked and written.
+    pub fn written(&self) -> Option<(&ObjectId, &str, &Arc<Vec<u8>>)> {
+        match &self.outcome {
+            Ok(Identified { id, path, content: Ok(Content::Yaml(yaml)), .. }) => {
+                Some((id, path, yaml))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Identified {
     id: ObjectId,
@@ -216,8 +230,11 @@ pub fn check(artifacts: &ArtifactResolver, keep: Keep, mut object: SourcedObject
             Keep::Unpinned => images.iter().any(|image| !image.is_pinned()),
             Keep::None => false,
         };
-        let content =
-            if keep { Ok(Content::Value(value)) } else { write_yaml(&value).map(Content::Yaml) };
+        let content = if keep {
+            Ok(Content::Value(value))
+        } else {
+            write_yaml(&value).map(|yaml| Content::Yaml(Arc::new(yaml)))
+        };
         Ok(Identified { id, path, images, content })
     };
     Checked { file, document, reference_problems, outcome: identified(value) }
