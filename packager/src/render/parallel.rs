@@ -56,6 +56,11 @@ fn map<T: Send>(
     (order, reserved): (Option<&[usize]>, usize),
     each: impl Fn(usize) -> Option<T> + Sync,
 ) -> Vec<Option<T>> {
+    debug_assert!(order.is_none_or(|order| {
+        let mut sorted = order.to_vec();
+        sorted.sort_unstable();
+        sorted.into_iter().eq(0..count)
+    }));
     let results: Vec<Mutex<Option<T>>> = (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let work = || {

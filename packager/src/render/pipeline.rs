@@ -159,10 +159,16 @@ impl Drop for EarlyLayer {
     }
 }
 
-/// The writing thread: each object in turn, once it is in.
+/// The writing thread: each object in turn, once it is in. A set readers would refuse is
+/// given up at once (writing it afterwards refuses it, saying why).
 fn write(shared: &Shared, count: usize, mtime: u64) -> Option<Written> {
+    let limits = forge_release::tarball::Limits::default();
+    if count as u64 > limits.max_files {
+        return None;
+    }
     let mut layer = LayerWriter::new(mtime, Vec::new());
     let (mut objects, mut lengths) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let mut unpacked = 1024;
     for place in 0..count {
         let entry = {
             let mut slots = lock(&shared.slots);
@@ -176,6 +182,10 @@ fn write(shared: &Shared, count: usize, mtime: u64) -> Option<Written> {
                 slots = shared.filled.wait(slots).unwrap_or_else(PoisonError::into_inner);
             }
         };
+        unpacked += 512 + (entry.content.len() as u64).div_ceil(512) * 512;
+        if unpacked > limits.max_unpacked_bytes {
+            return None;
+        }
         layer.append(&entry.info.path, &entry.content).ok()?;
         lengths.push(entry.content.len() as u64);
         objects.push(entry.info);
@@ -262,18 +272,28 @@ mod tests {
     fn a_wrong_guess_or_an_unfinished_layer_is_abandoned() {
         let resolver = ArtifactResolver::default();
         let files = templates();
-        let mut guessed: Vec<Vec<String>> = files.iter().map(|f| paths(f)).collect();
-        guessed[1][0] = "auth/core.ConfigMap.other.yaml".into();
-        let (layer, _) = EarlyLayer::start(guessed, 0).expect("start");
-        let mut collector = Collector::new(&resolver, Keep::None);
-        for (index, file) in files.iter().enumerate() {
-            let checked = checked(&resolver, file);
-            layer.offer(index, &checked);
-            checked.into_iter().for_each(|c| collector.accept(c));
-        }
-        let mut objects = collector.finish().objects;
-        objects.sort_by(|a, b| a.path.cmp(&b.path));
-        assert!(layer.finish(&objects).is_none(), "a wrong guess is not used");
+        let render = |guessed: Vec<Vec<String>>| {
+            let (layer, _) = EarlyLayer::start(guessed, 0).expect("start");
+            let mut collector = Collector::new(&resolver, Keep::None);
+            for (index, file) in files.iter().enumerate() {
+                let checked = checked(&resolver, file);
+                layer.offer(index, &checked);
+                checked.into_iter().for_each(|c| collector.accept(c));
+            }
+            let mut objects = collector.finish().objects;
+            objects.sort_by(|a, b| a.path.cmp(&b.path));
+            layer.finish(&objects)
+        };
+        let right: Vec<Vec<String>> = files.iter().map(|f| paths(f)).collect();
+        // The same paths, but the first file's two objects guessed the other way round: each
+        // object is refused at the place it was guessed for, before the whole set is known.
+        let mut swapped = right.clone();
+        swapped[0].reverse();
+        assert!(render(swapped).is_none(), "objects out of their guessed places are not used");
+        let mut other = right.clone();
+        other[1][0] = "auth/core.ConfigMap.other.yaml".into();
+        assert!(render(other).is_none(), "a wrong guess is not used");
+        assert!(render(right).is_some(), "the right guess is");
         // Nothing offered: dropping it stops its writer (the test would hang otherwise).
         let (unfinished, _) =
             EarlyLayer::start(files.iter().map(|f| paths(f)).collect(), 0).expect("start");
