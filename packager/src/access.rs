@@ -81,6 +81,16 @@ pub enum LookupError {
         /// What is wrong.
         what: String,
     },
+    /// The store has lost a blob of the release (its manifest and tags are there).
+    #[error("release {number} in {location} is missing its {what}")]
+    MissingBlob {
+        /// The project's stream.
+        location: String,
+        /// Its number.
+        number: u64,
+        /// Which blob, and its digest.
+        what: String,
+    },
     /// Several objects match `--show`.
     #[error("`{selector}` matches {} objects: {}", paths.len(), paths.join(", "))]
     SeveralObjects {
@@ -100,7 +110,8 @@ impl LookupError {
             LookupError::NoReleases(_)
             | LookupError::TagVanished { .. }
             | LookupError::NoObject { .. }
-            | LookupError::NotWhole { .. } => exit::NOT_FOUND,
+            | LookupError::NotWhole { .. }
+            | LookupError::MissingBlob { .. } => exit::NOT_FOUND,
             _ => exit::INPUT,
         }
     }
@@ -130,6 +141,7 @@ impl LookupError {
             LookupError::NotWhole { commit, .. } => format!(
                 "push commit {commit} again to complete it, or choose another release (`forge-pack list` shows each one's state)"
             ),
+            LookupError::MissingBlob { .. } => "copy the release in again from a store that holds it whole (`forge-pack copy`), or choose another release".into(),
             LookupError::SeveralObjects { .. } => {
                 "add the namespace: <namespace>/<kind>/<name>".into()
             }

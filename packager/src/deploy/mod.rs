@@ -45,6 +45,24 @@ pub struct Chosen {
     pub verification: Option<forge_store::signatures::Verification>,
 }
 
+/// Which blob of the release `head` its store lacks (the resources layer, the config), if any.
+async fn missing_blob(
+    store: &forge_store::Store,
+    head: &forge_release::verify::ReleaseHead,
+) -> Result<Option<String>, Error> {
+    let (config, layer) = (&head.manifest.config, head.manifest.resources());
+    let (has_config, has_layer) = futures_util::future::try_join(
+        store.has_blob(&config.digest),
+        store.has_blob(&layer.digest),
+    )
+    .await?;
+    Ok(match (has_config, has_layer) {
+        (_, false) => Some(format!("resources layer ({})", layer.digest)),
+        (false, _) => Some(format!("config blob ({})", config.digest)),
+        _ => None,
+    })
+}
+
 impl Chosen {
     /// Resolves `selector` in `location` and reads the release's metadata (not its resources).
     pub async fn fetch(
@@ -70,6 +88,16 @@ impl Chosen {
                 number: head.metadata.release.number,
                 commit: head.metadata.source.commit.clone(),
                 what: why.unwrap_or_default(),
+            }
+            .into());
+        }
+        // Every blob must be there too: reading the head fetched the metadata only, while
+        // forge-cmp fetches the layer, and Argo CD's and Flux's own readers the config as well.
+        if let Some(what) = missing_blob(&resolved.store, &head).await? {
+            return Err(crate::access::LookupError::MissingBlob {
+                location: location.to_string(),
+                number: head.metadata.release.number,
+                what,
             }
             .into());
         }

@@ -745,3 +745,35 @@ fn deploy_auto_goes_where_the_seeds_policy_says_and_nowhere_else() {
     let usage = world.fails(2, &["deploy", "--auto", "dev", "auth-service", "1"]);
     assert!(usage.contains("deploy --auto takes <PROJECT> <RELEASE>"), "{usage}");
 }
+
+/// Sends `method path` to the registry at `addr` (plain HTTP); returns the status line.
+fn registry_request(addr: &str, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A release whose layer the registry has lost cannot be deployed: reading its metadata would
+/// not notice, but forge-cmp would fail on it in every environment it reached.
+#[test]
+fn a_release_missing_a_blob_is_refused_for_deploy() {
+    let world = World::new("missing-blob");
+    let location = world.location();
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{location}:1")])
+        .output()
+        .expect("skopeo (make test installs it)");
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("manifest");
+    let layer = manifest["layers"][0]["digest"].as_str().expect("layer digest").to_owned();
+    let (addr, repository) = location.split_once('/').expect("host/repository");
+    let deleted = registry_request(addr, "DELETE", &format!("/v2/{repository}/blobs/{layer}"));
+    assert!(deleted.contains(" 202"), "{deleted}");
+    let refused = world.fails(3, &["deploy", "dev", &location, "1"]);
+    assert!(refused.contains(&format!("is missing its resources layer ({layer})")), "{refused}");
+    assert!(refused.contains("forge-pack copy"), "{refused}");
+    assert_eq!(world.commits(), 1, "nothing was deployed");
+}
