@@ -120,6 +120,15 @@ impl ResourcesLayer {
     }
 }
 
+/// The bytes a file of `len` bytes takes in the tar readers inflate: a 512-byte header and
+/// the content padded to 512 bytes.
+pub fn tar_entry_bytes(len: u64) -> u64 {
+    512 + len.div_ceil(512) * 512
+}
+
+/// The bytes that end the tar: two empty blocks.
+pub const TAR_END: u64 = 1024;
+
 /// Refuses an empty set of files, and one of files with these content lengths that readers
 /// would refuse ([`Limits`]).
 fn check_readable(lengths: impl Iterator<Item = u64>) -> Result<(), PackageError> {
@@ -127,10 +136,8 @@ fn check_readable(lengths: impl Iterator<Item = u64>) -> Result<(), PackageError
     let too_large = |what, actual: u64, limit: u64| {
         (actual > limit).then_some(PackageError::TooLarge { what, actual, limit })
     };
-    // The tar the readers inflate: a 512-byte header and the content padded to 512 bytes per
-    // file, then two empty blocks.
-    let (count, unpacked) = lengths
-        .fold((0, 1024), |(count, bytes), len| (count + 1, bytes + 512 + len.div_ceil(512) * 512));
+    let (count, unpacked) =
+        lengths.fold((0, TAR_END), |(count, bytes), len| (count + 1, bytes + tar_entry_bytes(len)));
     if count == 0 {
         return Err(PackageError::Empty);
     }

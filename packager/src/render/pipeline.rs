@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use forge_release::Digest;
 use forge_release::metadata::ObjectInfo;
-use forge_release::package::{LayerInfo, LayerWriter};
+use forge_release::package::{self, LayerInfo, LayerWriter};
 
 use super::RenderedObject;
 use super::objects::Checked;
@@ -168,7 +168,7 @@ fn write(shared: &Shared, count: usize, mtime: u64) -> Option<Written> {
     }
     let mut layer = LayerWriter::new(mtime, Vec::new());
     let (mut objects, mut lengths) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let mut unpacked = 1024;
+    let mut unpacked = package::TAR_END;
     for place in 0..count {
         let entry = {
             let mut slots = lock(&shared.slots);
@@ -182,7 +182,7 @@ fn write(shared: &Shared, count: usize, mtime: u64) -> Option<Written> {
                 slots = shared.filled.wait(slots).unwrap_or_else(PoisonError::into_inner);
             }
         };
-        unpacked += 512 + (entry.content.len() as u64).div_ceil(512) * 512;
+        unpacked += package::tar_entry_bytes(entry.content.len() as u64);
         if unpacked > limits.max_unpacked_bytes {
             return None;
         }
