@@ -4,11 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use forge_release::Digest;
-use forge_release::FormatError;
 use forge_release::image::ReleaseImage;
 use forge_release::reference::ProjectLocation;
 use forge_release::tarball::Limits;
-use forge_release::verify::{self, ReleaseHead, VerifiedRelease};
+use forge_release::verify::{self, VerifiedRelease};
 use forge_store::Store;
 use forge_store::registry::RegistryOptions;
 
@@ -381,7 +380,8 @@ async fn fetch(
         })
     };
     // The layer's bytes were checked against their digest as they came in.
-    let verified = verify_head(&raw)
+    let verified = raw
+        .verify_head()
         .and_then(|head| {
             let (unpacked, scanned) = unpacking.finish()?;
             Ok((verify::check_files(head, unpacked)?, scanned))
@@ -398,11 +398,6 @@ async fn fetch(
             Err(error)
         }
     }
-}
-
-/// The head of a fetched release: its config and metadata checked against the manifest.
-fn verify_head(raw: &ReleaseImage) -> Result<ReleaseHead, FormatError> {
-    verify::verify_head(raw.digest.clone(), raw.manifest.clone(), &raw.config, &raw.metadata)
 }
 
 fn check_release(release: &VerifiedRelease, pointer: &LoadedPointer) -> Result<(), CmpError> {

@@ -12,14 +12,14 @@ use forge_release::tarball::{self, Limits, TarFile, Unpacked};
 use crate::emit::{self, Scanned};
 
 /// The files of a layer and what the scan found in each.
-type Unpacked_ = Result<(Unpacked, Vec<Scanned>), FormatError>;
+type UnpackResult = Result<(Unpacked, Vec<Scanned>), FormatError>;
 
 /// A layer being unpacked, each file run through [`emit::scan`] (unless annotating, which
 /// parses every file). Dropped unfinished, it stops at the next file and is waited for.
 #[derive(Debug)]
 pub struct Unpacking {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Unpacked_>>,
+    thread: Option<JoinHandle<UnpackResult>>,
 }
 
 impl Unpacking {
@@ -34,7 +34,7 @@ impl Unpacking {
     }
 
     /// The files and what the scan found in each, once the whole layer is read.
-    pub fn finish(mut self) -> Unpacked_ {
+    pub fn finish(mut self) -> UnpackResult {
         let thread = self.thread.take().expect("an unpacking is finished once");
         thread.join().unwrap_or_else(|_| {
             Err(FormatError::NotARelease { reason: "unpacking the resources layer failed".into() })

@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::{Descriptor, Manifest};
 use crate::tarball::{Limits, TarFile};
-use crate::verify::{self, VerifiedRelease};
+use crate::verify::{self, ReleaseHead, VerifiedRelease};
 
 /// A release's manifest and blobs. Packaging makes one; a store fetches one, each part
 /// checked against its digest; [`ReleaseImage::verify`] checks the rest.
@@ -49,12 +49,16 @@ impl ReleaseImage {
         limits: &Limits,
         inspect: impl FnMut(&TarFile) -> R,
     ) -> Result<(VerifiedRelease, Vec<R>), FormatError> {
-        let head = verify::verify_head(
+        verify::verify_resources_inspecting(self.verify_head()?, &self.resources, limits, inspect)
+    }
+
+    /// Checks the config and metadata against the manifest (see [`verify::verify_head`]).
+    pub fn verify_head(&self) -> Result<ReleaseHead, FormatError> {
+        verify::verify_head(
             self.digest.clone(),
             self.manifest.clone(),
             &self.config,
             &self.metadata,
-        )?;
-        verify::verify_resources_inspecting(head, &self.resources, limits, inspect)
+        )
     }
 }
