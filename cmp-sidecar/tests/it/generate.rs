@@ -11,6 +11,17 @@ fn rendered_entry(env: &Env, digest: &forge_release::Digest) -> std::path::PathB
     env.cache().join("rendered").join(format!("{}.stream", digest.hex()))
 }
 
+/// Release `a` published and generated once through an unpinned pointer (so cached): the
+/// release, the GitOps repository and that first output.
+fn generated_once(
+    env: &Env,
+) -> (forge_store::publish::Published, std::path::PathBuf, std::process::Output) {
+    let published = env.publish('a', argo::sample());
+    let repo = env.gitops(&pointer('a', None));
+    let good = env.generate(&repo, APP, &[]);
+    (published, repo, good)
+}
+
 /// The cache's one record of the release an image holds at a commit.
 fn commit_record(env: &Env) -> std::path::PathBuf {
     let records: Vec<_> = std::fs::read_dir(env.cache().join("commits"))
@@ -103,9 +114,7 @@ fn a_warm_cache_needs_no_store() {
 #[test]
 fn a_damaged_cache_entry_is_fetched_again_not_trusted() {
     let env = Env::new();
-    let published = env.publish('a', argo::sample());
-    let repo = env.gitops(&pointer('a', None));
-    let good = env.generate(&repo, APP, &[]);
+    let (published, repo, good) = generated_once(&env);
     let manifest_blob = env.cache().join("blobs/sha256").join(published.digest.hex());
     let bytes = std::fs::read(&manifest_blob).expect("cached manifest");
     std::fs::write(&manifest_blob, &bytes[..bytes.len() / 2])
@@ -229,9 +238,7 @@ fn a_forged_commit_record_in_the_cache_names_no_release() {
 #[test]
 fn fifos_planted_in_the_cache_do_not_hang_a_generate() {
     let env = Env::new();
-    let published = env.publish('a', argo::sample());
-    let repo = env.gitops(&pointer('a', None));
-    let good = env.generate(&repo, APP, &[]);
+    let (published, repo, good) = generated_once(&env);
     let rendered = rendered_entry(&env, &published.digest);
     let record = commit_record(&env);
     for path in [&rendered, &record] {
@@ -302,9 +309,7 @@ fn a_new_sealing_key_renders_again_from_the_cached_release() {
 #[test]
 fn a_cached_output_damaged_in_place_fails_once_then_is_read_again() {
     let env = Env::new();
-    let published = env.publish('a', argo::sample());
-    let repo = env.gitops(&pointer('a', None));
-    let good = env.generate(&repo, APP, &[]);
+    let (published, repo, good) = generated_once(&env);
     let rendered = rendered_entry(&env, &published.digest);
     let mut output = std::fs::read(&rendered).expect("rendered cache");
     let last = output.len() - 2;
